@@ -1,0 +1,33 @@
+# Two commands on a fresh machine with Python 3.11: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8501
+
+.PHONY: run test lint bench load clean
+
+# Stamp files make the install happen once, and again whenever a requirements file changes.
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT) --server.address 127.0.0.1
+
+test: $(VENV)/.dev
+	$(PY) -m ruff check core dashboard tests bench
+	$(PY) -m pytest
+
+bench: $(VENV)/.dev
+	$(PY) -m bench
+
+load: $(VENV)/.dev
+	$(PY) -m bench.load
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

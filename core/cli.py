@@ -1,0 +1,178 @@
+"""Command line: `python -m core run|presets|runs`. Every settings field is a flag.
+
+Bad input exits with code 2 and one line naming the field, the value and what is allowed;
+output files are written whole (temp file + rename) or not at all.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from core.config import FIELDS, Config, ConfigError, validate
+
+SUMMARY = [("train_acc", "train acc"), ("val_acc", "val acc"), ("gap_acc", "gap acc"), ("train_loss", "train loss"),
+           ("val_loss", "val loss"), ("dead", "dead units"), ("zero_frac", "zero frac"),
+           ("mask_agreement", "mask agree"), ("mask_flip", "mask flip")]
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line and exit 2, like a bad value
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m core", description="ReLU-Dropout Lab engine")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="train networks and print a summary")
+    run.add_argument("--preset", help="start from a preset (see `python -m core presets`)")
+    run.add_argument("--variant", help="with --preset: run only this variant")
+    run.add_argument("--json", metavar="PATH", help="write config, status and full history as JSON")
+    run.add_argument("--csv", metavar="PATH", help="write the history as a long CSV table")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    for f in FIELDS:
+        run.add_argument(f.flag, dest=f.name, metavar=f.type.__name__.upper(), default=None,
+                         help=f"{f.help} [{f.allowed()}; default {f.default}]")
+    sub.add_parser("presets", help="list the presets")
+    sub.add_parser("runs", help="list, show or export stored runs", add_help=False)
+    return p
+
+
+def _check_writable(path: str) -> None:
+    d = Path(path).resolve().parent
+    if not d.is_dir():
+        raise UsageError(f"cannot write {path}: folder {d} does not exist")
+    if not os.access(d, os.W_OK):
+        raise UsageError(f"cannot write {path}: folder {d} is not writable")
+
+
+def write_atomic(path: str, write) -> None:
+    """Write through a temp file in the same folder, then rename: readers see all or nothing."""
+    d = Path(path).resolve().parent
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=Path(path).suffix)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resolve(args: argparse.Namespace) -> tuple[Config, dict[str, dict[str, Any]], str, str]:
+    """Settings from preset + flags: returns (base, variants, title, preset name)."""
+    from core.presets import PRESETS
+
+    flags = {f.name: getattr(args, f.name) for f in FIELDS if getattr(args, f.name) is not None}
+    if args.preset is None:
+        if args.variant:
+            raise UsageError("--variant needs --preset")
+        return validate(flags), {"run": {}}, "", ""
+    if args.preset not in PRESETS:
+        raise ConfigError("preset", args.preset, ", ".join(PRESETS))
+    pre = PRESETS[args.preset]
+    base = validate({**pre.base, **flags})
+    variants = dict(pre.variants) or {"run": {}}
+    if args.variant is not None:
+        if args.variant not in variants:
+            raise ConfigError("variant", args.variant, ", ".join(variants))
+        variants = {args.variant: variants[args.variant]}
+    for name, ov in variants.items():  # fail before any training if a variant is invalid
+        try:
+            base.replace(**ov)
+        except ConfigError as e:
+            raise ConfigError(e.field, e.value, f"{e.allowed} (in variant {name!r})") from None
+    return base, variants, pre.title, pre.name
+
+
+def summary_table(exp) -> str:
+    import numpy as np
+
+    rows = [["variant", "status", "seconds"] + [label for _, label in SUMMARY]]
+    for r in exp.runs:
+        cells = [r.name, r.status, f"{r.seconds:.2f}"]
+        for m, _ in SUMMARY:
+            v = r.final(m)
+            if v.ndim == 2:  # per layer: dead units summed over layers, fractions averaged
+                v = np.nansum(v, 1) if m == "dead" else np.nanmean(v, 1)
+            v = v[~np.isnan(v)]
+            cells.append("-" if len(v) == 0 else f"{v.mean():.3f}±{v.std():.3f}" if len(v) > 1 else f"{v[0]:.3f}")
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.train import run_experiment
+
+    base, variants, title, preset = resolve(args)
+    for path in (args.json, args.csv):
+        if path:
+            _check_writable(path)
+    configs = {n: base.replace(**ov) for n, ov in variants.items()}
+    total = sum(c.epochs + 1 for c in configs.values())
+    bar = tqdm(total=total, unit="epoch", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+
+    def on_epoch(exp, vi, epoch):
+        bar.set_description(exp.runs[vi].name)
+        bar.update(1)
+
+    try:
+        exp = run_experiment(base, variants, on_epoch=on_epoch, title=title, preset=preset)
+    except KeyboardInterrupt:
+        bar.close()
+        print("interrupted: nothing written", file=sys.stderr)
+        return 130
+    bar.close()
+    print(summary_table(exp))
+    for r in exp.runs:
+        for msg in r.messages:
+            print(f"{r.name}: {msg}", file=sys.stderr)
+    if args.json:
+        doc = exp.export()
+        write_atomic(args.json, lambda fh: json.dump(doc, fh))
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.csv:
+        frame = exp.to_frame()
+        write_atomic(args.csv, lambda fh: frame.to_csv(fh, index=False))
+        print(f"wrote {args.csv}", file=sys.stderr)
+    return 0
+
+
+def cmd_presets() -> int:
+    from core.presets import PRESETS
+
+    for p in PRESETS.values():
+        print(f"{p.name:24s} {p.title}")
+        print(f"{'':24s} variants: {', '.join(p.variants) or 'one run'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "runs":
+        from core.runs_cli import main as runs_main
+        return runs_main(argv[1:])
+    try:
+        args = build_parser().parse_args(argv)
+        if args.cmd == "presets":
+            return cmd_presets()
+        return cmd_run(args)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

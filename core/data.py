@@ -1,0 +1,150 @@
+"""Data sets: generated 2-D sets, scikit-learn's bundled digits, or a user's CSV. Nothing is downloaded.
+
+The data depend only on the data settings, never on `seed`: every network seed of a run, and
+every variant of a comparison, sees exactly the same examples, so differences between curves
+come from the networks, not from resampled data. Inputs are standardized with training-set
+statistics.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from core.config import Config
+
+DATA_SEED = 20241127  # fixed: see the module docstring
+
+
+@dataclass(frozen=True)
+class Dataset:
+    x_train: torch.Tensor   # (N, 2) or (N, 64) float32; cnn: (N, 1, 8, 8)
+    y_train: torch.Tensor   # (N,) int64, label noise applied
+    x_val: torch.Tensor
+    y_val: torch.Tensor     # true labels
+    n_classes: int
+    y_train_true: torch.Tensor  # before label noise (for reference only; never used in training)
+
+    @property
+    def n_features(self) -> int:
+        return int(np.prod(self.x_train.shape[1:]))
+
+    @property
+    def is_2d(self) -> bool:
+        return self.x_train.dim() == 2 and self.x_train.shape[1] == 2
+
+
+# moons and circles follow scikit-learn's make_moons/make_circles; written out here because
+# importing sklearn.datasets costs about a second, and the page should not wait for it.
+def _moons(n, noise, rng):
+    n_out = n // 2
+    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n - n_out)
+    x = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], 1),
+                        np.stack([1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5], 1)])
+    y = np.repeat([0, 1], [n_out, n - n_out])
+    return x + rng.normal(0.0, noise, x.shape), y
+
+
+def _circles(n, noise, rng):
+    n_out = n // 2
+    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    t_in = np.linspace(0, 2 * np.pi, n - n_out, endpoint=False)
+    x = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], 1),
+                        0.5 * np.stack([np.cos(t_in), np.sin(t_in)], 1)])
+    y = np.repeat([0, 1], [n_out, n - n_out])
+    return x + rng.normal(0.0, noise, x.shape), y
+
+
+def _spirals(n, noise, rng):
+    # Two arms of 1.75 turns each; noise is in the same units as the arms' unit radius.
+    y = np.arange(n) % 2
+    t = np.sqrt(rng.uniform(0.0, 1.0, n)) * 1.75 * 2 * np.pi
+    r = t / (1.75 * 2 * np.pi)
+    phase = y * np.pi
+    x = np.stack([r * np.cos(t + phase), r * np.sin(t + phase)], axis=1)
+    return x + rng.normal(0.0, noise * 0.2, x.shape), y
+
+
+def _xor(n, noise, rng):
+    x = rng.uniform(-1.0, 1.0, (n, 2))
+    y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(int)
+    return x + rng.normal(0.0, noise * 0.5, x.shape), y
+
+
+def _gaussians(n, noise, rng):
+    centers = np.array([[0.0, 1.0], [-0.87, -0.5], [0.87, -0.5]])
+    y = np.arange(n) % 3
+    return centers[y] + rng.normal(0.0, 0.35 + noise, (n, 2)), y
+
+
+GENERATORS = {"moons": _moons, "circles": _circles, "spirals": _spirals, "xor": _xor, "gaussians": _gaussians}
+
+
+@lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: read from disk
+    d = load_digits()
+    return d.data.astype(np.float32), d.target.astype(np.int64)
+
+
+def _raw(cfg: Config, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    if cfg.dataset == "digits":
+        x, y = _digits()
+        idx = rng.permutation(len(x))[: cfg.n_samples]
+        return x[idx], y[idx]
+    if cfg.dataset == "csv":
+        from core.csvdata import load_points
+        x, y, _ = load_points(cfg.data_path)
+        return x, y
+    x, y = GENERATORS[cfg.dataset](cfg.n_samples, cfg.noise, rng)
+    return np.asarray(x, np.float32), np.asarray(y, np.int64)
+
+
+def make_dataset(cfg: Config) -> Dataset:
+    # A CSV file can change under the same name: its size and modification time are part of the key.
+    stamp = None
+    if cfg.dataset == "csv":
+        st = os.stat(cfg.data_path)
+        stamp = (st.st_size, st.st_mtime_ns)
+    return _make_dataset_cached(cfg.dataset, cfg.n_samples, cfg.noise, cfg.label_noise, cfg.val_fraction,
+                                cfg.data_path, cfg.model, stamp)
+
+
+@lru_cache(maxsize=16)
+def _make_dataset_cached(dataset, n_samples, noise, label_noise, val_fraction, data_path, model,
+                         stamp) -> Dataset:
+    # Cached: the dashboard re-runs the same data for every variant and every rerun. The tensors
+    # are never written to, so sharing them is safe.
+    cfg = Config(dataset=dataset, n_samples=n_samples, noise=noise, label_noise=label_noise,
+                  val_fraction=val_fraction, data_path=data_path, model=model)
+    rng = np.random.default_rng(DATA_SEED)
+    x, y = _raw(cfg, rng)
+    n = len(x)
+    n_classes = int(y.max()) + 1
+    perm = rng.permutation(n)
+    n_val = max(1, round(n * val_fraction))
+    val, tr = perm[:n_val], perm[n_val:]
+    x_tr, x_va = x[tr].astype(np.float64), x[val].astype(np.float64)
+    if dataset == "digits":
+        # One scale for all pixels keeps the images' spatial contrast (per-pixel scaling would not).
+        mu, sd = x_tr.mean(), x_tr.std()
+    else:
+        mu, sd = x_tr.mean(axis=0), x_tr.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+    x_tr, x_va = (x_tr - mu) / sd, (x_va - mu) / sd
+    y_tr_true = y[tr].copy()
+    y_tr = y_tr_true.copy()
+    if label_noise > 0:
+        flip = rng.random(len(y_tr)) < label_noise
+        y_tr[flip] = rng.integers(0, n_classes, int(flip.sum()))
+    if model == "cnn":
+        x_tr, x_va = x_tr.reshape(-1, 1, 8, 8), x_va.reshape(-1, 1, 8, 8)
+
+    def t(a, dt=torch.float32):
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dt)
+
+    return Dataset(t(x_tr), t(y_tr, torch.int64), t(x_va), t(y[val], torch.int64), n_classes,
+                   t(y_tr_true, torch.int64))

@@ -1,0 +1,141 @@
+"""What the lab measures about a batched network: losses, accuracies and where its zeros come from.
+
+Pure functions of (network, data). Every figure is per seed (and per hidden layer), computed
+for all seeds at once. Definitions are in core.results.METRIC_HELP and README.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from core.models import BatchedNet, SeedStreams
+
+Tensor = torch.Tensor
+# Rows per evaluation chunk are chosen from the layer sizes only, never from the number of
+# seeds, so a seed's figures are summed in the same order whether it runs alone or with others.
+CHUNK_ELEMENTS = 2**22
+PROBE_MLP = 1024
+PROBE_CNN = 256
+
+
+def chunk_rows(net: BatchedNet) -> int:
+    per_row = net.cfg.width * (64 if net.cnn else 1) * net.cfg.depth * 3
+    return max(16, CHUNK_ELEMENTS // per_row)
+
+
+def probe_size(net: BatchedNet, n_train: int) -> int:
+    return min(n_train, PROBE_CNN if net.cnn else PROBE_MLP)
+
+
+def _expand(x: Tensor, S: int) -> Tensor:
+    return x.unsqueeze(0).expand(S, *x.shape)
+
+
+@dataclass
+class EvalOut:
+    loss: Tensor       # (S,) mean cross-entropy
+    acc: Tensor        # (S,)
+    logits: Tensor | None = None
+
+
+@torch.no_grad()
+def evaluate(net: BatchedNet, x: Tensor, y: Tensor, keep_logits: bool = False) -> EvalOut:
+    """Eval-mode loss and accuracy on a whole set, in chunks."""
+    S, loss, correct, outs = net.S, torch.zeros(net.S, dtype=torch.float64), torch.zeros(net.S), []
+    for lo in range(0, len(x), chunk_rows(net)):
+        xb, yb = x[lo: lo + chunk_rows(net)], y[lo: lo + chunk_rows(net)]
+        logits, _ = net.forward(_expand(xb, S), train=False)
+        ce = F.cross_entropy(logits.flatten(0, 1), yb.repeat(S), reduction="none").view(S, -1)
+        loss += ce.double().sum(1)
+        correct += (logits.argmax(-1) == yb).float().sum(1)
+        if keep_logits:
+            outs.append(logits)
+    return EvalOut((loss / len(x)).float(), correct / len(x), torch.cat(outs, 1) if keep_logits else None)
+
+
+@torch.no_grad()
+def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor,
+            streams: SeedStreams, prev_on: list[Tensor] | None) -> tuple[dict[str, Tensor], list[Tensor]]:
+    """All epoch metrics. Returns ({name: (S,) or (S, L)}, this epoch's eval on-states on the probe)."""
+    S, L, act = net.S, net.layers, net.act
+    n, P = len(x_train), probe_size(net, len(x_train))
+    sat_threshold = 0.01 * act.grad_max
+    all_zero = [None] * L
+    all_neg = [None] * L
+    all_sat = [None] * L
+    zeros = torch.zeros(S, L, dtype=torch.float64)
+    on_probe: list[list[Tensor]] = [[] for _ in range(L)]
+    loss, correct = torch.zeros(S, dtype=torch.float64), torch.zeros(S)
+    rows = chunk_rows(net)
+    for lo in range(0, n, rows):
+        xb, yb = x_train[lo: lo + rows], y_train[lo: lo + rows]
+        logits, recs = net.forward(_expand(xb, S), train=False, record=True)
+        ce = F.cross_entropy(logits.flatten(0, 1), yb.repeat(S), reduction="none").view(S, -1)
+        loss += ce.double().sum(1)
+        correct += (logits.argmax(-1) == yb).float().sum(1)
+        for i, r in enumerate(recs):  # r.z, r.a: (S, rows, units, positions)
+            # Reductions without boolean temporaries: a unit is "negative" on every input iff its
+            # largest pre-activation is <= 0, and "dead" iff its largest and smallest outputs are 0.
+            zmax = r.z.amax(dim=(1, 3))
+            dead = (r.a.amax(dim=(1, 3)) == 0) & (r.a.amin(dim=(1, 3)) == 0)
+            if act.saturates_where_negative:
+                sat = zmax <= 0  # ReLU: derivative 0 exactly where z <= 0
+            else:
+                sat = act.grad(r.z).amax(dim=(1, 3)) < sat_threshold
+            if all_zero[i] is None:
+                all_zero[i], all_neg[i], all_sat[i] = dead, zmax <= 0, sat
+            else:
+                all_zero[i] &= dead
+                all_neg[i] &= zmax <= 0
+                all_sat[i] &= sat
+            zeros[:, i] += (r.a[0].numel() - _nnz(r.a)).double()
+            if lo < P:
+                on_probe[i].append(r.a[:, : P - lo] > 0)
+    positions = 64 if net.cnn else 1
+    units = net.cfg.width
+    val = evaluate(net, x_val, y_val)
+    out: dict[str, Tensor] = {
+        "train_loss": (loss / n).float(), "train_acc": correct / n,
+        "val_loss": val.loss, "val_acc": val.acc,
+        "dead": torch.stack([t.sum(1) for t in all_zero], 1).float(),
+        "negative": torch.stack([t.sum(1) for t in all_neg], 1).float(),
+        "saturated": torch.stack([t.sum(1) for t in all_sat], 1).float(),
+        "zero_frac": (zeros / (n * units * positions)).float(),
+    }
+    out["gap_loss"] = out["val_loss"] - out["train_loss"]
+    out["gap_acc"] = out["train_acc"] - out["val_acc"]
+    on = [torch.cat(parts, 1) for parts in on_probe]
+    if prev_on is None:
+        out["mask_flip"] = torch.full((S, L), float("nan"))
+    else:
+        out["mask_flip"] = torch.stack([_nnz(a != b) / a[0].numel() for a, b in zip(on, prev_on)], 1)
+    out.update(train_mode_zeros(net, x_train[:P], streams))
+    return out, on
+
+
+@torch.no_grad()
+def train_mode_passes(net: BatchedNet, x: Tensor, streams: SeedStreams):
+    """Two train-mode passes over the same inputs with the same weights (BN statistics untouched)."""
+    xs = _expand(x, net.S)
+    _, r1 = net.forward(xs, train=True, streams=streams, record=True, update_bn=False)
+    _, r2 = net.forward(xs, train=True, streams=streams, record=True, update_bn=False)
+    return r1, r2
+
+
+def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[str, Tensor]:
+    r1, r2 = train_mode_passes(net, x, streams)
+    n = r1[0].a[0].numel()
+    nz_a = [_nnz(r.a) for r in r1]
+    # Dropout only zeroes (and scales survivors), so its extra zeros are nnz(a) - nnz(d).
+    return {
+        "act_zero_frac_train": torch.stack([1.0 - k / n for k in nz_a], 1),
+        "dropout_zero_frac_train": torch.stack([(k - _nnz(r.d)) / n for k, r in zip(nz_a, r1)], 1),
+        "mask_agreement": torch.stack([1.0 - _nnz((a.d > 0) != (b.d > 0)) / n for a, b in zip(r1, r2)], 1),
+    }
+
+
+def _nnz(t: Tensor) -> Tensor:
+    """Non-zeros per seed (dim 0), as float: one pass, no temporary."""
+    return torch.count_nonzero(t.flatten(1), dim=1).float()

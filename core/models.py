@@ -1,0 +1,196 @@
+"""Batched networks: `seeds` independent networks stored as stacked weights, run as one model.
+
+Seed i owns slice i of every parameter. Every operation acts on each slice alone (batched
+matmul, grouped convolution, per-slice batch norm), and the loss is a sum of per-seed losses,
+so gradients never mix between seeds: seed i trains exactly as it would alone.
+Randomness is per seed too: each seed has its own generators for initial weights, batch
+order and dropout masks, so adding seeds never changes what seed i sees.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.config import Config
+from core.registry import ACTIVATIONS
+
+Tensor = torch.Tensor
+BN_MOMENTUM = 0.1
+BN_EPS = 1e-5
+
+
+INIT, TRAIN, MEASURE = 0, 1, 2  # independent random streams per seed
+
+
+def seed_generators(seeds: list[int], stream: int) -> list[torch.Generator]:
+    """torch generators, one per seed, for the initial weights."""
+    return [torch.Generator().manual_seed(s * 1_000_003 + stream * 7_919) for s in seeds]
+
+
+class SeedStreams:
+    """Per-seed random streams for batch order and dropout masks.
+
+    numpy's PCG64 fills float32 uniforms about 3x faster than torch's CPU generator, and the
+    dropout masks are a large share of a small step. Seed i draws from its own stream, so what
+    it sees never depends on how many seeds run beside it. Measurement passes use a separate
+    stream, so measuring never changes how the networks train."""
+
+    def __init__(self, seeds: list[int], stream: int):
+        self.rngs = [np.random.Generator(np.random.PCG64([s, stream])) for s in seeds]
+
+    def uniform(self, *shape: int) -> Tensor:
+        """(S, *shape) float32 uniforms in [0, 1)."""
+        out = np.empty((len(self.rngs), *shape), dtype=np.float32)
+        for i, r in enumerate(self.rngs):
+            r.random(dtype=np.float32, out=out[i])
+        return torch.from_numpy(out)
+
+    def keep_mask(self, p: float, *shape: int) -> Tensor:
+        """(S, *shape) float32: 1/(1-p) where a unit survives (probability 1-p), else 0."""
+        u = self.uniform(*shape).numpy()
+        return torch.from_numpy(np.multiply(u >= p, np.float32(1.0 / (1.0 - p)), dtype=np.float32))
+
+    def permutations(self, n: int) -> Tensor:
+        return torch.from_numpy(np.stack([r.permutation(n) for r in self.rngs]))
+
+
+def _init(shape: tuple[int, ...], fan_in: int, fan_out: int, scheme: str, g: torch.Generator,
+          bias: bool) -> Tensor:
+    if scheme == "default":
+        # nn.Linear / nn.Conv2d default: kaiming_uniform(a=sqrt(5)) gives bound 1/sqrt(fan_in),
+        # and the bias is uniform with the same bound.
+        bound = 1.0 / math.sqrt(fan_in)
+        return torch.empty(shape).uniform_(-bound, bound, generator=g)
+    if bias:
+        return torch.zeros(shape)
+    std = math.sqrt(2.0 / fan_in) if scheme == "he" else math.sqrt(2.0 / (fan_in + fan_out))
+    return torch.empty(shape).normal_(0.0, std, generator=g)
+
+
+@dataclass
+class Layer:
+    """What one hidden layer produced: pre-activation z, activation a, after dropout d.
+
+    Shapes are (seeds, inputs, units, positions): positions is 1 for an MLP and the 8x8
+    pixels for a CNN, so metrics reduce the same way for both."""
+    z: Tensor
+    a: Tensor
+    d: Tensor
+
+
+@dataclass
+class BatchedNet:
+    cfg: Config
+    n_in: int
+    n_classes: int
+    params: list[Tensor] = field(default_factory=list)
+    bn_stats: list[tuple[Tensor, Tensor]] = field(default_factory=list)  # running (mean, var) per layer
+
+    def __post_init__(self):
+        self.S = self.cfg.seeds
+        self.act = ACTIVATIONS[self.cfg.activation]
+        self.cnn = self.cfg.model == "cnn"
+        gens = seed_generators(self.cfg.seed_list, 0)
+        per_seed = [self._init_one(g) for g in gens]
+        # Stack seed by seed: parameter j of seed i becomes slice i of stacked parameter j.
+        self.params = [torch.stack([p[j] for p in per_seed]).requires_grad_(True) for j in range(len(per_seed[0]))]
+        H = self.cfg.width
+        shape = (self.S, 1, H, 1)
+        self.bn_stats = [(torch.zeros(shape), torch.ones(shape)) for _ in range(self.cfg.depth)] \
+            if self.cfg.batchnorm else []
+
+    @property
+    def layers(self) -> int:
+        return self.cfg.depth
+
+    def _init_one(self, g: torch.Generator) -> list[Tensor]:
+        c, H, out = self.cfg, self.cfg.width, []
+        if self.cnn:
+            cin = 1
+            for _ in range(c.depth):
+                fi, fo = cin * 9, H * 9
+                out += [_init((H, cin, 3, 3), fi, fo, c.init, g, False), _init((H,), fi, fo, c.init, g, True)]
+                cin = H
+            fi = H * 16  # after a 2x2 max pool of the 8x8 maps
+        else:
+            fi = self.n_in
+            for _ in range(c.depth):
+                out += [_init((fi, H), fi, H, c.init, g, False), _init((1, H), fi, H, c.init, g, True)]
+                fi = H
+        out += [_init((fi, self.n_classes), fi, self.n_classes, c.init, g, False),
+                _init((1, self.n_classes), fi, self.n_classes, c.init, g, True)]
+        if c.batchnorm:
+            out += [t for _ in range(c.depth) for t in (torch.ones(H), torch.zeros(H))]
+        return out
+
+    def _bn(self, h: Tensor, layer: int, train: bool, update: bool) -> Tensor:
+        """Batch norm per seed and unit over inputs and positions; h is (S, N, H, P)."""
+        n = 2 * self.cfg.depth + 2
+        gamma = self.params[n + 2 * layer].view(self.S, 1, -1, 1)
+        beta = self.params[n + 2 * layer + 1].view(self.S, 1, -1, 1)
+        rm, rv = self.bn_stats[layer]
+        if train:
+            mean = h.mean(dim=(1, 3), keepdim=True)
+            var = h.var(dim=(1, 3), keepdim=True, unbiased=False)
+            if update:
+                with torch.no_grad():
+                    cnt = h.shape[1] * h.shape[3]
+                    rm.mul_(1 - BN_MOMENTUM).add_(BN_MOMENTUM * mean)
+                    rv.mul_(1 - BN_MOMENTUM).add_(BN_MOMENTUM * var * cnt / max(cnt - 1, 1))
+        else:
+            mean, var = rm, rv
+        return (h - mean) * torch.rsqrt(var + BN_EPS) * gamma + beta
+
+    @property
+    def units_per_input(self) -> int:
+        """Hidden outputs per input over all layers (a CNN counts every channel at every pixel)."""
+        return self.cfg.depth * self.cfg.width * (64 if self.cnn else 1)
+
+    def forward(self, x: Tensor, train: bool, streams: SeedStreams | None = None,
+                record: bool = False, update_bn: bool = True) -> tuple[Tensor, list[Layer]]:
+        """x: (S, B, *input) — each seed its own batch. Returns logits (S, B, C) and, if record, the layers.
+
+        train=True uses batch statistics and draws dropout masks from `streams`."""
+        c, S, p = self.cfg, self.S, self.cfg.dropout
+        B = x.shape[1]
+        recs: list[Layer] = []
+        keep = None
+        if train and p > 0:
+            # One draw for every layer's mask at once. Inverted dropout, as nn.Dropout:
+            # a unit survives with probability 1-p and is scaled by 1/(1-p).
+            keep = streams.keep_mask(p, B, self.units_per_input).view(S, B, c.depth, c.width, -1)
+        if self.cnn:
+            h = x.transpose(0, 1).reshape(B, S, 8, 8)  # (B, S*C_in, 8, 8), C_in = 1
+        else:
+            h = x
+        for i in range(c.depth):
+            w, b = self.params[2 * i], self.params[2 * i + 1]
+            if self.cnn:
+                z = F.conv2d(h, w.flatten(0, 1), b.flatten(), padding=1, groups=S)  # (B, S*H, 8, 8)
+                z4 = z.view(B, S, c.width, 64).transpose(0, 1)                       # (S, B, H, 64)
+            else:
+                z4 = torch.baddbmm(b, h, w).unsqueeze(-1)                              # (S, B, H, 1)
+            if c.batchnorm:
+                z4 = self._bn(z4, i, train, update_bn)
+            a4 = self.act.fn(z4)
+            d4 = a4
+            if keep is not None:
+                d4 = a4 * keep[:, :, i]
+            if record:
+                recs.append(Layer(z4, a4, d4))
+            if self.cnn:
+                h = d4.transpose(0, 1).reshape(B, S * c.width, 8, 8)
+            else:
+                h = d4.squeeze(-1)
+        n = 2 * c.depth
+        if self.cnn:
+            h = F.max_pool2d(h, 2).view(B, S, -1).transpose(0, 1)                      # (S, B, H*16)
+        logits = torch.baddbmm(self.params[n + 1], h, self.params[n])
+        return logits, recs
+
+    def state_slices(self, i: int) -> list[Tensor]:
+        return [p[i] for p in self.params]

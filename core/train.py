@@ -1,0 +1,233 @@
+"""Training: `seeds` networks at once, measured every epoch from epoch 0.
+
+`train(config)` returns a RunResult of plain numbers. `run_experiment(base, variants)` trains
+several variants on identical data and seeds, one after another, into one Experiment.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.config import Config
+from core.data import Dataset, make_dataset
+from core.metrics import evaluate, measure, probe_size, train_mode_passes
+from core.models import MEASURE, TRAIN, BatchedNet, SeedStreams
+from core.results import Experiment, RunResult
+
+OnEpoch = Callable[[RunResult, int], None]
+ShouldStop = Callable[[], bool]
+STOP_CHECK_STEPS = 32  # a Stop press is honoured within this many steps, not only at epoch ends
+BOUNDARY_GRID = 80
+RASTER_INPUTS, RASTER_UNITS = 48, 64
+
+
+_DEFAULT_THREADS = torch.get_num_threads()
+SMALL_STEP_MACS = 20_000_000
+
+
+def step_macs(cfg: Config, n_in: int, n_train: int) -> int:
+    """Multiply-accumulates in one forward step of all seeds: the unit of 'work' for a step."""
+    B = min(cfg.batch_size or n_train, n_train)
+    if cfg.model == "cnn":
+        per_input = 64 * 9 * cfg.width * (1 + cfg.width * (cfg.depth - 1)) + cfg.width * 16 * 10
+    else:
+        per_input = n_in * cfg.width + cfg.width * cfg.width * (cfg.depth - 1) + cfg.width * 10
+    return cfg.seeds * B * per_input
+
+
+def choose_threads(cfg: Config, n_in: int, n_train: int) -> int:
+    """One thread for small steps: splitting a tiny matmul across cores costs more than it saves
+    (measured: 4x faster on the reference workload), and it leaves the other core to the page
+    or to another user's run. Large steps get every core."""
+    return 1 if step_macs(cfg, n_in, n_train) < SMALL_STEP_MACS else _DEFAULT_THREADS
+
+
+def make_optimizer(cfg: Config, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    # Every update below is elementwise, so stacked seeds are updated exactly as separate ones.
+    # fused: one kernel for all tensors' updates, instead of several small ops per tensor.
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    momentum = 0.9 if cfg.optimizer == "momentum" else 0.0
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay, foreach=True)
+
+
+def _finite_seeds(net: BatchedNet, loss: torch.Tensor) -> torch.Tensor:
+    ok = torch.isfinite(loss)
+    for p in net.params:
+        ok &= torch.isfinite(p.detach().view(net.S, -1)).all(1)
+    return ok
+
+
+@torch.no_grad()
+def _retire(net: BatchedNet, opt: torch.optim.Optimizer, i: int) -> None:
+    """Freeze a diverged seed at zero weights with zero optimizer state, so it stays finite and
+    its (now exactly zero) gradients cannot move it; the other seeds are untouched."""
+    for p in net.params:
+        p[i] = 0.0
+        for v in opt.state.get(p, {}).values():
+            if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == net.S:
+                v[i] = 0.0
+    for rm, rv in net.bn_stats:
+        rm[i], rv[i] = 0.0, 1.0
+
+
+def train(config: Config, on_epoch: OnEpoch | None = None, should_stop: ShouldStop | None = None,
+          name: str = "run", data: Dataset | None = None, result: RunResult | None = None) -> RunResult:
+    torch.set_flush_denormal(True)  # tiny weights late in training otherwise turn steps very slow
+    t0 = time.perf_counter()
+    cfg = config
+    data = data if data is not None else make_dataset(cfg)
+    torch.set_num_threads(choose_threads(cfg, data.n_features, len(data.x_train)))
+    net = BatchedNet(cfg, n_in=data.n_features, n_classes=data.n_classes)
+    opt = make_optimizer(cfg, net.params)
+    res = result if result is not None else RunResult.empty(cfg, name, net.layers)
+    res.status = "running"
+    S = cfg.seeds
+    g_train, g_meas = SeedStreams(cfg.seed_list, TRAIN), SeedStreams(cfg.seed_list, MEASURE)
+    x, y = data.x_train, data.y_train
+    N = len(x)
+    B = min(cfg.batch_size or N, N)
+    alive = torch.ones(S, dtype=torch.bool)
+    all_alive = True
+    prev_on = None
+
+    def record(epoch: int) -> None:
+        nonlocal prev_on, all_alive
+        m, prev_on = measure(net, x, y, data.x_val, data.y_val, g_meas, prev_on)
+        m["seconds"] = torch.full((S,), time.perf_counter() - t0)
+        ok = _finite_seeds(net, m["train_loss"]) & _finite_seeds(net, m["val_loss"])
+        for i in torch.nonzero(alive & ~ok).flatten().tolist():
+            alive[i] = False
+            res.diverged_at[i] = epoch
+            _retire(net, opt, i)
+            all_alive = False
+            res.messages.append(
+                f"seed {cfg.seed_list[i]} diverged at epoch {epoch} (loss or weights became NaN/inf); "
+                f"its curve stops there. Try a learning rate below {cfg.lr:g}.")
+        for k, v in m.items():
+            v = v.detach().double().numpy().copy()
+            v[~alive.numpy()] = np.nan  # a diverged seed's curve stops where it diverged
+            res.metrics[k][:, epoch] = v
+        res.epochs_done = epoch + 1
+        res.seconds = time.perf_counter() - t0
+        if on_epoch is not None:
+            on_epoch(res, epoch)
+
+    record(0)
+    stopped = False
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        if not alive.any():
+            break
+        perms = g_train.permutations(N)  # each seed its own order
+        for lo in range(0, N, B):
+            idx = perms[:, lo: lo + B]
+            logits, _ = net.forward(x[idx], train=True, streams=g_train)
+            per_seed = F.cross_entropy(logits.flatten(0, 1), y[idx].flatten(), reduction="none") \
+                .view(S, -1).mean(1)
+            # Sum of per-seed losses: d(sum)/d(seed i's weights) is seed i's own gradient.
+            # Retired seeds contribute an exact 0 (their weights are finite zeros, so no NaN leaks).
+            loss = per_seed.sum() if all_alive else (per_seed * alive).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if should_stop is not None and step % STOP_CHECK_STEPS == 0 and should_stop():
+                stopped = True
+                break
+        if stopped:
+            break
+        record(epoch)
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+
+    res.artifacts = final_artifacts(net, data, g_meas)
+    res.seconds = time.perf_counter() - t0
+    if stopped:
+        res.status = "stopped"
+    elif not alive.all():
+        res.status = "diverged"
+    else:
+        res.status = "ok"
+    return res
+
+
+@torch.no_grad()
+def final_artifacts(net: BatchedNet, data: Dataset, gens: SeedStreams) -> dict[str, Any]:
+    """Pictures of the final networks, as numbers: the decision boundary (2-D data) or the
+    confusion matrix (otherwise), and an on/off raster of units by inputs over two train-mode
+    passes and one eval pass."""
+    arts: dict[str, Any] = {}
+    if data.is_2d:
+        pts = torch.cat([data.x_train, data.x_val])
+        lo, hi = pts.min(0).values - 0.5, pts.max(0).values + 0.5
+        gx = torch.linspace(float(lo[0]), float(hi[0]), BOUNDARY_GRID)
+        gy = torch.linspace(float(lo[1]), float(hi[1]), BOUNDARY_GRID)
+        grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).reshape(-1, 2)
+        out = evaluate(net, grid, torch.zeros(len(grid), dtype=torch.long), keep_logits=True)
+        prob = torch.softmax(out.logits, -1)
+        conf, pred = prob.max(-1)
+        G = BOUNDARY_GRID
+        arts["boundary"] = {
+            "x": gx.numpy(), "y": gy.numpy(),
+            "pred": pred.view(net.S, G, G).to(torch.int8).numpy(),
+            "conf": conf.view(net.S, G, G).to(torch.float16).numpy(),
+            # class-1 probability: the smooth picture for two classes
+            "p1": prob[..., min(1, prob.shape[-1] - 1)].view(net.S, G, G).to(torch.float16).numpy(),
+        }
+        arts["points"] = {"x_train": data.x_train.numpy(), "y_train": data.y_train.numpy(),
+                          "x_val": data.x_val.numpy(), "y_val": data.y_val.numpy()}
+    else:
+        out = evaluate(net, data.x_val, data.y_val, keep_logits=True)
+        pred = out.logits.argmax(-1)  # (S, N)
+        C = data.n_classes
+        conf = torch.zeros(net.S, C, C, dtype=torch.int64)
+        for s in range(net.S):
+            conf[s] = torch.bincount(data.y_val * C + pred[s], minlength=C * C).view(C, C)
+        arts["confusion"] = conf.numpy()
+    P = min(RASTER_INPUTS, probe_size(net, len(data.x_train)))
+    xs = data.x_train[:P]
+    r1, r2 = train_mode_passes(net, xs, gens)
+    _, ev = net.forward(xs.unsqueeze(0).expand(net.S, *xs.shape), train=False, record=True)
+
+    def onoff(t: torch.Tensor) -> torch.Tensor:  # (S, P, units, positions) -> (S, P, <=64 units)
+        return (t > 0).flatten(2)[:, :, :RASTER_UNITS]
+
+    arts["raster"] = torch.stack([torch.stack([onoff(a.d), onoff(b.d), onoff(e.a)], 1)
+                                  for a, b, e in zip(r1, r2, ev)], 1).numpy()  # (S, L, 3, P, U)
+    return arts
+
+
+def run_experiment(base: Config, variants: dict[str, dict[str, Any]] | None = None,
+                   on_epoch: Callable[[Experiment, int, int], None] | None = None,
+                   should_stop: ShouldStop | None = None, title: str = "", preset: str = "") -> Experiment:
+    """Train each variant (base settings plus its overrides) on the same data and seeds.
+
+    on_epoch(experiment, variant_index, epoch) sees every variant's results so far."""
+    variants = variants or {"run": {}}
+    configs = {name: base.replace(**ov) for name, ov in variants.items()}
+    exp = Experiment(base, [RunResult.empty(c, name, c.depth) for name, c in configs.items()], title, preset)
+    for r in exp.runs:
+        r.status = "pending"
+    stop_all = False
+    for vi, run in enumerate(exp.runs):
+        if stop_all:
+            run.status = "stopped"
+            continue
+        cb = (lambda res, epoch, vi=vi: on_epoch(exp, vi, epoch)) if on_epoch else None
+        train(run.config, on_epoch=cb, should_stop=should_stop, name=run.name, result=run)
+        stop_all = run.status == "stopped"
+    return exp
+
+
+def warmup() -> None:
+    """Pay one-time start-up costs (torch.optim's first import pulls in torch._dynamo, about a
+    second; first calls of each kernel) before a user is waiting. Servers call it at start."""
+    from core.config import validate
+
+    train(validate(n_samples=100, epochs=1, seeds=1, batch_size=32, dropout=0.5))
