@@ -46,12 +46,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset(
         "dying-relu", "Dying ReLU: a learning rate high enough to kill units",
         "What happens to ReLU units when the steps are too large?",
-        "With plain SGD at a high learning rate, many ReLU units end up negative on every input: dead, "
-        "with zero gradient, never to recover. Leaky ReLU keeps a small slope, so its units are 'negative' "
-        "but not dead and can still learn.",
-        dict(dataset="moons", n_samples=600, noise=0.2, depth=4, width=32, optimizer="sgd", lr=1.0,
+        "At a large learning rate most ReLU units end up negative on every input: dead, with zero "
+        "gradient, never to recover. Leaky ReLU keeps a small slope, so its units are 'negative' but not "
+        "dead and can still learn. A small learning rate keeps most ReLU units alive.",
+        dict(dataset="moons", n_samples=600, noise=0.2, depth=4, width=32, optimizer="adam", lr=0.1,
              batch_size=32, epochs=60, seeds=3, init="he"),
-        {"ReLU": {"activation": "relu"}, "leaky ReLU": {"activation": "leaky_relu"}},
+        {"ReLU, lr 0.1": {"activation": "relu"}, "leaky ReLU, lr 0.1": {"activation": "leaky_relu"},
+         "ReLU, lr 0.003": {"activation": "relu", "lr": 0.003}},
     ),
     Preset(
         "linear-is-not-enough", "Without a non-linearity, depth buys nothing",

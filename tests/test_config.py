@@ -1,0 +1,105 @@
+"""The settings schema: defaults, ranges, parsing, cross-field rules, one-line errors."""
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.config import DEFAULTS, FIELD, FIELDS, Config, ConfigError, validate
+
+CONTRACT = ["dataset", "n_samples", "noise", "label_noise", "val_fraction", "model", "depth", "width",
+            "activation", "init", "dropout", "weight_decay", "batchnorm", "optimizer", "lr", "batch_size",
+            "epochs", "seeds", "seed"]
+
+
+def test_public_field_names_and_defaults():
+    names = [f.name for f in FIELDS]
+    for n in CONTRACT:
+        assert n in names
+    d = DEFAULTS
+    assert (d.dataset, d.n_samples, d.noise, d.label_noise, d.val_fraction) == ("moons", 1000, 0.3, 0.0, 0.3)
+    assert (d.model, d.depth, d.width, d.activation, d.init) == ("mlp", 2, 64, "relu", "default")
+    assert (d.dropout, d.weight_decay, d.batchnorm, d.optimizer, d.lr) == (0.0, 0.0, False, "adam", 0.01)
+    assert (d.batch_size, d.epochs, d.seeds, d.seed) == (64, 200, 3, 0)
+
+
+def test_choices_match_the_issue():
+    assert FIELD["dataset"].choices[:6] == ("moons", "circles", "spirals", "xor", "gaussians", "digits")
+    assert set(FIELD["activation"].choices) == {"relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid",
+                                                "linear"}
+    assert set(FIELD["optimizer"].choices) == {"sgd", "momentum", "adam"}
+    assert set(FIELD["init"].choices) == {"default", "he", "xavier"}
+
+
+@pytest.mark.parametrize("name,raw,value", [
+    ("lr", "0.1", 0.1), ("lr", "1e-3", 1e-3), ("depth", "3", 3), ("depth", "3.0", 3),
+    ("batchnorm", "true", True), ("batchnorm", "0", False), ("batchnorm", True, True),
+    ("activation", "tanh", "tanh"), ("seeds", 64, 64), ("epochs", 0, 0),
+])
+def test_parse_accepts(name, raw, value):
+    assert FIELD[name].parse(raw) == value
+
+
+@pytest.mark.parametrize("name,raw", [
+    ("lr", "abc"), ("lr", 0), ("lr", 11), ("lr", "nan"), ("lr", "inf"), ("depth", 0), ("depth", 21),
+    ("depth", "2.5"), ("width", 1025), ("dropout", 0.96), ("activation", "swish"), ("batchnorm", "maybe"),
+    ("seeds", 65), ("seed", -1), ("n_samples", 49), ("lr", True), ("epochs", 5001), ("batch_size", -1),
+])
+def test_parse_rejects_with_field_value_and_allowed(name, raw):
+    with pytest.raises(ConfigError) as e:
+        FIELD[name].parse(raw)
+    msg = str(e.value)
+    assert msg.startswith(f"{name}:") and repr(raw) in msg and "allowed" in msg
+    assert "\n" not in msg
+
+
+def test_unknown_field_is_an_error_not_ignored():
+    with pytest.raises(ConfigError, match="lrate"):
+        validate({"lrate": 0.1})
+
+
+def test_cross_field_rules():
+    with pytest.raises(ConfigError, match="^model:.*digits"):
+        validate(model="cnn")
+    assert validate(model="cnn", dataset="digits", n_samples=500).model == "cnn"
+    with pytest.raises(ConfigError, match="^n_samples:.*1797"):
+        validate(dataset="digits", n_samples=1800)
+    with pytest.raises(ConfigError, match="^batch_size:"):
+        validate(n_samples=100, val_fraction=0.5, batch_size=60)
+    with pytest.raises(ConfigError, match="^data_path:"):
+        validate(dataset="csv")
+
+
+def test_replace_revalidates_and_key_is_canonical():
+    c = validate(lr=0.1)
+    assert c.replace(lr=0.2).lr == 0.2
+    with pytest.raises(ConfigError):
+        c.replace(lr=100)
+    assert validate(lr=0.1).key() == c.key() and c.replace(lr=0.2).key() != c.key()
+    assert c.seed_list == [0, 1, 2]
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().lr = 1  # type: ignore[misc]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from([f.name for f in FIELDS] + ["bogus"]),
+                       st.one_of(st.text(max_size=12), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
+                                 st.booleans(), st.none()), max_size=6))
+def test_any_input_validates_or_names_the_field(values):
+    try:
+        cfg = validate(values)
+    except ConfigError as e:
+        assert e.field in FIELD or e.field in values
+        assert str(e).startswith(f"{e.field}:")
+    else:
+        for f in FIELDS:
+            v = getattr(cfg, f.name)
+            if f.lo is not None:
+                assert v >= f.lo
+            if f.hi is not None:
+                assert v <= f.hi
+            if f.choices:
+                assert v in f.choices

@@ -1,0 +1,105 @@
+"""Metrics against values worked out by hand on hand-set weights."""
+import math
+
+import pytest
+import torch
+
+from core.config import validate
+from core.metrics import measure
+from core.models import MEASURE, BatchedNet, SeedStreams
+
+X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])  # 3 training inputs
+Y = torch.tensor([0, 1, 1])
+XV = torch.tensor([[0.5, 0.5]])
+YV = torch.tensor([0])
+
+
+def hand_net(activation="relu", dropout=0.0, seeds=1):
+    """One hidden layer of 3 units, 2 classes. Unit 0: z = x1 (1, 0, -1 on X).
+    Unit 1: z = -1 always (dead for ReLU). Unit 2: z = x2 + 0.5 (0.5, 1.5, 0.5).
+    Output: zero weights, biases (0, ln 3): p = (1/4, 3/4) for every input."""
+    cfg = validate(depth=1, width=3, activation=activation, dropout=dropout, seeds=seeds, n_samples=100,
+                   batch_size=3)
+    net = BatchedNet(cfg, n_in=2, n_classes=2)
+    with torch.no_grad():
+        w, b, wo, bo = net.params
+        w.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).expand_as(w))
+        b.copy_(torch.tensor([[0.0, -1.0, 0.5]]).expand_as(b))
+        wo.zero_()
+        bo.copy_(torch.tensor([[0.0, math.log(3.0)]]).expand_as(bo))
+    return net
+
+
+def run(net, prev=None):
+    return measure(net, X, Y, XV, YV, SeedStreams(net.cfg.seed_list, MEASURE), prev)
+
+
+def test_losses_accuracies_and_gaps_by_hand():
+    m, _ = run(hand_net())
+    train_loss = (math.log(4) + 2 * math.log(4 / 3)) / 3
+    assert m["train_loss"].item() == pytest.approx(train_loss, abs=1e-6)
+    assert m["val_loss"].item() == pytest.approx(math.log(4), abs=1e-6)
+    assert m["train_acc"].item() == pytest.approx(2 / 3)
+    assert m["val_acc"].item() == 0.0
+    assert m["gap_loss"].item() == pytest.approx(math.log(4) - train_loss, abs=1e-6)
+    assert m["gap_acc"].item() == pytest.approx(2 / 3)
+
+
+def test_relu_dead_negative_zero_fraction_by_hand():
+    m, on = run(hand_net("relu"))
+    assert m["dead"].tolist() == [[1.0]]       # unit 1
+    assert m["negative"].tolist() == [[1.0]]   # = dead for ReLU
+    assert m["saturated"].tolist() == [[1.0]]  # derivative 0 wherever z <= 0
+    # zeros: unit 0 at z = 0 and z = -1, unit 1 everywhere, unit 2 never -> 5 of 9
+    assert m["zero_frac"].item() == pytest.approx(5 / 9)
+    assert m["act_zero_frac_train"].item() == pytest.approx(5 / 9)  # no dropout, no batch norm
+    assert m["dropout_zero_frac_train"].item() == 0.0
+    assert m["mask_agreement"].item() == 1.0
+    assert torch.isnan(m["mask_flip"]).all()   # nothing to compare with at the first measurement
+    assert on[0][0, :, :, 0].tolist() == [[True, False, True], [False, False, True], [False, False, True]]
+
+
+def test_leaky_relu_keeps_negative_units_alive():
+    m, _ = run(hand_net("leaky_relu"))
+    assert m["dead"].item() == 0.0
+    assert m["negative"].item() == 1.0
+    assert m["saturated"].item() == 0.0        # slope 0.01 is not below 1% of 1
+    assert m["zero_frac"].item() == pytest.approx(1 / 9)  # only leaky(0) = 0, unit 0 on input 2
+
+
+def test_tanh_saturation_by_hand():
+    net = hand_net("tanh")
+    with torch.no_grad():
+        net.params[1][0, 0, 1] = 20.0          # unit 1: z = 20 on every input, tanh' ~ 4e-17
+    m, _ = run(net)
+    assert m["saturated"].item() == 1.0
+    assert m["negative"].item() == 0.0
+    assert m["dead"].item() == 0.0
+
+
+def test_mask_flip_counts_changed_states():
+    net = hand_net("relu")
+    _, on = run(net)
+    with torch.no_grad():
+        net.params[1][0, 0, 1] = 1.0           # unit 1 turns on for all 3 inputs
+    m, _ = run(net, on)
+    assert m["mask_flip"].item() == pytest.approx(3 / 9)
+    assert m["dead"].item() == 0.0
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_dropout_agreement_is_p2_plus_1_minus_p2_on_active_units(p):
+    # A wide layer whose units are all on: agreement between two passes is p^2 + (1-p)^2,
+    # and dropout's extra zeros are a fraction p of the outputs.
+    cfg = validate(depth=1, width=512, dropout=p, n_samples=500, batch_size=32, seeds=2)
+    net = BatchedNet(cfg, n_in=2, n_classes=2)
+    with torch.no_grad():
+        net.params[0].zero_()
+        net.params[1].fill_(1.0)
+    x = torch.randn(300, 2)
+    y = torch.zeros(300, dtype=torch.long)
+    m, _ = measure(net, x, y, x[:10], y[:10], SeedStreams(cfg.seed_list, MEASURE), None)
+    assert m["act_zero_frac_train"].max().item() == 0.0
+    assert m["mask_agreement"] == pytest.approx(torch.full((2, 1), p * p + (1 - p) ** 2), abs=0.01)
+    assert m["dropout_zero_frac_train"] == pytest.approx(torch.full((2, 1), p), abs=0.01)
+    assert m["zero_frac"].max().item() == 0.0  # eval mode: dropout is off

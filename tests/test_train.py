@@ -1,0 +1,138 @@
+"""Training: batched seeds equal single seeds, determinism, known facts, divergence, stopping."""
+import numpy as np
+import pytest
+
+from core.config import validate
+from core.results import LAYER_METRICS, METRICS, SCALAR_METRICS
+from core.train import run_experiment, train
+
+SMALL = dict(n_samples=200, epochs=3, width=16, batch_size=32)
+
+
+def _assert_seed_equal(single, batched, i, atol):
+    for m in METRICS:
+        if m == "seconds":
+            continue
+        a, b = single.metrics[m][0], batched.metrics[m][i]
+        np.testing.assert_allclose(a, b, atol=atol, rtol=0, equal_nan=True, err_msg=m)
+
+
+@pytest.mark.parametrize("extra", [
+    dict(dropout=0.5),
+    dict(dropout=0.3, batchnorm=True, optimizer="momentum", lr=0.05, weight_decay=0.01, init="he"),
+    dict(activation="tanh", optimizer="sgd", lr=0.1, batch_size=0, init="xavier"),
+    dict(dataset="digits", model="cnn", width=4, dropout=0.2, n_samples=150),
+])
+def test_seed_alone_equals_seed_side_by_side(extra):
+    cfg = validate({**SMALL, **extra, "seeds": 3, "seed": 5})
+    batched = train(cfg)
+    for i in range(3):
+        single = train(cfg.replace(seeds=1, seed=5 + i))
+        # identical at epoch 0, equal within 1e-4 after 3 epochs
+        for m in METRICS:
+            if m != "seconds":
+                np.testing.assert_array_equal(single.metrics[m][0, 0], batched.metrics[m][i, 0], err_msg=m)
+        _assert_seed_equal(single, batched, i, atol=1e-4)
+
+
+def test_deterministic_run_after_run():
+    cfg = validate(**SMALL, dropout=0.5, seeds=2)
+    a, b = train(cfg), train(cfg)
+    for m in METRICS:
+        if m != "seconds":
+            np.testing.assert_array_equal(a.metrics[m], b.metrics[m], err_msg=m)
+
+
+def test_history_has_every_metric_from_epoch_0():
+    cfg = validate(**SMALL, seeds=2, depth=3)
+    r = train(cfg)
+    assert r.status == "ok" and r.epochs_done == 4
+    recs = r.records()
+    assert len(recs) == 2 * 4
+    assert {rec["seed"] for rec in recs} == {0, 1} and {rec["epoch"] for rec in recs} == {0, 1, 2, 3}
+    for rec in recs:
+        for m in SCALAR_METRICS:
+            assert isinstance(rec[m], float)
+        for m in LAYER_METRICS:
+            assert len(rec[m]) == 3
+    assert recs[0]["mask_flip"] == [None, None, None] and recs[1]["mask_flip"][0] is not None
+
+
+def test_epochs_zero_only_measures_initialization():
+    r = train(validate(**{**SMALL, "epochs": 0}, seeds=2))
+    assert r.epochs_done == 1 and r.status == "ok"
+    assert np.isfinite(r.metrics["val_acc"][:, 0]).all()
+
+
+def test_linear_network_cannot_fit_moons_but_relu_can():
+    base = validate(dataset="moons", n_samples=600, noise=0.1, depth=3, width=32, epochs=60, seeds=2,
+                    batch_size=64, lr=0.01)
+    exp = run_experiment(base, {"linear": {"activation": "linear"}, "relu": {"activation": "relu"}})
+    lin, relu = exp.run("linear").final("val_acc"), exp.run("relu").final("val_acc")
+    assert lin.max() < 0.92       # a linear boundary misclassifies the moons' tips
+    assert relu.min() > 0.97
+
+
+def test_relu_mask_is_the_same_twice_dropout_is_not():
+    r = train(validate(**SMALL, seeds=2))
+    d = train(validate(**SMALL, seeds=2, dropout=0.5))
+    assert np.all(r.metrics["mask_agreement"] == 1.0)
+    assert np.all(d.metrics["mask_agreement"] < 0.95)
+    ra, da = r.artifacts["raster"], d.artifacts["raster"]  # (S, L, 3 passes, inputs, units)
+    assert np.array_equal(ra[:, :, 0], ra[:, :, 1])
+    assert not np.array_equal(da[:, :, 0], da[:, :, 1])
+
+
+def test_dropout_shrinks_the_gap_on_tiny_data():
+    base = validate(dataset="moons", n_samples=100, noise=0.35, val_fraction=0.5, width=256, epochs=200,
+                    batch_size=0, seeds=3)
+    exp = run_experiment(base, {"plain": {}, "dropout": {"dropout": 0.5}})
+    assert exp.run("dropout").final("gap_loss").mean() < exp.run("plain").final("gap_loss").mean()
+
+
+def test_a_diverging_seed_stops_and_the_others_go_on():
+    cfg = validate(dataset="moons", n_samples=200, depth=3, width=32, optimizer="sgd", lr=2.0, epochs=10,
+                   seeds=4, init="he", batch_size=16)
+    r = train(cfg)
+    assert r.status == "diverged"
+    assert r.diverged_at[0] is None and all(e is not None for e in r.diverged_at[1:])
+    for i, e in enumerate(r.diverged_at):
+        if e is not None:
+            assert np.isnan(r.metrics["train_loss"][i, e:]).all()
+            assert np.isfinite(r.metrics["train_loss"][i, :e]).all()
+    assert any("learning rate" in m for m in r.messages)
+    alone = train(cfg.replace(seeds=1))
+    np.testing.assert_allclose(alone.metrics["train_loss"][0], r.metrics["train_loss"][0], atol=1e-4)
+    assert all(np.isfinite(v).all() for rec in r.records() for v in [rec["train_loss"]])
+
+
+def test_should_stop_keeps_what_was_measured():
+    calls = []
+
+    def on_epoch(res, epoch):
+        calls.append(epoch)
+
+    r = train(validate(**{**SMALL, "epochs": 50}), on_epoch=on_epoch, should_stop=lambda: len(calls) >= 5)
+    assert r.status == "stopped"
+    assert r.epochs_done == 5 and calls == [0, 1, 2, 3, 4]
+    assert np.isfinite(r.metrics["val_acc"][:, :5]).all() and np.isnan(r.metrics["val_acc"][:, 5:]).all()
+
+
+def test_experiment_variants_share_data_and_seeds():
+    base = validate(**SMALL, seeds=2)
+    exp = run_experiment(base, {"A": {}, "B": {"dropout": 0.5}})
+    a, b = exp.run("A"), exp.run("B")
+    # Same data, same initial weights: epoch-0 eval metrics are identical (dropout is off in eval).
+    np.testing.assert_array_equal(a.metrics["val_loss"][:, 0], b.metrics["val_loss"][:, 0])
+    assert exp.status == "ok" and [r.config.dropout for r in exp.runs] == [0.0, 0.5]
+    doc = exp.export()
+    assert {v["name"] for v in doc["variants"]} == {"A", "B"} and len(doc["history"]) == 2 * 2 * 4
+
+
+def test_experiment_round_trips_through_dict():
+    from core.results import Experiment
+    exp = run_experiment(validate(**SMALL, seeds=2))
+    back = Experiment.from_dict(exp.to_dict())
+    np.testing.assert_array_equal(back.runs[0].metrics["dead"], exp.runs[0].metrics["dead"])
+    assert np.array_equal(back.runs[0].artifacts["raster"], exp.runs[0].artifacts["raster"])
+    assert back.export() == exp.export()
