@@ -107,7 +107,7 @@ def summary_table(exp) -> str:
             cells.append("-" if len(v) == 0 else f"{v.mean():.3f}±{v.std():.3f}" if len(v) > 1 else f"{v[0]:.3f}")
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

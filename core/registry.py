@@ -6,8 +6,8 @@ Everything here is pure tensor math: no UI, no state.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -6,7 +6,8 @@ several variants on identical data and seeds, one after another, into one Experi
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -199,7 +200,7 @@ def final_artifacts(net: BatchedNet, data: Dataset, gens: SeedStreams) -> dict[s
         return (t > 0).flatten(2)[:, :, :RASTER_UNITS]
 
     arts["raster"] = torch.stack([torch.stack([onoff(a.d), onoff(b.d), onoff(e.a)], 1)
-                                  for a, b, e in zip(r1, r2, ev)], 1).numpy()  # (S, L, 3, P, U)
+                                  for a, b, e in zip(r1, r2, ev, strict=False)], 1).numpy()  # (S, L, 3, P, U)
     return arts
 
 

@@ -1,0 +1,198 @@
+"""`python -m core runs ...`: list, show, export and delete stored runs.
+
+    runs [list] [--limit N]
+    runs show KEY
+    runs export KEY [--json PATH|-] [--csv PATH|-]
+    runs delete KEY
+    (each accepts --store PATH; default $RELU_LAB_STORE or <repo>/.data/runs.db)
+
+KEY may be any unique prefix of a stored key (the 12 characters `list` shows are enough).
+Exit codes: 0 ok; 2 bad usage, unknown key or ambiguous prefix; 1 a stored run that cannot
+be read or exported, or a file that cannot be written. Errors are one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from core.store import RunStore
+
+
+class _Fail(Exception):
+    def __init__(self, msg: str, code: int):
+        super().__init__(msg)
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
+    # --store is accepted both before and after the subcommand; SUPPRESS keeps the
+    # subcommand's default from overwriting a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", default=argparse.SUPPRESS, metavar="PATH",
+                        help="store file (default: $RELU_LAB_STORE or <repo>/.data/runs.db)")
+    p = argparse.ArgumentParser(prog="python -m core runs", description="Stored experiment runs.",
+                                parents=[common])
+    sub = p.add_subparsers(dest="cmd")
+    ls = sub.add_parser("list", parents=[common], help="newest runs first")
+    ls.add_argument("--limit", type=int, default=200)
+    sub.add_parser("show", parents=[common], help="summary and settings of one run").add_argument("key")
+    ex = sub.add_parser("export", parents=[common], help="write a run as JSON and/or CSV")
+    ex.add_argument("key")
+    ex.add_argument("--json", metavar="PATH", help="the documented JSON export ('-' = stdout)")
+    ex.add_argument("--csv", metavar="PATH", help="the long history table ('-' = stdout)")
+    sub.add_parser("delete", parents=[common], help="remove one run").add_argument("key")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    argv = list(argv)
+    if argv[:1] == ["runs"]:  # called with the whole `python -m core` argument list
+        argv = argv[1:]
+    p = _parser()
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:  # argparse has printed usage + error (or --help); report, don't exit
+        return int(e.code or 0)
+    cmd = args.cmd or "list"
+    if cmd == "export" and not (args.json or args.csv):
+        print("error: export needs --json PATH and/or --csv PATH", file=sys.stderr)
+        return 2
+    try:
+        store = RunStore(getattr(args, "store", None))
+        for w in store.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        if cmd == "list":
+            _list(store, getattr(args, "limit", 200))
+            return 0
+        key = _resolve(store, args.key)
+        if cmd == "delete":
+            if not store.delete(key):
+                raise _Fail(f"no stored run with key {key!r}", 2)
+            print(f"deleted {key}")
+        elif cmd == "show":
+            _show(key, _load(store, key), _summary(store, key))
+        else:
+            _export(key, _load(store, key), args.json, args.csv)
+        return 0
+    except _Fail as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _resolve(store: RunStore, prefix: str) -> str:
+    try:
+        return store.resolve(prefix)
+    except KeyError as e:
+        raise _Fail(e.args[0], 2) from None
+    except ValueError as e:
+        raise _Fail(str(e), 2) from None
+
+
+def _load(store: RunStore, key: str) -> dict[str, Any]:
+    doc = store.get(key)
+    if doc is None:
+        raise _Fail(f"run {key} cannot be read" + (f": {store.warnings[-1]}" if store.warnings else ""), 1)
+    return doc
+
+
+def _summary(store: RunStore, key: str) -> dict[str, Any]:
+    return store.summary(key) or {"key": key}
+
+
+def _fmt_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def _fmt_seconds(x: Any) -> str:
+    return f"{x:.1f}" if isinstance(x, (int, float)) else ""
+
+
+def _list(store: RunStore, limit: int) -> None:
+    rows = store.list(limit=limit)
+    if not rows:
+        print(f"no runs in {store.path}")
+        return
+    print(f"{'KEY':<12}  {'CREATED':<16}  {'STATUS':<8}  {'SECONDS':>8}  TITLE")
+    for r in rows:
+        title = str(r.get("title") or "")
+        title = title if len(title) <= 60 else title[:57] + "..."
+        print(f"{r['key'][:12]:<12}  {_fmt_time(r['created']):<16}  {str(r.get('status') or ''):<8}  "
+              f"{_fmt_seconds(r.get('seconds')):>8}  {title}")
+
+
+def _show(key: str, doc: dict[str, Any], summary: dict[str, Any]) -> None:
+    # Reads the stored dict directly (no validation), so old runs still show after the schema moves on.
+    print(f"key      {key}")
+    if "created" in summary:
+        print(f"created  {_fmt_time(summary['created'])}  ({summary['created_iso']})")
+    skip = {"key", "created", "created_iso"}
+    for k, v in summary.items():
+        if k not in skip:
+            print(f"{k:<8} {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+    base = doc.get("base") or {}
+    if base:
+        print("settings:")
+        for k, v in base.items():
+            print(f"  {k:<14} {v}")
+    for run in doc.get("runs") or []:
+        cfg = run.get("config") or {}
+        diff = {k: v for k, v in cfg.items() if base.get(k) != v}
+        changes = ", ".join(f"{k}={v}" for k, v in diff.items()) or "base settings"
+        print(f"variant {run.get('name', '?')}: {run.get('status', '?')}, {_fmt_seconds(run.get('seconds'))} s, "
+              f"{changes}")
+
+
+def _export(key: str, doc: dict[str, Any], json_path: str | None, csv_path: str | None) -> None:
+    from core.results import Experiment  # numpy/pandas only for the command that needs them
+
+    try:
+        exp = Experiment.from_dict(doc)
+        # Build everything before writing anything, so a run that fails to convert writes no file.
+        payload = exp.export() if json_path else None
+        frame = exp.to_frame() if csv_path else None
+    except Exception as e:  # an old or damaged document: one line, not a traceback
+        raise _Fail(f"run {key} cannot be exported: {type(e).__name__}: {e}", 1) from None
+    if json_path:
+        _write(json_path, lambda f: json.dump(payload, f, indent=1))
+    if csv_path:
+        _write(csv_path, lambda f: frame.to_csv(f, index=False))
+    for p in (json_path, csv_path):
+        if p and p != "-":
+            print(f"wrote {p}", file=sys.stderr)
+
+
+def _write(path: str, write: Callable[[IO[str]], Any]) -> None:
+    """Write via a temp file in the same directory and os.replace: never a half-written file."""
+    if path == "-":
+        write(sys.stdout)
+        return
+    target = Path(path)
+    # mkstemp creates the file 0600; give the export the mode a plain open() would have.
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
