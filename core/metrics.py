@@ -15,8 +15,8 @@ from core.models import BatchedNet, SeedStreams
 Tensor = torch.Tensor
 # Rows per evaluation chunk are chosen from the layer sizes only, never from the number of
 # seeds, so a seed's figures are summed in the same order whether it runs alone or with others.
-CHUNK_ELEMENTS = 2**22
-PROBE_MLP = 1024
+CHUNK_ELEMENTS = 2**20
+PROBE_MLP = 256
 PROBE_CNN = 128  # x 1024 channels x 64 pixels stays below 2**24 (see _nnz)
 
 
@@ -79,10 +79,11 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
             # Reductions without boolean temporaries: a unit is "negative" on every input iff its
             # largest pre-activation is <= 0, and "dead" iff its largest and smallest outputs are 0.
             zmax = r.z.amax(dim=(1, 3))
-            dead = (r.a.amax(dim=(1, 3)) == 0) & (r.a.amin(dim=(1, 3)) == 0)
             if act.saturates_where_negative:
-                sat = zmax <= 0  # ReLU: derivative 0 exactly where z <= 0
+                # ReLU: output 0 and derivative 0 exactly where z <= 0, so dead = saturated = negative.
+                dead = sat = zmax <= 0
             else:
+                dead = (r.a.amax(dim=(1, 3)) == 0) & (r.a.amin(dim=(1, 3)) == 0)
                 sat = act.grad(r.z).amax(dim=(1, 3)) < sat_threshold
             if all_zero[i] is None:
                 all_zero[i], all_neg[i], all_sat[i] = dead, zmax <= 0, sat

@@ -136,3 +136,12 @@ def test_experiment_round_trips_through_dict():
     np.testing.assert_array_equal(back.runs[0].metrics["dead"], exp.runs[0].metrics["dead"])
     assert np.array_equal(back.runs[0].artifacts["raster"], exp.runs[0].artifacts["raster"])
     assert back.export() == exp.export()
+
+
+def test_measuring_never_changes_training():
+    # Measurement draws from its own random stream: skipping it leaves the final networks identical.
+    cfg = validate(**SMALL, seeds=2, dropout=0.5)
+    a, b = train(cfg), train(cfg, measure_every_epoch=False)
+    for m in ("train_loss", "val_loss", "dead", "mask_agreement"):
+        np.testing.assert_array_equal(a.metrics[m][:, -1], b.metrics[m][:, -1], err_msg=m)
+    assert np.isnan(b.metrics["val_loss"][:, 1]).all()
