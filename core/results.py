@@ -119,14 +119,14 @@ class RunResult:
     def from_dict(cls, d: dict[str, Any]) -> RunResult:
         metrics = {k: np.array(v, dtype=float) for k, v in d["metrics"].items()}
         arts = {k: _from_jsonable(v) for k, v in d.get("artifacts", {}).items()}
-        return cls(validate(d["config"]) if "data_path" not in d["config"] or not d["config"]["data_path"]
-                   else _trusted_config(d["config"]), d["name"], metrics, d["layers"], d["epochs_done"],
+        return cls(config_from_dict(d["config"]), d["name"], metrics, d["layers"], d["epochs_done"],
                    list(d["diverged_at"]), d["status"], d["seconds"], arts, list(d.get("messages", [])))
 
 
-def _trusted_config(d: dict[str, Any]) -> Config:
-    # A stored CSV run refers to a file that may be gone; its settings were validated when it ran.
-    return Config(**d)
+def config_from_dict(d: dict[str, Any]) -> Config:
+    """Settings of a stored run, validated again; a CSV run's file may be gone since it ran, so
+    its path is not required to exist (nothing here reads it)."""
+    return validate(d)
 
 
 def _jsonable(v: Any) -> Any:
@@ -207,6 +207,4 @@ class Experiment:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Experiment:
-        base = d["base"]
-        base_cfg = validate(base) if not base.get("data_path") else _trusted_config(base)
-        return cls(base_cfg, [RunResult.from_dict(r) for r in d["runs"]], d.get("title", ""), d.get("preset", ""))
+        return cls(config_from_dict(d["base"]), [RunResult.from_dict(r) for r in d["runs"]], d.get("title", ""), d.get("preset", ""))
