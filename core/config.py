@@ -38,7 +38,7 @@ class Field:
     lo: float | None = None
     hi: float | None = None
     choices: tuple[str, ...] | None = None
-    log: bool = False  # widgets use a log scale (lr, weight decay)
+    log: bool = False  # widgets use a log scale (lr; a field whose range starts at 0 cannot)
 
     @property
     def flag(self) -> str:

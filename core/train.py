@@ -83,7 +83,16 @@ def train(config: Config, on_epoch: OnEpoch | None = None, should_stop: ShouldSt
 
     measure_every_epoch=False measures only epoch 0 and the last epoch (the benchmark uses it to
     price the metrics); everything else is identical, because measuring has its own random stream."""
-    torch.set_flush_denormal(True)  # tiny weights late in training otherwise turn steps very slow
+    # Tiny values late in training otherwise fall into denormals and make CPU steps many times
+    # slower. The flag is per thread; it is switched off again when training ends.
+    torch.set_flush_denormal(True)
+    try:
+        return _train(config, on_epoch, should_stop, name, data, result, measure_every_epoch)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoch) -> RunResult:
     t0 = time.perf_counter()
     cfg = config
     data = data if data is not None else make_dataset(cfg)

@@ -1,0 +1,162 @@
+"""Session state: the runs of this browser session (plain numbers, capped) and the current run.
+
+Functions take the state mapping (st.session_state, or a dict in tests), so they work without
+Streamlit. Only results are kept: `Experiment`s of numpy arrays, never torch models.
+
+Stop: `train_spec` stores the Experiment in the state as soon as the engine hands it over (first
+epoch callback), so whatever ends the run early — the Stop button (Streamlit raises its rerun
+exception at the next st.* call or session-state access inside our callbacks; with
+runner.fastReruns, the default, it is a stop exception and the rerun starts at once in a new
+thread), a closed tab, or an error — the `finally` block marks unfinished variants "stopped", keeps what was measured and
+records it as the current run. A later rerun with the same settings then shows that partial run
+instead of training again.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.results import Experiment, RunResult
+from dashboard.controls import Spec
+
+HISTORY_CAP = 20
+STORE = "lab_store"
+
+
+@dataclass
+class Entry:
+    id: int
+    spec: Spec
+    exp: Experiment
+    when: float = field(default_factory=time.time)
+
+    @property
+    def stopped(self) -> bool:
+        return any(r.status == "stopped" for r in self.exp.runs)
+
+
+class Store:
+    """This session's runs. One object kept in st.session_state and mutated in place, so a run
+    that is being interrupted can record its partial result without touching session state
+    (which would raise Streamlit's stop exception again). `busy` lets the next script run wait
+    until an interrupted run has recorded what it measured."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.seq = 0
+        self.current_id: int | None = None
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def add(self, spec: Spec, exp: Experiment) -> Entry:
+        """Record a run (newest last), keep at most HISTORY_CAP, make it the current one."""
+        with self._lock:
+            self.seq += 1
+            entry = Entry(self.seq, spec, exp)
+            self.entries = [*self.entries, entry][-HISTORY_CAP:]
+            self.current_id = entry.id
+            return entry
+
+    def current(self) -> Entry | None:
+        return next((e for e in self.entries if e.id == self.current_id), None)
+
+    def select(self, entry: Entry) -> None:
+        self.current_id = entry.id
+
+    def find(self, spec: Spec) -> Entry | None:
+        """The newest run of exactly these settings, if this session has one."""
+        k = spec.key()
+        return next((e for e in reversed(self.entries) if e.spec.key() == k), None)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        return self._idle.wait(timeout)
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable session state (no lock, no event)
+        return {"entries": self.entries, "seq": self.seq, "current_id": self.current_id}
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        self.__init__()
+        self.__dict__.update(d)
+
+
+def get_store(state: MutableMapping[str, Any]) -> Store:
+    if STORE not in state:
+        state[STORE] = Store()
+    return state[STORE]
+
+
+def stopped_placeholder(spec: Spec) -> Experiment:
+    """An Experiment with no epochs, every variant 'stopped': for a run ended before epoch 0."""
+    runs = []
+    for name, ov in spec.variant_dict().items():
+        cfg = spec.base.replace(**ov)
+        r = RunResult.empty(cfg, name, cfg.depth)
+        r.status = "stopped"
+        runs.append(r)
+    return Experiment(spec.base, runs, spec.title, spec.preset if spec.matches_preset() else "")
+
+
+def finish_stopped(exp: Experiment) -> None:
+    for r in exp.runs:
+        if r.status in ("running", "pending"):
+            r.status = "stopped"
+
+
+def train_spec(store: Store, spec: Spec,
+               on_epoch: Callable[[Experiment, int, int], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> Entry:
+    """Train `spec`, calling on_epoch(exp, variant_index, epoch) as the engine does. Whatever ends
+    it (normally, Stop, a closed tab, an exception), the result so far is recorded in `store` as
+    the current run, and the exception (if any) propagates."""
+    from core.train import run_experiment
+
+    box: dict[str, Experiment] = {}
+
+    def cb(exp: Experiment, vi: int, epoch: int) -> None:
+        box["exp"] = exp
+        if on_epoch is not None:
+            on_epoch(exp, vi, epoch)
+
+    ok = False
+    store._idle.clear()
+    try:
+        exp = run_experiment(spec.base, spec.variant_dict(), on_epoch=cb, should_stop=should_stop,
+                             title=spec.title, preset=spec.preset if spec.matches_preset() else "")
+        box["exp"] = exp
+        ok = True
+    finally:
+        try:
+            exp = box.get("exp") or stopped_placeholder(spec)
+            if not ok:
+                finish_stopped(exp)
+            entry = store.add(spec, exp)
+        finally:
+            store._idle.set()
+    return entry
+
+
+def history_rows(entries: list[Entry]) -> list[dict[str, Any]]:
+    """One row per variant of every run: settings that matter and the final numbers."""
+    import numpy as np
+
+    rows = []
+    for e in entries:
+        for r in e.exp.runs:
+            c = r.config
+            row = {"run": e.id, "variant": r.name, "status": r.status,
+                   "time": time.strftime("%H:%M:%S", time.localtime(e.when)),
+                   "dataset": c.dataset, "activation": c.activation, "dropout": c.dropout,
+                   "weight decay": c.weight_decay, "depth×width": f"{c.depth}×{c.width}",
+                   "lr": c.lr, "epochs": max(0, r.epochs_done - 1)}
+            for m, label in (("val_acc", "val acc"), ("gap_loss", "loss gap"), ("mask_agreement", "mask agree")):
+                v = r.final(m) if r.epochs_done else np.array([np.nan])
+                v = v[:, 0] if v.ndim == 2 else v
+                with np.errstate(all="ignore"):
+                    finite = v[np.isfinite(v)]
+                row[label] = round(float(finite.mean()), 4) if len(finite) else None
+            rows.append(row)
+    return rows

@@ -1,0 +1,21 @@
+"""About: the explanation, what each number means and how a link encodes an experiment."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.results import METRIC_HELP
+from dashboard import controls, text
+
+
+def page() -> None:
+    st.title("Does ReLU produce the same effect as dropout?")
+    st.markdown(text.SHORT_ANSWER)
+    st.markdown(text.EXPLANATION)
+    st.subheader("What the charts measure")
+    st.dataframe(pd.DataFrame({"metric": list(METRIC_HELP), "meaning": list(METRIC_HELP.values())}),
+                 hide_index=True, width="stretch")
+    st.subheader("Sharing a link")
+    st.markdown("Every setting and every variant is in the address bar, so a copied link opens the same "
+                "experiment. The format:")
+    st.code(controls.__doc__.split("URL query string", 1)[1].strip(), language="text")

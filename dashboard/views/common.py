@@ -1,0 +1,87 @@
+"""Small Streamlit helpers shared by the pages: mode, escaping, chart drawing, settings widgets."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import streamlit as st
+
+from core.config import FIELD, Field
+from dashboard import charts
+from dashboard.controls import LOG_GRIDS, SAME, SLOTS, VARIANT_FIELDS, log_options, vkey, wkey
+
+_MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def is_seminar() -> bool:
+    return st.query_params.get("mode", "") == "seminar"
+
+
+def md_escape(text: str) -> str:
+    """User text (URL values, file contents) shown through markdown must not become markdown."""
+    return _MD.sub(r"\\\1", str(text))
+
+
+def font_size() -> int:
+    return 17 if is_seminar() else 13
+
+
+def chart(fig, name: str, title: str = "", caption: str | None = None, alt: str | None = None) -> None:
+    st.plotly_chart(fig, width="stretch", config=charts.chart_config(name, title), alt=alt or name)
+    if caption:
+        st.caption(caption)
+
+
+def label(f: Field) -> str:
+    return f.name.replace("_", " ")
+
+
+def render_field(f: Field) -> None:
+    """One base-settings widget, generated from the schema (value comes from session state)."""
+    key = wkey(f.name)
+    help_ = f"{f.help}. Allowed: {f.allowed()}."
+    if f.choices is not None:
+        st.selectbox(label(f), f.choices, key=key, help=help_)
+    elif f.type is bool:
+        st.toggle(label(f), key=key, help=help_)
+    elif f.type is int:
+        if f.hi is not None and f.hi - f.lo <= 100:
+            st.slider(label(f), int(f.lo), int(f.hi), step=1, key=key, help=help_)
+        else:
+            st.number_input(label(f), min_value=int(f.lo), max_value=None if f.hi is None else int(f.hi),
+                            step=1, key=key, help=help_)
+    elif f.name in LOG_GRIDS or f.log:
+        st.select_slider(label(f), options=log_options(f.name, st.session_state[key]), key=key,
+                         help=help_ + " Log scale.", format_func=lambda v: f"{v:g}")
+    else:
+        st.slider(label(f), float(f.lo), float(f.hi), step=0.01, key=key, help=help_)
+
+
+def render_variant_slot(slot: str) -> None:
+    """One variant (A..D): a name and, per variable field, 'same as base' or a value."""
+    st.text_input("name", key=vkey(slot, "name"), placeholder="e.g. ReLU + dropout 0.5 (empty = unused)",
+                  max_chars=60)
+    cols = st.columns(2)
+    for i, name in enumerate(VARIANT_FIELDS):
+        f = FIELD[name]
+        key = vkey(slot, name)
+        with cols[i % 2]:
+            if f.type is bool:
+                st.selectbox(label(f), [SAME, "on", "off"], key=key, help=f.help)
+            elif f.choices is not None:
+                st.selectbox(label(f), [SAME, *f.choices], key=key, help=f.help)
+            elif f.type is int:
+                st.number_input(label(f), min_value=int(f.lo), max_value=None if f.hi is None else int(f.hi),
+                                value=None, step=1, key=key, placeholder=SAME, help=f"{f.help}. Allowed: {f.allowed()}.")
+            else:
+                st.number_input(label(f), min_value=float(f.lo), max_value=float(f.hi), value=None,
+                                step=0.05 if name == "dropout" else 0.001, format="%g", key=key,
+                                placeholder=SAME, help=f"{f.help}. Allowed: {f.allowed()}.")
+
+
+def load_widgets(values: dict[str, Any]) -> None:
+    for k, v in values.items():
+        st.session_state[k] = v
+
+
+SLOT_KEYS = tuple(vkey(s, n) for s in SLOTS for n in ("name", *VARIANT_FIELDS))

@@ -1,0 +1,345 @@
+"""The Lab page: settings in the sidebar, training with live curves, the charts and the answer.
+
+What gets trained on a run of this page:
+1. Train pressed (form submit) or a preset picked -> those settings, trained now;
+2. else the settings of the URL (or, coming back from another page, of the last run): if this
+   session already has a run of exactly those settings it is shown, otherwise they are trained
+   automatically (first visit: the relu-vs-dropout preset, no clicks needed).
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.config import ConfigError
+from core.csvdata import DataError, example_csv, load_points
+from core.presets import PRESETS
+from dashboard import charts, state, text
+from dashboard.controls import (
+    DEFAULT_PRESET,
+    NO_PRESET,
+    SLOTS,
+    Spec,
+    grouped_fields,
+    has_settings,
+    preset_spec,
+    save_upload,
+    spec_from_query,
+    spec_from_widgets,
+    spec_to_query,
+    widget_values,
+)
+from dashboard.views.common import (
+    chart,
+    font_size,
+    is_seminar,
+    load_widgets,
+    md_escape,
+    render_field,
+    render_variant_slot,
+)
+
+SPEC = "spec"
+URL_SEEN = "_url_seen"
+URL_WARNINGS = "_url_warnings"
+TRAIN_NOW = "_train_now"
+FORM_ERROR = "_form_error"
+REDRAW_SECONDS = 0.3  # live redraws at most ~3 times a second
+GROUP_TITLES = {"data": "Data", "network": "Network", "regularization": "Regularization", "training": "Training"}
+
+
+# ------------------------------------------------------------------ settings <-> URL <-> widgets
+def _canon(q: dict[str, Any]) -> str:
+    return json.dumps({k: (v[-1] if isinstance(v, list) else v) for k, v in sorted(q.items())})
+
+
+def _set_spec(spec: Spec) -> None:
+    ss = st.session_state
+    ss[SPEC] = spec
+    load_widgets(widget_values(spec))
+    ss["preset_pick"] = spec.preset
+
+
+def _sync_from_url() -> None:
+    """Load the URL's settings into the widgets when the URL changed since we last saw/wrote it."""
+    ss = st.session_state
+    q = st.query_params.to_dict()
+    if ss.get(URL_SEEN) == _canon(q) and SPEC in ss:
+        return
+    if not has_settings(q) and SPEC in ss:
+        spec, warnings = ss[SPEC], []  # back from another page: keep this session's settings
+    else:
+        spec, warnings = spec_from_query(q)
+    ss[URL_WARNINGS] = warnings
+    _set_spec(spec)
+    ss[URL_SEEN] = _canon(q)
+
+
+def _write_url(spec: Spec) -> None:
+    mode = "seminar" if is_seminar() else ""
+    want = spec_to_query(spec, mode)
+    if _canon(st.query_params.to_dict()) != _canon(want):
+        st.query_params.from_dict(want)
+    st.session_state[URL_SEEN] = _canon(want)
+
+
+def _ensure_widget_state() -> None:
+    """Widget values are dropped by Streamlit when another page ran; put them back from the spec."""
+    ss = st.session_state
+    missing = {k: v for k, v in widget_values(ss[SPEC]).items() if k not in ss}
+    if missing:
+        load_widgets(missing)
+    if "preset_pick" not in ss:
+        ss["preset_pick"] = ss[SPEC].preset
+
+
+def _pick_preset(name: str | None = None) -> None:
+    ss = st.session_state
+    name = name or ss.get("preset_pick") or DEFAULT_PRESET
+    if name == NO_PRESET:
+        from core.config import Config
+
+        spec = Spec.make(Config(), {}, NO_PRESET)
+    else:
+        spec = preset_spec(name)
+    _set_spec(spec)
+    ss[URL_WARNINGS] = []
+    ss[TRAIN_NOW] = True
+
+
+def _on_submit() -> None:
+    """Form submitted: settings from the widgets (and an upload), checked; train on success."""
+    ss = st.session_state
+    ss[FORM_ERROR] = None
+    data_path = ""
+    if ss.get("f_dataset") == "csv":
+        up = ss.get("upload")
+        if up is not None:
+            raw = up.getvalue()
+            try:
+                load_points(raw)
+            except DataError as e:
+                ss[FORM_ERROR] = f"{up.name}: {e}"
+                return
+            _, data_path = save_upload(raw)
+        else:
+            data_path = ss[SPEC].base.data_path
+        if not data_path:
+            ss[FORM_ERROR] = "dataset csv: upload a CSV file first (see the template below the form)."
+            return
+    try:
+        spec = spec_from_widgets(ss, ss.get("preset_pick") or NO_PRESET, data_path)
+    except ConfigError as e:
+        ss[FORM_ERROR] = str(e)
+        return
+    ss[SPEC] = spec
+    ss[URL_WARNINGS] = []
+    ss[TRAIN_NOW] = True
+
+
+def sidebar() -> None:
+    ss = st.session_state
+    with st.sidebar:
+        st.selectbox("Preset", [*PRESETS, NO_PRESET], key="preset_pick", on_change=_pick_preset,
+                     format_func=lambda n: PRESETS[n].title if n in PRESETS else "No preset (defaults)",
+                     help="Picking a preset fills the settings and trains it.")
+        with st.form("settings", border=False):
+            st.form_submit_button("▶ Train", type="primary", width="stretch", on_click=_on_submit,
+                                  key="train_top")
+            if ss.get(FORM_ERROR):
+                st.error(md_escape(ss[FORM_ERROR]))
+            for group, fields in grouped_fields().items():
+                with st.expander(GROUP_TITLES[group], expanded=group in ("network", "regularization")):
+                    for f in fields:
+                        render_field(f)
+                    if group == "data":
+                        st.file_uploader("Your own CSV (dataset = csv)", type=["csv", "txt"], key="upload",
+                                         help="2-D points: two number columns and a label column.")
+            with st.expander("Compare variants (A–D)", expanded=False):
+                st.caption("Each variant = the settings above plus the changes you pick here. "
+                           "All are trained on the same data with the same seeds. Leave a tab empty to skip it.")
+                for slot, tab in zip(SLOTS, st.tabs([f"  {s}  " for s in SLOTS]), strict=True):
+                    with tab:
+                        render_variant_slot(slot)
+            st.form_submit_button("▶ Train", type="primary", width="stretch", on_click=_on_submit,
+                                  key="train_bottom")
+        st.download_button("CSV template for your own data", example_csv(), file_name="points-template.csv",
+                           mime="text/csv", on_click="ignore", width="stretch")
+
+
+def seminar_buttons() -> None:
+    cols = st.columns(len(PRESETS))
+    cur = st.session_state[SPEC].preset
+    for col, (name, p) in zip(cols, PRESETS.items(), strict=True):
+        col.button(p.title, key=f"sem_{name}", on_click=_pick_preset, args=(name,),
+                   type="primary" if name == cur else "secondary", width="stretch")
+
+
+# ------------------------------------------------------------------ training with live curves
+def train_live(spec: Spec) -> state.Entry | None:
+    ss = st.session_state
+    store = state.get_store(ss)
+    total = sum(spec.base.replace(**ov).epochs + 1 for ov in spec.variant_dict().values())
+    status = st.empty()
+    bar = st.progress(0.0, text="Starting…")
+    stop = st.empty()
+    stop.button("■ Stop", key="stop_btn", help="End the run now and keep what was measured so far.")
+    live = st.empty()
+    last = [0.0]
+    fs = font_size()
+
+    def on_epoch(exp, vi: int, epoch: int) -> None:
+        now = time.perf_counter()
+        r = exp.runs[vi]
+        final = epoch == r.config.epochs
+        if now - last[0] < REDRAW_SECONDS and not final:
+            return
+        last[0] = now
+        done = sum(x.epochs_done for x in exp.runs)
+        bar.progress(min(1.0, done / total),
+                     text=f"Training {md_escape(r.name)} ({vi + 1} of {len(exp.runs)}): epoch {epoch} of {r.config.epochs}")
+        live.plotly_chart(charts.learning_curves(exp, font_size=fs), width="stretch",
+                          config=charts.chart_config("learning-curves"), key=f"live_{done}_{vi}")
+
+    def should_stop() -> bool:
+        # Touching session state is a Streamlit yield point: a Stop click (any rerun request)
+        # raises Streamlit's rerun exception right here, within STOP_CHECK_STEPS steps.
+        ss.get("_probe")
+        return False
+
+    status.caption("Training… press Stop to end early and keep what was measured.")
+    try:
+        entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop)
+    except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
+        st.error(f"Training failed: {md_escape(str(e)) or type(e).__name__}")
+        entry = store.current()
+    for el in (status, bar, stop, live):
+        el.empty()
+    return entry
+
+
+# ------------------------------------------------------------------ results
+def summary(entry: state.Entry) -> None:
+    exp = entry.exp
+    df = pd.DataFrame(charts.summary_rows(exp))
+    st.dataframe(df, hide_index=True, width="stretch")
+    st.caption("Last epoch, mean ± std over seeds. acc gap = train − val accuracy, loss gap = val − train loss "
+               "(bigger = more overfitting). mask agree (hidden layer 1): 1 = the same zeros on two passes with the "
+               "same input and weights. dead units: all hidden layers together.")
+
+
+@st.fragment
+def results(entry: state.Entry) -> None:
+    exp = entry.exp
+    fs = font_size()
+    title = exp.title or entry.spec.title
+    seeds = max(len(r.seeds) for r in exp.runs)
+    layers = max(r.layers for r in exp.runs)
+    c1, c2, _ = st.columns([2, 2, 3])
+    with c1:
+        seed = st.segmented_control("Seed shown in the pictures", [f"#{i + 1}" for i in range(seeds)],
+                                    default="#1", key="seed_pick") or "#1"
+    with c2:
+        layer = st.segmented_control("Hidden layer", [str(i + 1) for i in range(layers)], default="1",
+                                     key="layer_pick") or "1"
+    s, k = int(seed[1:]) - 1, int(layer) - 1
+    is_digits = any("confusion" in r.artifacts for r in exp.runs)
+    left, right = st.columns(2, gap="medium")
+    with left:
+        chart(charts.learning_curves(exp, font_size=fs), "learning-curves", title, text.CAPTIONS["learning"],
+              "Loss and accuracy per epoch, train and validation, per variant")
+    with right:
+        chart(charts.boundary(exp, s, font_size=fs), "confusion" if is_digits else "boundary", title,
+              text.CAPTIONS["confusion" if is_digits else "boundary"],
+              "Confusion matrices" if is_digits else "Decision boundary of each variant with the data points")
+    left, right = st.columns(2, gap="medium")
+    with left:
+        chart(charts.mask_stability(exp, k, font_size=fs), "mask-stability", title, text.CAPTIONS["mask"],
+              "Mask agreement and mask flips per epoch")
+    with right:
+        chart(charts.zero_sources(exp, font_size=fs), "zero-sources", title, text.CAPTIONS["zeros"],
+              "Share of zeros from the activation and from dropout per layer")
+    left, right = st.columns(2, gap="medium")
+    with left:
+        chart(charts.gap_chart(exp, font_size=fs), "overfitting-gap", title, text.CAPTIONS["gap"],
+              "Overfitting gap per epoch")
+    with right:
+        chart(charts.dead_units(exp, font_size=fs), "dead-units", title, text.CAPTIONS["dead"],
+              "Dead units per hidden layer per epoch")
+    chart(charts.raster(exp, k, s, font_size=fs), "on-off-raster", title, text.CAPTIONS["raster"],
+          "On/off pattern of units for two train passes and the eval pass")
+
+
+def downloads(entry: state.Entry) -> None:
+    exp = entry.exp
+    stem = charts.slug(f"relu-dropout-lab-{exp.preset or 'custom'}-run{entry.id}")
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.download_button("⬇ History as CSV", lambda: exp.to_frame().to_csv(index=False), file_name=f"{stem}.csv",
+                       mime="text/csv", on_click="ignore", width="stretch")
+    c2.download_button("⬇ Everything as JSON", lambda: json.dumps(exp.export(), indent=1),
+                       file_name=f"{stem}.json", mime="application/json", on_click="ignore", width="stretch")
+
+
+# ------------------------------------------------------------------ the page
+def page() -> None:
+    ss = st.session_state
+    seminar = is_seminar()
+    _sync_from_url()
+    _ensure_widget_state()
+    sidebar()  # collapsed in seminar mode, but everything still works
+    spec: Spec = ss[SPEC]
+    train_now = ss.pop(TRAIN_NOW, False)
+    _write_url(spec)
+
+    preset = PRESETS.get(spec.preset)
+    st.title(spec.title)
+    if seminar:
+        seminar_buttons()
+    if preset is not None:
+        st.markdown(f"**{preset.question}**")
+    for w in ss.get(URL_WARNINGS) or []:
+        st.warning(f"Link setting ignored. {md_escape(w)}", icon=":material/warning:")
+
+    top_left, top_right = st.columns([3, 2], gap="large")
+    with top_right:
+        with st.container(border=True):
+            st.markdown(text.SHORT_ANSWER)
+            with st.expander("The answer in words (for students)"):
+                st.markdown(text.EXPLANATION)
+    with top_left:
+        if preset is not None and spec.matches_preset():
+            st.info(f"**What to look for:** {preset.look_for}", icon=":material/search:")
+        summary_slot = st.container()
+
+    store = state.get_store(ss)
+    store.wait_idle()  # a run interrupted by this rerun first records what it measured
+    entry = store.current()
+    if train_now or entry is None or entry.spec.key() != spec.key():
+        found = None if train_now else store.find(spec)
+        if found is not None:
+            store.select(found)
+            entry = found
+        else:
+            with top_left:
+                entry = train_live(spec)
+    if entry is None:
+        return
+    with summary_slot:
+        if entry.stopped:
+            done = max(r.epochs_done for r in entry.exp.runs)
+            st.info(f"Stopped early (after {max(0, done - 1)} epochs of the last variant that ran): showing what "
+                    "was measured. Press Train to run again.", icon=":material/stop_circle:")
+        for r in entry.exp.runs:
+            for m in r.messages:
+                st.warning(f"{md_escape(r.name)}: {md_escape(m)}")
+        summary(entry)
+    if all(r.epochs_done == 0 for r in entry.exp.runs):
+        st.info("Nothing was measured before the run was stopped. Press Train to start again.")
+        return
+    results(entry)
+    if not seminar:
+        downloads(entry)

@@ -1,0 +1,26 @@
+"""Shared fixtures. Keep it small: tiny experiments, built once per test session."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_experiment():
+    """Two variants (ReLU, ReLU + dropout) on moons: 3 epochs, 2 seeds, 100 points, width 8."""
+    from core.config import validate
+    from core.train import run_experiment
+
+    base = validate(dataset="moons", n_samples=100, epochs=3, seeds=2, width=8, depth=2, batch_size=32)
+    return run_experiment(base, {"ReLU": {"activation": "relu"}, "dropout": {"dropout": 0.5}},
+                          title="tiny", preset="")
+
+
+@pytest.fixture(scope="session")
+def tiny_digits_experiment():
+    """One CNN variant on digits: 1 epoch, 1 seed, tiny, for the confusion-matrix path."""
+    from core.config import validate
+    from core.train import run_experiment
+
+    base = validate(dataset="digits", model="cnn", n_samples=200, epochs=1, seeds=1, width=4, depth=1,
+                    batch_size=64)
+    return run_experiment(base, {"cnn": {}})

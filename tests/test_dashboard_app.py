@@ -1,0 +1,245 @@
+"""The page through streamlit.testing (AppTest): presets, links, bad links, Stop, seminar, history."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import validate
+from core.presets import PRESETS
+from dashboard import controls, state
+from dashboard.controls import Spec, spec_from_query, spec_to_query
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+TINY = {"epochs": "2", "seeds": "1"}
+
+
+def _app(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _charts(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _warnings(at: AppTest) -> str:
+    return " ".join(w.value for w in at.warning).replace("\\", "")  # drop markdown escapes
+
+
+def _store(at: AppTest) -> state.Store:
+    return at.session_state[state.STORE]
+
+
+def test_first_load_trains_the_default_preset():
+    at = _app()
+    _no_exception(at)
+    assert at.title[0].value == PRESETS["relu-vs-dropout"].title
+    assert _charts(at) == 7
+    store = _store(at)
+    assert [r.name for r in store.current().exp.runs] == list(PRESETS["relu-vs-dropout"].variants)
+    assert store.current().exp.status == "ok"
+    assert any("Short answer" in m.value for m in at.markdown)
+    assert not at.warning
+    assert dict(at.query_params) == {}  # the default needs no parameters
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "relu-vs-dropout"])
+def test_every_preset_renders(preset):
+    at = _app({"preset": preset, **TINY})
+    _no_exception(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert _charts(at) == 7
+    exp = _store(at).current().exp
+    assert [r.name for r in exp.runs] == list(PRESETS[preset].variants)
+    assert all(r.epochs_done == 3 for r in exp.runs)
+
+
+def test_bad_query_values_warn_and_fall_back():
+    at = _app({"lr": "abc", "depth": "999", "activation": "foo", "vA": "garbage", "bogus": "1", **TINY})
+    _no_exception(at)
+    text = _warnings(at)
+    for name, value in (("lr", "abc"), ("depth", "999"), ("activation", "foo"), ("vA", "garbage"), ("bogus", "")):
+        assert name in text and value in text, (name, text)
+    assert "allowed" in text
+    base = _store(at).current().spec.base
+    preset_base = validate(PRESETS["relu-vs-dropout"].base)
+    assert (base.lr, base.depth, base.activation) == (preset_base.lr, preset_base.depth, preset_base.activation)
+    # the rewritten link keeps the good parameters and drops the bad ones
+    assert at.query_params.get("epochs") == "2"
+    assert "lr" not in at.query_params and "vA" not in at.query_params
+    assert _charts(at) == 7
+
+
+def test_cross_field_error_in_link_falls_back():
+    at = _app({"model": "cnn", "batch_size": "15000", **TINY})  # cnn needs digits; batch too big
+    _no_exception(at)
+    text = _warnings(at)
+    assert "model" in text and "batch_size" in text
+    assert _charts(at) == 7
+
+
+def test_link_round_trips_settings_and_variants():
+    q = {"preset": "none", "dataset": "circles", "n_samples": "200", "width": "16", "epochs": "2",
+         "seeds": "2", "vA": "ReLU|activation:relu", "vB": "tanh + dropout|activation:tanh,dropout:0.25",
+         "vC": "lr:0.003,batchnorm:true"}
+    at = _app(q)
+    _no_exception(at)
+    assert not at.warning
+    spec = _store(at).current().spec
+    assert spec.base.dataset == "circles" and spec.base.width == 16
+    assert spec.variant_dict() == {"ReLU": {"activation": "relu"},
+                                   "tanh + dropout": {"activation": "tanh", "dropout": 0.25},
+                                   "lr 0.003, batchnorm on": {"batchnorm": True, "lr": 0.003}}
+    # URL written by the page -> the same settings when read back
+    written = {k: v for k, v in at.query_params.items()}
+    again, warnings = spec_from_query(written)
+    assert not warnings and again == spec
+    # and the widgets show them
+    assert at.session_state["f_dataset"] == "circles"
+    assert at.session_state["vB_dropout"] == 0.25
+
+
+@pytest.mark.parametrize("spec", [
+    controls.default_spec(),
+    controls.preset_spec("tiny-data-overfit"),
+    Spec.make(validate(lr=0.0003, weight_decay=1e-4, batchnorm=True, label_noise=0.1), {}, "none"),
+    Spec.make(validate(PRESETS["dying-relu"].base), {"a/b": {"lr": 0.1}, "x,y:z": {"init": "xavier", "depth": 3}},
+              "dying-relu"),
+])
+def test_spec_query_round_trip(spec):
+    q = spec_to_query(spec, mode="seminar")
+    back, warnings = spec_from_query(q)
+    assert not warnings
+    assert back == spec
+    assert q.get("mode") == "seminar"
+
+
+def test_train_button_applies_form_and_writes_url():
+    at = _app(TINY)
+    n_before = len(_store(at).entries)
+    at.session_state["f_dropout"] = 0.3  # as if the slider was dragged (nothing trains yet)
+    at.run()
+    assert len(_store(at).entries) == n_before
+    at.button(key="train_top").click().run()
+    _no_exception(at)
+    assert len(_store(at).entries) == n_before + 1
+    assert at.query_params.get("dropout") == "0.3"
+    assert _store(at).current().spec.base.dropout == 0.3
+
+
+def test_preset_picker_fills_settings_and_trains():
+    at = _app(TINY)
+    at.selectbox(key="preset_pick").set_value("dying-relu").run()
+    _no_exception(at)
+    spec = _store(at).current().spec
+    want = PRESETS["dying-relu"].base["optimizer"]
+    assert spec.preset == "dying-relu" and spec.base.optimizer == want
+    assert at.session_state["f_optimizer"] == want
+    assert at.query_params.get("preset") == "dying-relu"
+
+
+def test_invalid_form_shows_error_not_traceback():
+    at = _app(TINY)
+    at.session_state["f_model"] = "cnn"  # cnn with moons is not allowed
+    at.button(key="train_top").click().run()
+    _no_exception(at)
+    assert any("cnn" in e.value for e in at.error)
+
+
+def test_stop_keeps_partial_results():
+    """train_spec records what was measured when the run is interrupted (as Streamlit does with its
+    stop/rerun exception), and the page then shows that partial run instead of training again."""
+
+    class Interrupt(BaseException):  # like Streamlit's StopException: not an Exception
+        pass
+
+    spec, _ = spec_from_query({"epochs": "50", "seeds": "1"})
+    store = state.Store()
+
+    def on_epoch(exp, vi, epoch):
+        if vi == 1 and epoch == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        state.train_spec(store, spec, on_epoch=on_epoch)
+    entry = store.current()
+    assert entry is not None and entry.stopped and store.wait_idle(0)
+    runs = entry.exp.runs
+    assert runs[0].status == "ok" and runs[0].epochs_done == 51
+    assert runs[1].status == "stopped" and runs[1].epochs_done == 4
+    assert [r.status for r in runs[2:]] == ["stopped", "stopped"] and runs[2].epochs_done == 0
+
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state[state.STORE] = store
+    at.query_params.update({"epochs": "50", "seeds": "1"})
+    at.run()
+    _no_exception(at)
+    assert len(store.entries) == 1  # not trained again
+    assert any("Stopped early" in i.value for i in at.info)
+    assert _charts(at) == 7
+
+
+def test_should_stop_flag_stops_cleanly():
+    spec, _ = spec_from_query({"epochs": "30", "seeds": "1"})
+    store = state.Store()
+    calls = []
+    entry = state.train_spec(store, spec, should_stop=lambda: calls.append(1) or len(calls) > 3)
+    assert entry.exp.runs[0].status == "stopped"
+    assert all(r.status == "stopped" for r in entry.exp.runs[1:])
+
+
+def test_seminar_mode_renders():
+    at = _app({"mode": "seminar", **TINY})
+    _no_exception(at)
+    labels = [b.label for b in at.button]
+    assert all(p.title in labels for p in PRESETS.values())
+    assert _charts(at) == 7
+    at.button(key="sem_linear-is-not-enough").click().run()
+    _no_exception(at)
+    assert _store(at).current().spec.preset == "linear-is-not-enough"
+    assert at.query_params.get("mode") == "seminar"
+
+
+def test_history_and_about_pages():
+    at = _app(TINY)
+    at.switch_page("views/history_page.py").run()
+    _no_exception(at)
+    assert at.title[0].value.startswith("History")
+    assert len(at.dataframe) == 1
+    at.switch_page("views/about_page.py").run()
+    _no_exception(at)
+    assert len(at.code) == 1
+    at.switch_page("views/lab_page.py").run()  # back to the Lab: the last run is shown, not retrained
+    _no_exception(at)
+    assert len(_store(at).entries) == 1
+    assert _charts(at) == 7
+
+
+def test_history_is_capped():
+    store = state.Store()
+    spec = controls.default_spec()
+    exp = state.stopped_placeholder(spec)
+    for _ in range(state.HISTORY_CAP + 5):
+        store.add(spec, exp)
+    assert len(store.entries) == state.HISTORY_CAP
+    assert store.current().id == state.HISTORY_CAP + 5
+
+
+def test_uploaded_csv_is_found_by_hash(tmp_path, monkeypatch):
+    from core.csvdata import example_csv
+
+    monkeypatch.setattr(controls, "UPLOAD_DIR", str(tmp_path))
+    digest, path = controls.save_upload(example_csv().encode())
+    spec, warnings = spec_from_query({"dataset": "csv", "data": digest, "preset": "none"})
+    assert not warnings and spec.base.data_path == path
+    assert spec_to_query(spec)["data"] == digest
+    spec, warnings = spec_from_query({"dataset": "csv", "data": "../../etc/passwd"})
+    assert spec.base.dataset == "moons" and any("data" in w for w in warnings)
