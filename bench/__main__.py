@@ -1,0 +1,157 @@
+"""Speed benchmark: the lab's engine against the plain PyTorch loop, side by side, plus scaling.
+
+    python -m bench            # everything (~5 minutes on 2 cores)
+    python -m bench --quick    # fewer repetitions and a shorter scaling table (~1.5 minutes)
+
+Timings on shared machines are noisy, so every target is a ratio measured in this one run:
+baseline and engine alternate, several repetitions, medians. Figures are printed and written to
+bench/results/latest.json (git-ignored).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bench.baseline import train_plain
+from core.config import validate
+from core.train import _DEFAULT_THREADS as DEFAULT_THREADS
+from core.train import train, warmup
+
+ROOT = Path(__file__).resolve().parents[1]
+W1 = dict(dataset="moons", n_samples=1000, val_fraction=0.2, model="mlp", depth=2, width=64, activation="relu",
+          dropout=0.5, optimizer="adam", lr=0.01, batch_size=64, epochs=200, seeds=5)
+
+
+def timed(fn, *a, **k):
+    t = time.perf_counter()
+    out = fn(*a, **k)
+    return time.perf_counter() - t, out
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def w1_vs_baseline(reps: int) -> dict:
+    """W1 through core.train and through the plain loop, alternating, `reps` times each.
+
+    The plain loop runs twice per repetition: with torch's default thread count (what a user
+    gets) and with one thread (what a savvy user might set); the speed-up is against the faster."""
+    cfg = validate(W1)
+    base_t = {DEFAULT_THREADS: [], 1: []}
+    eng_t, base_acc, eng_acc = [], [], []
+    for _ in range(reps):
+        for threads in base_t:
+            torch.set_num_threads(threads)
+            t, out = timed(train_plain, cfg)
+            base_t[threads].append(t)
+            base_acc.append(float(np.mean(out["final_val_acc"])))
+        t, res = timed(train, cfg)
+        eng_t.append(t)
+        eng_acc.append(float(res.final("val_acc").mean()))
+    best = min(median(v) for v in base_t.values())
+    return {"baseline_default_threads_s": median(base_t[DEFAULT_THREADS]), "baseline_1_thread_s": median(base_t[1]),
+            "baseline_s": best, "engine_s": median(eng_t), "speedup": best / median(eng_t),
+            "baseline_val_acc": median(base_acc), "engine_val_acc": median(eng_acc), "engine_runs": eng_t}
+
+
+def seeds_cost(reps: int) -> dict:
+    t5, t20 = [], []
+    for _ in range(reps):
+        t5.append(timed(train, validate({**W1, "seeds": 5}))[0])
+        t20.append(timed(train, validate({**W1, "seeds": 20}))[0])
+    return {"seeds5_s": median(t5), "seeds20_s": median(t20), "ratio": median(t20) / median(t5)}
+
+
+def metrics_cost(reps: int) -> dict:
+    full, bare = [], []
+    cfg = validate(W1)
+    for _ in range(reps):
+        full.append(timed(train, cfg)[0])
+        bare.append(timed(train, cfg, measure_every_epoch=False)[0])
+    return {"with_metrics_s": median(full), "training_only_s": median(bare),
+            "overhead": median(full) / median(bare) - 1}
+
+
+def peak_memory() -> dict:
+    """Peak resident memory of `python -m core run` on W1, in a fresh process."""
+    flags = [a for k, v in W1.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([sys.executable, "-m", "core", "run", "--quiet", *flags], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux: max over children
+    return {"peak_rss_mb": max(before, after) / 1024}
+
+
+def scaling(quick: bool) -> pd.DataFrame:
+    """Seconds for W1 with one factor changed (epochs shortened to keep the table quick)."""
+    base = {**W1, "epochs": 50}
+    axes = {
+        "epochs": [25, 50, 100, 200],
+        "seeds": [1, 4, 16, 64] if quick else [1, 2, 4, 8, 16, 32, 64],
+        "width": [16, 64, 256, 1024],
+        "n_samples": [1000, 5000, 20000] if quick else [1000, 2000, 5000, 10000, 20000],
+        "batch_size": [16, 64, 256, 0],
+    }
+    rows = []
+    for axis, values in axes.items():
+        for v in values:
+            cfg = validate({**base, axis: v})
+            t, res = timed(train, cfg)
+            n_train = cfg.n_samples - round(cfg.n_samples * cfg.val_fraction)
+            b = cfg.batch_size or n_train
+            steps = cfg.epochs * -(-n_train // b)
+            rows.append({"vary": axis, "value": v if v else "full", "seconds": round(t, 3),
+                         "ms/epoch": round(1000 * t / cfg.epochs, 2), "steps": steps,
+                         "val_acc": round(float(res.final("val_acc").mean()), 3)})
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench")
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions, shorter scaling table")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions per timing (default 3, quick 2)")
+    args = ap.parse_args(argv)
+    reps = args.reps or (2 if args.quick else 3)
+    warmup()  # one-time start-up costs are not the engine's steady state; the baseline also gets a warm process
+    train_plain(validate({**W1, "epochs": 1, "seeds": 1}))
+
+    print(f"machine: {platform.machine()}, {DEFAULT_THREADS} cores for torch, "
+          f"torch {torch.__version__}, python {platform.python_version()}")
+    print(f"W1: {W1}\n")
+    res: dict = {}
+    res["w1"] = r = w1_vs_baseline(reps)
+    print(f"W1 plain loop   {r['baseline_default_threads_s']:7.2f} s with {DEFAULT_THREADS} threads, "
+          f"{r['baseline_1_thread_s']:.2f} s with 1 thread   val acc {r['baseline_val_acc']:.3f}")
+    print(f"W1 core.train   {r['engine_s']:7.2f} s   val acc {r['engine_val_acc']:.3f}")
+    print(f"speed-up        {r['speedup']:7.1f} x   (target >= 10x)\n")
+    res["seeds"] = r = seeds_cost(reps)
+    print(f"W1, 5 seeds {r['seeds5_s']:.2f} s; 20 seeds {r['seeds20_s']:.2f} s; ratio {r['ratio']:.2f} (target <= 2)")
+    res["metrics"] = r = metrics_cost(reps)
+    print(f"W1 training only {r['training_only_s']:.2f} s; with every metric every epoch {r['with_metrics_s']:.2f} s; "
+          f"overhead {100 * r['overhead']:.0f}% (target <= 30%)")
+    res["memory"] = r = peak_memory()
+    print(f"peak RSS of `python -m core run` on W1: {r['peak_rss_mb']:.0f} MB (target < 400 MB)\n")
+    table = scaling(args.quick)
+    res["scaling"] = table.to_dict(orient="records")
+    print("scaling (W1 with 50 epochs, one factor changed):")
+    print(table.to_string(index=False))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(res, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The plain PyTorch loop the lab is benchmarked against.
+
+This is what a competent user would write in a notebook instead of using the lab: an
+`nn.Sequential`, a `TensorDataset` + `DataLoader(shuffle=True)`, a stock optimizer, one seed
+after another, and forward hooks on the activation (and dropout) modules to measure the same
+metrics the lab reports, with the lab's definitions (see `core.results.METRIC_HELP`).
+
+It is deliberately *not* hand-optimized (no batched seeds, no manual batching, no fused
+metrics), and deliberately *not* slowed down either: hooks are attached only while measuring,
+evaluation runs under `torch.no_grad()` in one pass over each set, and nothing is copied that a
+user would not copy.
+
+    python -m bench.baseline                 # reference workload W1
+    python -m bench.baseline --epochs 20 --seeds 2
+    python -m bench.baseline --threads 1      # what the lab itself uses for steps this small
+
+`train_plain` uses whatever thread count the process has (PyTorch's default, unless something
+earlier in the process, e.g. `core.train`, called `torch.set_num_threads`): time it in its own
+process. On a 2-core machine shared with other work, 2 threads slow down several-fold.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from core.config import Config, validate
+from core.data import make_dataset
+from core.metrics import PROBE_MLP
+
+# Reference workload W1 (the speed issue's benchmark).
+W1: dict[str, Any] = dict(
+    dataset="moons", n_samples=1000, val_fraction=0.2, model="mlp", depth=2, width=64,
+    activation="relu", dropout=0.5, optimizer="adam", lr=0.01, batch_size=64, epochs=200, seeds=5,
+)
+
+# Same definition as the lab: train-mode and mask metrics use the first min(N_train, PROBE_MLP) inputs.
+PROBE_SIZE = PROBE_MLP
+
+# Maximum of each activation's derivative (the `saturated` threshold is 1% of it).
+GRAD_MAX = {"relu": 1.0, "leaky_relu": 1.0, "elu": 1.0, "gelu": 1.1289, "silu": 1.0998,
+            "tanh": 1.0, "sigmoid": 0.25, "linear": 1.0}
+
+
+def make_activation(name: str) -> nn.Module:
+    return {
+        "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "elu": nn.ELU, "gelu": nn.GELU,
+        "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity,
+    }[name]()
+
+
+def build_mlp(cfg: Config, n_in: int, n_out: int) -> tuple[nn.Sequential, list[nn.Module], list[nn.Module]]:
+    """Linear -> [BatchNorm1d] -> activation -> [Dropout], `depth` times, then a Linear head.
+
+    Returns the model, its activation modules and, per hidden layer, the module whose output is
+    the layer's output (the Dropout if there is one, else the activation).
+    """
+    layers: list[nn.Module] = []
+    acts: list[nn.Module] = []
+    outs: list[nn.Module] = []
+    width_in = n_in
+    for _ in range(cfg.depth):
+        layers.append(nn.Linear(width_in, cfg.width))
+        if cfg.batchnorm:
+            layers.append(nn.BatchNorm1d(cfg.width))
+        act = make_activation(cfg.activation)
+        layers.append(act)
+        acts.append(act)
+        out = act
+        if cfg.dropout > 0:
+            out = nn.Dropout(cfg.dropout)
+            layers.append(out)
+        outs.append(out)
+        width_in = cfg.width
+    layers.append(nn.Linear(width_in, n_out))
+    model = nn.Sequential(*layers)
+    if cfg.init != "default":
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                if cfg.init == "he":
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                else:
+                    nn.init.xavier_normal_(m.weight)
+                nn.init.zeros_(m.bias)
+    return model, acts, outs
+
+
+def make_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    momentum = 0.9 if cfg.optimizer == "momentum" else 0.0
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay)
+
+
+class Recorder:
+    """Forward hooks that keep the last input and output of each watched module."""
+
+    def __init__(self, modules: list[nn.Module]):
+        self.inputs: dict[nn.Module, torch.Tensor] = {}
+        self.outputs: dict[nn.Module, torch.Tensor] = {}
+        self.handles = [m.register_forward_hook(self._hook) for m in modules]
+
+    def _hook(self, module, inp, out):
+        self.inputs[module] = inp[0].detach()
+        self.outputs[module] = out.detach()
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+def measure_epoch(cfg: Config, model: nn.Sequential, acts: list[nn.Module], outs: list[nn.Module],
+                  data, prev_on: list[torch.Tensor] | None) -> tuple[dict[str, Any], list[torch.Tensor]]:
+    """All metrics of one network at one epoch. Returns the record and the eval-mode on/off states
+    of the probe (for next epoch's mask_flip)."""
+    x_tr, y_tr, x_va, y_va = data.x_train, data.y_train, data.x_val, data.y_val
+    n_probe = min(len(x_tr), PROBE_SIZE)
+    rec: dict[str, Any] = {}
+    rec_layers: dict[str, list] = {k: [] for k in (
+        "dead", "negative", "saturated", "zero_frac", "act_zero_frac_train",
+        "dropout_zero_frac_train", "mask_flip", "mask_agreement")}
+    hooks = Recorder(list(dict.fromkeys(acts + outs)))
+    try:
+        # --- eval mode: losses, accuracies, dead/negative/saturated units --------------------
+        model.eval()
+        with torch.no_grad():
+            logits = model(x_tr)
+            train_loss = F.cross_entropy(logits, y_tr).item()
+            train_acc = (logits.argmax(1) == y_tr).float().mean().item()
+            pre = [hooks.inputs[a] for a in acts]
+            post = [hooks.outputs[a] for a in acts]
+            logits_va = model(x_va)
+            val_loss = F.cross_entropy(logits_va, y_va).item()
+            val_acc = (logits_va.argmax(1) == y_va).float().mean().item()
+        rec.update(train_loss=train_loss, val_loss=val_loss, train_acc=train_acc, val_acc=val_acc,
+                   gap_loss=val_loss - train_loss, gap_acc=train_acc - val_acc)
+
+        on_now = []
+        for i, (act, z, a) in enumerate(zip(acts, pre, post, strict=True)):
+            rec_layers["dead"].append(float((a == 0).all(dim=0).sum()))
+            rec_layers["negative"].append(float((z <= 0).all(dim=0).sum()))
+            # Derivative of the (elementwise) activation by autograd.
+            zg = z.clone().requires_grad_(True)
+            with torch.enable_grad():
+                (d,) = torch.autograd.grad(act(zg).sum(), zg)
+            sat = (d < 0.01 * GRAD_MAX[cfg.activation]).all(dim=0).sum()
+            rec_layers["saturated"].append(float(sat))
+            rec_layers["zero_frac"].append((a == 0).float().mean().item())
+            on = a[:n_probe] > 0
+            on_now.append(on)
+            rec_layers["mask_flip"].append(
+                None if prev_on is None else (on != prev_on[i]).float().mean().item())
+
+        # --- train mode on the probe: what the activation and dropout zero while training ------
+        # BatchNorm would update its running statistics in train mode: save and restore them.
+        # The probe's dropout masks come from a forked RNG, so measuring does not change training.
+        saved = {k: v.clone() for k, v in model.named_buffers()}
+        model.train()
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            probe = x_tr[:n_probe]
+            model(probe)
+            a1 = [hooks.outputs[a] for a in acts]
+            o1 = [hooks.outputs[o] for o in outs]
+            model(probe)
+            o2 = [hooks.outputs[o] for o in outs]
+        for a, d1, d2 in zip(a1, o1, o2, strict=True):
+            rec_layers["act_zero_frac_train"].append((a == 0).float().mean().item())
+            rec_layers["dropout_zero_frac_train"].append(((a != 0) & (d1 == 0)).float().mean().item())
+            rec_layers["mask_agreement"].append(((d1 > 0) == (d2 > 0)).float().mean().item())
+        model.load_state_dict(saved, strict=False)
+    finally:
+        hooks.remove()
+    rec.update(rec_layers)
+    return rec, on_now
+
+
+def train_plain(cfg: Config, measure: bool = True) -> dict[str, Any]:
+    """Train cfg.seeds networks one after another, the plain way; measure every epoch if asked.
+
+    Returns {"seconds": total wall time, "final_val_acc": [per seed],
+             "history": [per (seed, epoch) record, in the lab's record format]}.
+    """
+    if cfg.model != "mlp":
+        raise NotImplementedError("the plain baseline covers model=mlp only")
+    t0 = time.perf_counter()
+    data = make_dataset(cfg)
+    n_in, n_out = data.n_features, data.n_classes
+    n_train = len(data.x_train)
+    batch_size = cfg.batch_size or n_train
+    history: list[dict[str, Any]] = []
+    final_val_acc: list[float] = []
+
+    for seed in cfg.seed_list:
+        torch.manual_seed(seed)
+        model, acts, outs = build_mlp(cfg, n_in, n_out)
+        opt = make_optimizer(cfg, model.parameters())
+        loader = DataLoader(TensorDataset(data.x_train, data.y_train), batch_size=batch_size, shuffle=True)
+        prev_on = None
+        val_acc = float("nan")
+        for epoch in range(cfg.epochs + 1):
+            if epoch > 0:
+                model.train()
+                for xb, yb in loader:
+                    opt.zero_grad()
+                    loss = F.cross_entropy(model(xb), yb)
+                    loss.backward()
+                    opt.step()
+            if measure:
+                rec, prev_on = measure_epoch(cfg, model, acts, outs, data, prev_on)
+                val_acc = rec["val_acc"]
+                history.append({"seed": seed, "epoch": epoch, **rec,
+                                "seconds": time.perf_counter() - t0})
+        if not measure:
+            model.eval()
+            with torch.no_grad():
+                val_acc = (model(data.x_val).argmax(1) == data.y_val).float().mean().item()
+        final_val_acc.append(val_acc)
+
+    return {"seconds": time.perf_counter() - t0, "final_val_acc": final_val_acc, "history": history}
+
+
+def warmup() -> None:
+    """Pay one-time costs (torch.optim's first use imports torch._dynamo, about a second; first
+    calls of each kernel) so a timed run measures the work, as `core.train.warmup` does for the lab."""
+    train_plain(validate(n_samples=100, epochs=1, seeds=1, batch_size=32, dropout=0.5))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Plain PyTorch baseline on workload W1")
+    p.add_argument("--epochs", type=int, default=W1["epochs"])
+    p.add_argument("--seeds", type=int, default=W1["seeds"])
+    p.add_argument("--no-measure", action="store_true", help="train only, no per-epoch metrics")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch.set_num_threads(N) first (default 0: leave PyTorch's default, as a user would)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = validate({**W1, "epochs": args.epochs, "seeds": args.seeds})
+    warmup()
+    make_dataset(cfg)  # cached: the timed run below measures training and metrics, not data generation
+    out = train_plain(cfg, measure=not args.no_measure)
+    accs = out["final_val_acc"]
+    print(f"plain baseline: {cfg.seeds} seeds x {cfg.epochs} epochs, measure={not args.no_measure}, "
+          f"torch threads={torch.get_num_threads()}")
+    print(f"seconds: {out['seconds']:.2f} ({out['seconds'] / cfg.seeds:.2f} per seed)")
+    print(f"final val acc per seed: {', '.join(f'{a:.4f}' for a in accs)}")
+    print(f"mean final val acc: {sum(accs) / len(accs):.4f}")
+
+
+if __name__ == "__main__":
+    main()
