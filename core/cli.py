@@ -160,8 +160,25 @@ def cmd_presets() -> int:
     return 0
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """`--lr -1e-3` -> `--lr=-1e-3`: argparse would read a value starting with '-' as a flag and
+    say "expected one argument"; joined, the value reaches validation, which names the field."""
+    flags = {f.flag for f in FIELDS}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in flags and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1] not in flags \
+                and not argv[i + 1].startswith("--"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     if argv and argv[0] == "runs":
         from core.runs_cli import main as runs_main
         return runs_main(argv[1:])

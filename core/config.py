@@ -162,7 +162,8 @@ class Config:
     epochs: int = _f(200, "Passes over the training set (0 = only measure the network at initialization)",
                      "training", lo=0, hi=5000)
     seeds: int = _f(3, "Networks trained side by side, with seeds seed, seed+1, ...", "training", lo=1, hi=64)
-    seed: int = _f(0, "First network seed: initial weights, batch order and dropout masks", "training", lo=0)
+    seed: int = _f(0, "First network seed: initial weights, batch order and dropout masks", "training", lo=0,
+                   hi=2**31 - 1)
 
     def replace(self, **overrides: Any) -> Config:
         return validate({**self.to_dict(), **overrides})

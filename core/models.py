@@ -192,5 +192,49 @@ class BatchedNet:
         logits = torch.baddbmm(self.params[n + 1], h, self.params[n])
         return logits, recs
 
+    @property
+    def manual_backward(self) -> bool:
+        """Whether `set_grads` applies: MLP without batch norm."""
+        return not self.cnn and not self.cfg.batchnorm
+
+    @torch.no_grad()
+    def set_grads(self, x: Tensor, y: Tensor, streams: SeedStreams, weight: Tensor | None = None) -> None:
+        """One training step's forward and backward, by hand, for an MLP without batch norm.
+
+        Loss: sum over seeds of each seed's mean cross-entropy on its batch (seed i's slice of the
+        gradient is seed i's own gradient); `weight` (S,) scales each seed's term (0 retires a seed).
+        The arithmetic is autograd's, op for op, without its per-op bookkeeping, which dominates a
+        step this small (tests/test_models.py checks every gradient against autograd).
+        Draws dropout masks exactly as `forward(train=True)` does."""
+        c, S, B, p = self.cfg, self.S, x.shape[1], self.cfg.dropout
+        keep = streams.keep_mask(p, B, self.units_per_input).view(S, B, c.depth, c.width) if p > 0 else None
+        hs, zs = [x], []
+        h = x
+        for i in range(c.depth):
+            z = torch.baddbmm(self.params[2 * i + 1], h, self.params[2 * i])
+            a = self.act.fn(z)
+            h = a * keep[:, :, i] if keep is not None else a
+            zs.append(z)
+            hs.append(h)
+        n = 2 * c.depth
+        g = torch.softmax(torch.baddbmm(self.params[n + 1], h, self.params[n]), -1)
+        g.scatter_add_(-1, y.unsqueeze(-1), torch.full((S, B, 1), -1.0))  # softmax - one-hot
+        g.mul_(1.0 / B if weight is None else weight.view(S, 1, 1) / B)   # d(mean CE)/d(logits)
+        grads: list[Tensor] = [None] * n + [torch.bmm(h.transpose(1, 2), g), g.sum(1, keepdim=True)]
+        dh = torch.bmm(g, self.params[n].transpose(1, 2))
+        for i in reversed(range(c.depth)):
+            if keep is not None:
+                dh = dh * keep[:, :, i]
+            if self.act.saturates_where_negative:  # ReLU: autograd's own kernel for its backward
+                dz = torch.ops.aten.threshold_backward(dh, zs[i], 0.0)
+            else:
+                dz = dh * self.act.grad(zs[i])
+            grads[2 * i] = torch.bmm(hs[i].transpose(1, 2), dz)
+            grads[2 * i + 1] = dz.sum(1, keepdim=True)
+            if i > 0:
+                dh = torch.bmm(dz, self.params[2 * i].transpose(1, 2))
+        for prm, grd in zip(self.params, grads, strict=True):
+            prm.grad = grd
+
     def state_slices(self, i: int) -> list[Tensor]:
         return [p[i] for p in self.params]

@@ -27,6 +27,9 @@ RASTER_INPUTS, RASTER_UNITS = 48, 64
 
 
 _DEFAULT_THREADS = torch.get_num_threads()
+# A cap on threads per run, set by hosted mode (core.hosting.apply_thread_settings): many
+# sessions share two cores, and one thread each keeps the server responsive.
+MAX_THREADS: int | None = None
 SMALL_STEP_MACS = 20_000_000
 
 
@@ -44,7 +47,8 @@ def choose_threads(cfg: Config, n_in: int, n_train: int) -> int:
     """One thread for small steps: splitting a tiny matmul across cores costs more than it saves
     (measured: 4x faster on the reference workload), and it leaves the other core to the page
     or to another user's run. Large steps get every core."""
-    return 1 if step_macs(cfg, n_in, n_train) < SMALL_STEP_MACS else _DEFAULT_THREADS
+    n = 1 if step_macs(cfg, n_in, n_train) < SMALL_STEP_MACS else _DEFAULT_THREADS
+    return n if MAX_THREADS is None else max(1, min(n, MAX_THREADS))
 
 
 def make_optimizer(cfg: Config, params: list[torch.Tensor]) -> torch.optim.Optimizer:
@@ -142,20 +146,24 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
         xs, ys = x[perms], y[perms]     # one gather per epoch; each step takes a view
         for lo in range(0, N, B):
             xb, yb = xs[:, lo: lo + B], ys[:, lo: lo + B]
-            logits, _ = net.forward(xb, train=True, streams=g_train)
-            if all_alive:
-                # Every seed's batch has the same size b, so the sum over seeds of per-seed mean
-                # losses is one summed cross-entropy / b: d(loss)/d(seed i's weights) is seed i's
-                # own gradient, computed in one call instead of four.
-                loss = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="sum") / yb.shape[1]
+            if net.manual_backward:
+                net.set_grads(xb, yb, g_train, None if all_alive else alive.float())
+                opt.step()
             else:
-                # Retired seeds contribute an exact 0 (their weights are finite zeros: no NaN leaks).
-                per_seed = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none") \
-                    .view(S, -1).mean(1)
-                loss = (per_seed * alive).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+                logits, _ = net.forward(xb, train=True, streams=g_train)
+                if all_alive:
+                    # Every seed's batch has the same size b, so the sum over seeds of per-seed mean
+                    # losses is one summed cross-entropy / b: d(loss)/d(seed i's weights) is seed
+                    # i's own gradient, computed in one call instead of four.
+                    loss = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="sum") / yb.shape[1]
+                else:
+                    # Retired seeds contribute an exact 0 (their weights are finite zeros: no NaN leaks).
+                    per_seed = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none") \
+                        .view(S, -1).mean(1)
+                    loss = (per_seed * alive).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
             step += 1
             if should_stop is not None and step % STOP_CHECK_STEPS == 0 and should_stop():
                 stopped = True
