@@ -872,3 +872,24 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     notes += _outcome_notes(exp, limits, job.deadline, user_stopped)
     notes += [f"Store: {w}" for w in job.warnings]
     return _relabel(exp, names, title, preset, shared=True), job.from_store, notes
+
+
+def stop_unwatched(base: Config, variants: dict[str, dict[str, Any]] | None, *, store) -> bool:
+    """Stop the training of this experiment at once if nobody watches it any longer.
+
+    For the page's rerun after a Stop press: the interrupted request left its job without
+    saying it was a Stop (Streamlit's exception gave it no chance), so the job would train on
+    for ORPHAN_GRACE_S. Returns whether a job was stopped. A job others still watch goes on."""
+    variants = dict(variants or {"run": {}})
+    try:
+        key = store_key([base.replace(**ov) for ov in variants.values()])
+    except (ValueError, OSError):
+        return False
+    slot_key = (str(Path(store.path).resolve()), key)
+    with _JOBS_LOCK:
+        job = _JOBS.get(slot_key)
+        if job is None or job.closed or job.subscribers > 0 or job.done.is_set():
+            return False
+        job.stop_requested = True
+        job._close_locked()
+        return True

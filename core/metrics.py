@@ -69,31 +69,38 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     on_probe: list[list[Tensor]] = [[] for _ in range(L)]
     loss, correct = torch.zeros(S, dtype=torch.float64), torch.zeros(S)
     rows = chunk_rows(net)
+    relu = act.saturates_where_negative
+
     for lo in range(0, n, rows):
         xb, yb = x_train[lo: lo + rows], y_train[lo: lo + rows]
-        logits, recs = net.forward(_expand(xb, S), train=False, record=True)
+
+        def reduce(i: int, z: Tensor | None, a: Tensor) -> None:
+            # a unit is "negative" on every input iff its largest pre-activation is <= 0, "dead"
+            # iff its largest and smallest outputs are 0: reductions, no boolean temporaries.
+            if relu:
+                # ReLU: a = max(z, 0) is 0 exactly where z <= 0 (and so is its derivative), so
+                # dead = negative = saturated = "largest output is 0", and outputs are >= 0.
+                dead = neg = sat = a.amax(dim=(1, 3)) == 0
+                nonzero = torch.sign(a.flatten(1)).sum(1)
+            else:
+                neg = z.amax(dim=(1, 3)) <= 0
+                dead = (a.amax(dim=(1, 3)) == 0) & (a.amin(dim=(1, 3)) == 0)
+                sat = act.grad(z).amax(dim=(1, 3)) < sat_threshold
+                nonzero = _nnz(a)
+            if all_zero[i] is None:
+                all_zero[i], all_neg[i], all_sat[i] = dead, neg, sat
+            else:
+                all_zero[i] &= dead
+                all_neg[i] &= neg
+                all_sat[i] &= sat
+            zeros[:, i] += (a[0].numel() - nonzero).double()
+            if lo < P:
+                on_probe[i].append(_on(a[:, : P - lo]))
+
+        logits, _ = net.forward(_expand(xb, S), train=False, inspect=reduce)
         ce = F.cross_entropy(logits.flatten(0, 1), yb.repeat(S), reduction="none").view(S, -1)
         loss += ce.double().sum(1)
         correct += (logits.argmax(-1) == yb).float().sum(1)
-        for i, r in enumerate(recs):  # r.z, r.a: (S, rows, units, positions)
-            # Reductions without boolean temporaries: a unit is "negative" on every input iff its
-            # largest pre-activation is <= 0, and "dead" iff its largest and smallest outputs are 0.
-            zmax = r.z.amax(dim=(1, 3))
-            if act.saturates_where_negative:
-                # ReLU: output 0 and derivative 0 exactly where z <= 0, so dead = saturated = negative.
-                dead = sat = zmax <= 0
-            else:
-                dead = (r.a.amax(dim=(1, 3)) == 0) & (r.a.amin(dim=(1, 3)) == 0)
-                sat = act.grad(r.z).amax(dim=(1, 3)) < sat_threshold
-            if all_zero[i] is None:
-                all_zero[i], all_neg[i], all_sat[i] = dead, zmax <= 0, sat
-            else:
-                all_zero[i] &= dead
-                all_neg[i] &= zmax <= 0
-                all_sat[i] &= sat
-            zeros[:, i] += (r.a[0].numel() - _nnz(r.a)).double()
-            if lo < P:
-                on_probe[i].append(_on(r.a[:, : P - lo]))
     positions = 64 if net.cnn else 1
     units = net.cfg.width
     val = evaluate(net, x_val, y_val)

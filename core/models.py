@@ -9,6 +9,7 @@ order and dropout masks, so adding seeds never changes what seed i sees.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -145,19 +146,33 @@ class BatchedNet:
             mean, var = rm, rv
         return (h - mean) * torch.rsqrt(var + BN_EPS) * gamma + beta
 
+    def _scratch(self, key: object, shape: tuple[int, ...]) -> Tensor:
+        buf = self.__dict__.setdefault("_buffers", {})
+        t = buf.get(key)
+        if t is None or t.shape != shape:
+            t = buf[key] = torch.empty(shape)
+        return t
+
     @property
     def units_per_input(self) -> int:
         """Hidden outputs per input over all layers (a CNN counts every channel at every pixel)."""
         return self.cfg.depth * self.cfg.width * (64 if self.cnn else 1)
 
     def forward(self, x: Tensor, train: bool, streams: SeedStreams | None = None,
-                record: bool = False, update_bn: bool = True) -> tuple[Tensor, list[Layer]]:
+                record: bool = False, update_bn: bool = True,
+                inspect: Callable[[int, Tensor, Tensor], None] | None = None) -> tuple[Tensor, list[Layer]]:
         """x: (S, B, *input) — each seed its own batch. Returns logits (S, B, C) and, if record, the layers.
 
-        train=True uses batch statistics and draws dropout masks from `streams`."""
+        train=True uses batch statistics and draws dropout masks from `streams`.
+        inspect(layer, z, a) (eval mode, no grad) sees each hidden layer as it is computed, so the
+        metrics can reduce it at once instead of keeping every layer; when the activation has an
+        in-place form (ReLU), z is overwritten by a and inspect receives z=None."""
         c, S, p = self.cfg, self.S, self.cfg.dropout
         B = x.shape[1]
         recs: list[Layer] = []
+        # Evaluation that keeps no layer may write each layer into a buffer reused epoch after
+        # epoch: a fresh 1 MB tensor costs more in page faults than the matmul that fills it.
+        scratch = not record and not train and not torch.is_grad_enabled()
         keep = None
         if train and p > 0:
             # One draw for every layer's mask at once. Inverted dropout, as nn.Dropout:
@@ -173,10 +188,17 @@ class BatchedNet:
                 z = F.conv2d(h, w.flatten(0, 1), b.flatten(), padding=1, groups=S)  # (B, S*H, 8, 8)
                 z4 = z.view(B, S, c.width, 64).transpose(0, 1)                       # (S, B, H, 64)
             else:
-                z4 = torch.baddbmm(b, h, w).unsqueeze(-1)                              # (S, B, H, 1)
+                out = self._scratch((i, B), (S, B, c.width)) if scratch else None
+                z4 = torch.baddbmm(b, h, w, out=out).unsqueeze(-1)                     # (S, B, H, 1)
             if c.batchnorm:
                 z4 = self._bn(z4, i, train, update_bn)
-            a4 = self.act.fn(z4)
+            if inspect is not None and self.act.fn_ is not None and not train:
+                a4 = self.act.fn_(z4)  # no new tensor: the metrics need only a for ReLU
+                inspect(i, None, a4)
+            else:
+                a4 = self.act.fn(z4)
+                if inspect is not None:
+                    inspect(i, z4, a4)
             d4 = a4
             if keep is not None:
                 d4 = a4 * keep[:, :, i]

@@ -24,6 +24,7 @@ class Activation:
     # True where the derivative is exactly 0 for z <= 0 and positive otherwise (ReLU): then
     # "saturated" equals "negative" and needs no derivative pass.
     saturates_where_negative: bool = False
+    fn_: Callable[[Tensor], Tensor] | None = None  # in-place version, where one exists
 
 
 def _gelu_grad(z: Tensor) -> Tensor:
@@ -39,7 +40,7 @@ def _silu_grad(z: Tensor) -> Tensor:
 
 # ReLU's derivative at exactly 0 is taken as 0, as in PyTorch's autograd.
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation(torch.relu, lambda z: (z > 0).to(z.dtype), 1.0, "ReLU", True),
+    "relu": Activation(torch.relu, lambda z: (z > 0).to(z.dtype), 1.0, "ReLU", True, torch.relu_),
     "leaky_relu": Activation(lambda z: F.leaky_relu(z, 0.01),
                              lambda z: torch.where(z > 0, 1.0, 0.01).to(z.dtype), 1.0, "leaky ReLU (0.01)"),
     "elu": Activation(F.elu, lambda z: torch.where(z > 0, torch.ones_like(z), torch.exp(z)), 1.0, "ELU"),
