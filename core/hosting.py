@@ -528,7 +528,7 @@ def apply_thread_settings(limits: Limits) -> int | None:
         return None
     import torch
 
-    from core import train as _train
+    import core.train as _train  # not `from core import train`: core.__getattr__ recurses before the first import
 
     if hasattr(_train, "MAX_THREADS"):  # the public hook, once core.train has it
         _train.MAX_THREADS = n
@@ -567,6 +567,8 @@ def store_key(configs: list[Config]) -> str:
 def _final_val_acc(run) -> float | None:
     import numpy as np
 
+    if run.epochs_done == 0:  # a variant that never started (RunResult.final cannot reshape it)
+        return None
     v = run.final("val_acc")
     v = v[~np.isnan(v)]
     return round(float(v.mean()), 4) if len(v) else None
@@ -626,7 +628,7 @@ class _Job:
         self.version += 1
 
     def _compute(self) -> tuple[dict, dict]:
-        from core import train as _train
+        import core.train as _train  # not `from core import train`: core.__getattr__ recurses before the first import
 
         with self.gate.slot(on_wait=self._queued, cancelled=self.abandoned) as slot:
             self.queue_state = None

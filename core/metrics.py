@@ -74,7 +74,7 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     for lo in range(0, n, rows):
         xb, yb = x_train[lo: lo + rows], y_train[lo: lo + rows]
 
-        def reduce(i: int, z: Tensor | None, a: Tensor) -> None:
+        def reduce(i: int, z: Tensor | None, a: Tensor, lo: int = lo) -> None:
             # a unit is "negative" on every input iff its largest pre-activation is <= 0, "dead"
             # iff its largest and smallest outputs are 0: reductions, no boolean temporaries.
             if relu:

@@ -8,6 +8,7 @@ order and dropout masks, so adding seeds never changes what seed i sees.
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,6 +146,22 @@ class BatchedNet:
         else:
             mean, var = rm, rv
         return (h - mean) * torch.rsqrt(var + BN_EPS) * gamma + beta
+
+    def twin(self) -> BatchedNet:
+        """A copy with its own weights, statistics and buffers (the measuring thread's network)."""
+        t = copy.copy(self)
+        t.params = [p.detach().clone() for p in self.params]
+        t.bn_stats = [(m.clone(), v.clone()) for m, v in self.bn_stats]
+        t.__dict__.pop("_buffers", None)
+        return t
+
+    @torch.no_grad()
+    def copy_from(self, other: BatchedNet) -> None:
+        for a, b in zip(self.params, other.params, strict=True):
+            a.copy_(b)
+        for (m, v), (m2, v2) in zip(self.bn_stats, other.bn_stats, strict=True):
+            m.copy_(m2)
+            v.copy_(v2)
 
     def _scratch(self, key: object, shape: tuple[int, ...]) -> Tensor:
         buf = self.__dict__.setdefault("_buffers", {})
