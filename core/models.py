@@ -36,25 +36,29 @@ def seed_generators(seeds: list[int], stream: int) -> list[torch.Generator]:
 class SeedStreams:
     """Per-seed random streams for batch order and dropout masks.
 
-    numpy's PCG64 fills float32 uniforms about 3x faster than torch's CPU generator, and the
-    dropout masks are a large share of a small step. Seed i draws from its own stream, so what
+    Dropout masks are a large share of a small step, and numpy's PCG64 raw output is far
+    cheaper than torch's CPU generator (see keep_mask). Seed i draws from its own stream, so what
     it sees never depends on how many seeds run beside it. Measurement passes use a separate
     stream, so measuring never changes how the networks train."""
 
     def __init__(self, seeds: list[int], stream: int):
         self.rngs = [np.random.Generator(np.random.PCG64([s, stream])) for s in seeds]
 
-    def uniform(self, *shape: int) -> Tensor:
-        """(S, *shape) float32 uniforms in [0, 1)."""
-        out = np.empty((len(self.rngs), *shape), dtype=np.float32)
-        for i, r in enumerate(self.rngs):
-            r.random(dtype=np.float32, out=out[i])
-        return torch.from_numpy(out)
-
     def keep_mask(self, p: float, *shape: int) -> Tensor:
-        """(S, *shape) float32: 1/(1-p) where a unit survives (probability 1-p), else 0."""
-        u = self.uniform(*shape).numpy()
-        return torch.from_numpy(np.multiply(u >= p, np.float32(1.0 / (1.0 - p)), dtype=np.float32))
+        """(S, *shape) float32: 1/(1-p) where a unit survives, else 0.
+
+        Survival is decided on raw 16-bit draws (four per 64-bit PCG64 output, read with the
+        public `random_raw`): about 10x cheaper than float uniforms, and the drop probability is
+        round(p * 65536) / 65536, within 8e-6 of p."""
+        n = int(np.prod(shape))
+        words = -(-n // 4)
+        threshold = np.uint16(min(65535, round(p * 65536)))
+        out = np.empty((len(self.rngs), n), dtype=np.float32)
+        scale = np.float32(1.0 / (1.0 - p))
+        for i, r in enumerate(self.rngs):
+            u = r.bit_generator.random_raw(words).view(np.uint16)[:n]
+            np.multiply(u >= threshold, scale, out=out[i])
+        return torch.from_numpy(out).view(len(self.rngs), *shape)
 
     def permutations(self, n: int) -> Tensor:
         return torch.from_numpy(np.stack([r.permutation(n) for r in self.rngs]))

@@ -57,3 +57,16 @@ def test_default_init_matches_pytorch_bounds():
     w, b = net.params[0], net.params[1]
     bound = 1 / 2 ** 0.5  # nn.Linear(2, ...): uniform(+-1/sqrt(fan_in))
     assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound and b.abs().max() <= bound
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.95])
+def test_dropout_masks_drop_with_probability_p_and_scale_survivors(p):
+    s = SeedStreams([0, 1], TRAIN)
+    keep = s.keep_mask(p, 500, 400)
+    assert keep.shape == (2, 500, 400)
+    dropped = (keep == 0).float().mean().item()
+    assert abs(dropped - p) < 0.005  # 400,000 draws: 4 standard errors at worst
+    assert torch.allclose(keep[keep > 0], torch.tensor(1 / (1 - p)))
+    # the two seeds draw different masks; the same seed draws the same masks again
+    assert not torch.equal(keep[0], keep[1])
+    assert torch.equal(SeedStreams([0], TRAIN).keep_mask(p, 500, 400)[0], keep[0])
