@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -85,13 +84,24 @@ def metrics_cost(reps: int) -> dict:
 
 
 def peak_memory() -> dict:
-    """Peak resident memory of `python -m core run` on W1, in a fresh process."""
+    """Peak resident memory of `python -m core run` on W1, in a fresh process, sampled every 10 ms.
+
+    (ru_maxrss of a child is not used: a forked child briefly counts the parent's pages.)"""
+    import psutil
+
     flags = [a for k, v in W1.items() for a in (f"--{k.replace('_', '-')}", str(v))]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-m", "core", "run", "--quiet", *flags], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux: max over children
-    return {"peak_rss_mb": max(before, after) / 1024}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "run", "--quiet", *flags], cwd=ROOT,
+                            stdout=subprocess.DEVNULL)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.01)
+    if proc.wait() != 0:
+        raise RuntimeError("python -m core run failed")
+    return {"peak_rss_mb": peak / 2**20}
 
 
 def scaling(quick: bool) -> pd.DataFrame:

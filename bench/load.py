@@ -1,0 +1,311 @@
+"""Seminar load test: many visitors open preset links at once on one hosted server.
+
+    python -m bench.load [--sessions 20] [--same 10] [--epochs N] [--timeout 180]
+
+Starts `streamlit run dashboard/app.py` on a free 127.0.0.1 port, hosted (RELU_LAB_HOSTED=1),
+with a run store in a temporary directory, then opens `--sessions` pages in one headless
+Chromium (Playwright, Debian's /usr/bin/chromium) within a few seconds: `--same` of them the
+same preset link, the others spread over the other presets. Waits until every page has drawn
+its charts, and checks:
+
+- no page shows an exception or an error;
+- every distinct experiment was trained exactly once (identical requests share one training;
+  counted in the server process, by instrumenting core.hosting's job, and in the store);
+- the server's peak resident memory (server + children, sampled every 0.2 s) < 1.5 GB;
+- every page drew its charts within the timeout.
+
+Prints a table per session, the figures, one PASS/FAIL line per requirement; exit status 1 on
+a failure. Loopback only; the server is stopped in a `finally`.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+ALL_CHARTS = 7
+MEMORY_LIMIT_MB = 1536
+SAME_PRESET = "relu-vs-dropout"
+
+# Runs the real `streamlit run` in this process after wrapping the hosting job's compute step,
+# so the server itself counts the trainings it starts (one line per training in a log file).
+SERVER = r"""
+import os, sys, threading
+sys.path.insert(0, os.getcwd())
+import core.hosting as _h
+_log, _lock, _orig = os.environ["RELU_LAB_LOAD_TRAIN_LOG"], threading.Lock(), _h._Job._compute
+def _counted(self):
+    with _lock, open(_log, "a") as f:
+        f.write(self.key + "\n")
+    return _orig(self)
+_h._Job._compute = _counted
+from streamlit.web.cli import main
+sys.argv = ["streamlit", "run", *sys.argv[1:]]
+main()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Session:
+    url: str
+    preset: str
+    page: object = None
+    started: float = 0.0
+    charts_at: float | None = None
+    exception: bool = False
+    errors: list[str] = field(default_factory=list)
+    notes: str = ""
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.charts_at is None else self.charts_at - self.started
+
+
+class MemorySampler(threading.Thread):
+    """Peak RSS of a process and its children, sampled every `every` seconds."""
+
+    def __init__(self, pid: int, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.peak = 0
+        self.samples = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        try:
+            proc = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._halt.is_set():
+            try:
+                rss = proc.memory_info().rss
+                for c in proc.children(recursive=True):
+                    try:
+                        rss += c.memory_info().rss
+                    except psutil.NoSuchProcess:
+                        pass
+            except psutil.NoSuchProcess:
+                return
+            self.peak = max(self.peak, rss)
+            self.samples += 1
+            self._halt.wait(self.every)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+
+def start_server(store: Path, train_log: Path, extra_env: dict[str, str] | None = None):
+    port = free_port()
+    env = {**os.environ, "RELU_LAB_STORE": str(store), "RELU_LAB_HOSTED": "1",
+           "RELU_LAB_LOAD_TRAIN_LOG": str(train_log), **(extra_env or {})}
+    cmd = [sys.executable, "-c", SERVER, "dashboard/app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    log = open(store.parent / "server.log", "w")  # noqa: SIM115 - closed by stop_server
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc.log = log  # type: ignore[attr-defined]
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
+                return proc, url
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                stop_server(proc)
+                tail = (store.parent / "server.log").read_text()[-2000:]
+                raise RuntimeError("streamlit did not start:\n" + tail) from None
+            time.sleep(0.2)
+
+
+def stop_server(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.log.close()
+
+
+def session_plan(n: int, same: int, epochs: int | None) -> list[str]:
+    """Query strings: `same` identical links, the rest round-robin over the other presets."""
+    from core.presets import PRESETS
+
+    others = [p for p in PRESETS if p != SAME_PRESET]
+    names = [SAME_PRESET] * same + [others[i % len(others)] for i in range(n - same)]
+    tail = f"&epochs={epochs}" if epochs else ""
+    return [f"?preset={name}{tail}" for name in names]
+
+
+POLL_JS = """() => ({
+  charts: document.querySelectorAll('.js-plotly-plot').length,
+  progress: !!document.querySelector('[data-testid="stProgress"]'),
+  exception: document.querySelectorAll('[data-testid="stException"]').length,
+  errors: Array.from(document.querySelectorAll('[data-testid="stAlertContentError"]')).map(e => e.innerText),
+  infos: Array.from(document.querySelectorAll('[data-testid="stAlertContentInfo"]')).map(e => e.innerText).join(' | '),
+})"""
+
+
+def drive(url: str, plan: list[str], timeout: float) -> tuple[list[Session], float]:
+    """Open every page (within a few seconds), then poll them all until charts or timeout."""
+    from playwright.sync_api import sync_playwright
+
+    sessions = [Session(url + "/" + q, q.split("preset=")[1].split("&")[0]) for q in plan]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for s in sessions:  # blank pages first: opening them costs the server nothing
+                s.page = browser.new_page(viewport={"width": 1280, "height": 900})
+            t_open = time.perf_counter()
+            for s in sessions:  # then every visitor follows the link, without waiting for the server
+                s.started = time.perf_counter()
+                s.page.evaluate("url => { window.location.href = url; }", s.url)
+            spread = time.perf_counter() - t_open
+            deadline = time.perf_counter() + timeout
+            pending = list(sessions)
+            while pending and time.perf_counter() < deadline:
+                for s in list(pending):
+                    try:
+                        st = s.page.evaluate(POLL_JS)
+                    except Exception:  # noqa: BLE001 - page still navigating: next round
+                        continue
+                    s.exception = s.exception or st["exception"] > 0
+                    s.errors = st["errors"]
+                    s.notes = st["infos"]
+                    if s.exception or s.errors:
+                        pending.remove(s)
+                    elif st["charts"] >= ALL_CHARTS and not st["progress"]:
+                        s.charts_at = time.perf_counter()
+                        pending.remove(s)
+                time.sleep(0.25)
+            for s in sessions:  # a last look for late errors
+                try:
+                    st = s.page.evaluate(POLL_JS)
+                    s.exception = s.exception or st["exception"] > 0
+                    s.errors = s.errors or st["errors"]
+                    s.notes = s.notes or st["infos"]
+                except Exception:  # noqa: BLE001
+                    pass
+        finally:
+            browser.close()
+    return sessions, spread
+
+
+def store_rows(store: Path) -> list[tuple[str, str]]:
+    if not store.exists():
+        return []
+    con = sqlite3.connect(store)
+    try:
+        return con.execute("SELECT key, summary FROM runs").fetchall()
+    finally:
+        con.close()
+
+
+def run_load(sessions: int = 20, same: int = 10, epochs: int | None = None, timeout: float = 180.0,
+             verbose: bool = True) -> dict:
+    """The whole test; returns figures and a list of (requirement, ok, detail)."""
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM} not found")
+    plan = session_plan(sessions, same, epochs)
+    with tempfile.TemporaryDirectory(prefix="relu-lab-load-") as tmp:
+        store, train_log = Path(tmp) / "runs.db", Path(tmp) / "trainings.log"
+        proc, url = start_server(store, train_log)
+        sampler = MemorySampler(proc.pid)
+        sampler.start()
+        t0 = time.perf_counter()
+        try:
+            result, spread = drive(url, plan, timeout)
+        finally:
+            wall = time.perf_counter() - t0
+            sampler.stop()
+            stop_server(proc)
+        trained = train_log.read_text().split() if train_log.exists() else []
+        rows = store_rows(store)
+    per_key = collections.Counter(trained)
+    distinct_links = len(set(plan))
+    times = sorted(s.seconds for s in result if s.seconds is not None)
+    peak_mb = sampler.peak / 2**20
+    checks = [
+        ("every page drew its charts", len(times) == len(result),
+         f"{len(times)} of {len(result)} within {timeout:g} s"),
+        ("no exception or error on any page", not any(s.exception or s.errors for s in result),
+         "; ".join(f"{s.preset}: {'exception' if s.exception else ''}{' '.join(s.errors)[:200]}"
+                   for s in result if s.exception or s.errors) or "none"),
+        ("identical requests trained once", len(per_key) == distinct_links and all(n == 1 for n in per_key.values()),
+         f"{len(trained)} trainings for {distinct_links} distinct experiments, {len(rows)} stored, "
+         f"max per experiment {max(per_key.values(), default=0)}"),
+        (f"server peak RSS < {MEMORY_LIMIT_MB / 1024:.1f} GB", 0 < peak_mb < MEMORY_LIMIT_MB,
+         f"{peak_mb:.0f} MB over {sampler.samples} samples"),
+    ]
+    figures = {"sessions": len(result), "distinct": distinct_links, "open_spread_s": spread, "wall_s": wall,
+               "trainings": len(trained), "stored": len(rows), "peak_rss_mb": peak_mb,
+               "median_s": times[len(times) // 2] if times else None, "max_s": times[-1] if times else None,
+               "shared": sum("already being trained" in s.notes for s in result),
+               "from_store": sum("Served from the store" in s.notes for s in result)}
+    if verbose:
+        print(f"{'#':>3}  {'preset':<24} {'to charts':>10}  note")
+        for i, s in enumerate(result, 1):
+            secs = f"{s.seconds:8.1f} s" if s.seconds is not None else "   timeout"
+            note = ("exception " if s.exception else "") + " ".join(s.errors)
+            if not note:
+                note = ("shared a training" if "already being trained" in s.notes else
+                        "served from the store" if "Served from the store" in s.notes else "trained")
+            print(f"{i:>3}  {s.preset:<24} {secs:>10}  {note[:90]}")
+        print()
+        print(f"sessions {figures['sessions']} ({same} identical), opened within {spread:.1f} s; "
+              f"wall {wall:.1f} s")
+        if times:
+            print(f"time to charts: median {figures['median_s']:.1f} s, max {figures['max_s']:.1f} s")
+        print(f"trainings run (server count) {len(trained)}, distinct experiments {distinct_links}, "
+              f"stored runs {len(rows)}; pages that shared a training {figures['shared']}, "
+              f"served from the store {figures['from_store']}")
+        print(f"server peak RSS {peak_mb:.0f} MB (limit {MEMORY_LIMIT_MB} MB)")
+        for name, ok, detail in checks:
+            print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
+    return {"figures": figures, "checks": checks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--same", type=int, default=None, help="how many open the same preset (default: half)")
+    ap.add_argument("--epochs", type=int, default=None, help="shorten every preset to this many epochs")
+    ap.add_argument("--timeout", type=float, default=180.0, help="seconds for all pages to draw their charts")
+    args = ap.parse_args(argv)
+    if not 1 <= args.sessions <= 40:
+        ap.error("--sessions must be between 1 and 40")
+    same = args.sessions // 2 if args.same is None else args.same
+    try:
+        out = run_load(args.sessions, same, args.epochs, min(args.timeout, 600.0))
+    except RuntimeError as e:
+        print(f"FAIL  {e}", file=sys.stderr)
+        return 2
+    return 0 if all(ok for _, ok, _ in out["checks"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
