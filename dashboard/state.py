@@ -10,9 +10,16 @@ runner.fastReruns, the default, it is a stop exception and the rerun starts at o
 thread), a closed tab, or an error — the `finally` block marks unfinished variants "stopped", keeps what was measured and
 records it as the current run. A later rerun with the same settings then shows that partial run
 instead of training again.
+
+Training goes through `core.hosting.run_guarded` with the server's run store: an experiment
+that was trained before (by any session) is served from the store, identical requests in
+flight are trained once and watched by all, the hosted limits and the fair queue apply. The
+experiment handed to on_epoch is then live (written by the training thread), so what the
+`finally` block records after an interruption is a private copy of it.
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, MutableMapping
@@ -32,6 +39,8 @@ class Entry:
     spec: Spec
     exp: Experiment
     when: float = field(default_factory=time.time)
+    notes: list[str] = field(default_factory=list)  # run_guarded's sentences: store, queue, limit, divergence
+    from_store: bool = False
 
     @property
     def stopped(self) -> bool:
@@ -52,11 +61,11 @@ class Store:
         self._idle = threading.Event()
         self._idle.set()
 
-    def add(self, spec: Spec, exp: Experiment) -> Entry:
+    def add(self, spec: Spec, exp: Experiment, notes: list[str] | None = None, from_store: bool = False) -> Entry:
         """Record a run (newest last), keep at most HISTORY_CAP, make it the current one."""
         with self._lock:
             self.seq += 1
-            entry = Entry(self.seq, spec, exp)
+            entry = Entry(self.seq, spec, exp, notes=list(notes or []), from_store=from_store)
             self.entries = [*self.entries, entry][-HISTORY_CAP:]
             self.current_id = entry.id
             return entry
@@ -106,14 +115,48 @@ def finish_stopped(exp: Experiment) -> None:
             r.status = "stopped"
 
 
+def private_copy(exp: Experiment, spec: Spec) -> Experiment:
+    """A copy of a run another thread may still be writing, unfinished variants marked stopped,
+    named as this session asked (a shared run may have been started under other names)."""
+    snap = copy.deepcopy(exp)
+    finish_stopped(snap)
+    names = list(spec.variant_dict())
+    if len(names) == len(snap.runs):
+        for r, name in zip(snap.runs, names, strict=True):
+            r.name = name
+    return snap
+
+
+def spec_configs(spec: Spec) -> list:
+    return [spec.base.replace(**ov) for ov in spec.variant_dict().values()]
+
+
 def train_spec(store: Store, spec: Spec,
                on_epoch: Callable[[Experiment, int, int], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> Entry:
-    """Train `spec`, calling on_epoch(exp, variant_index, epoch) as the engine does. Whatever ends
-    it (normally, Stop, a closed tab, an exception), the result so far is recorded in `store` as
-    the current run, and the exception (if any) propagates."""
-    from core.train import run_experiment
+               should_stop: Callable[[], bool] | None = None, *,
+               runs: Any = None, limits: Any = None, gate: Any = None,
+               on_wait: Callable[[int, int], None] | None = None,
+               retrain: bool = False) -> Entry:
+    """Train `spec` through core.hosting.run_guarded (or serve it from the run store), calling
+    on_epoch(exp, variant_index, epoch) while it trains and on_wait(position, waiting) while it
+    waits for a slot, both from this thread. should_stop() true ends it as the Stop button does.
 
+    runs: a core.store.RunStore (default: RunStore() at $RELU_LAB_STORE); limits: core.hosting.Limits
+    (default: Limits.from_env()); gate: core.hosting.TrainingGate (default: the process's);
+    retrain: drop a stored copy first, so the experiment is trained again.
+
+    Whatever ends it once training began (normally, Stop, a closed tab, an exception), the
+    result so far is recorded in `store` as the current run, and the exception (if any)
+    propagates. A refusal before training (BudgetError, QueueFull, ConfigError, DataError)
+    records nothing."""
+    from core import hosting
+
+    if runs is None:
+        from core.store import RunStore
+
+        runs = RunStore()
+    if limits is None:
+        limits = hosting.Limits.from_env()
     box: dict[str, Experiment] = {}
 
     def cb(exp: Experiment, vi: int, epoch: int) -> None:
@@ -121,22 +164,23 @@ def train_spec(store: Store, spec: Spec,
         if on_epoch is not None:
             on_epoch(exp, vi, epoch)
 
-    ok = False
     store._idle.clear()
     try:
-        exp = run_experiment(spec.base, spec.variant_dict(), on_epoch=cb, should_stop=should_stop,
-                             title=spec.title, preset=spec.preset if spec.matches_preset() else "")
-        box["exp"] = exp
-        ok = True
+        if retrain:
+            runs.delete(hosting.store_key(spec_configs(spec)))
+        exp, from_store, notes = hosting.run_guarded(
+            spec.base, spec.variant_dict(), limits=limits, store=runs, on_epoch=cb, user_stop=should_stop,
+            on_wait=on_wait, title=spec.title, preset=spec.preset if spec.matches_preset() else "", gate=gate)
+        return store.add(spec, exp, notes, from_store)
+    except BaseException as e:
+        # Streamlit's stop/rerun exceptions are BaseExceptions: keep what was measured. An
+        # engine error after some epochs: keep those too. A refusal before training: nothing.
+        if "exp" in box or not isinstance(e, Exception):
+            exp = private_copy(box["exp"], spec) if "exp" in box else stopped_placeholder(spec)
+            store.add(spec, exp)
+        raise
     finally:
-        try:
-            exp = box.get("exp") or stopped_placeholder(spec)
-            if not ok:
-                finish_stopped(exp)
-            entry = store.add(spec, exp)
-        finally:
-            store._idle.set()
-    return entry
+        store._idle.set()
 
 
 def history_rows(entries: list[Entry]) -> list[dict[str, Any]]:

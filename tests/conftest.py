@@ -1,7 +1,25 @@
 """Shared fixtures. Keep it small: tiny experiments, built once per test session."""
 from __future__ import annotations
 
+import os
+
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_run_store(tmp_path_factory):
+    """The page and the engine keep finished runs in a SQLite store (RELU_LAB_STORE, else
+    <repo>/.data/runs.db): tests use a temporary one, never the real store. Servers started
+    by tests inherit it. A test that wants its own store sets RELU_LAB_STORE itself."""
+    old = os.environ.get("RELU_LAB_STORE")
+    os.environ["RELU_LAB_STORE"] = str(tmp_path_factory.mktemp("store") / "runs.db")
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("RELU_LAB_STORE", None)
+        else:
+            os.environ["RELU_LAB_STORE"] = old
 
 
 @pytest.fixture(scope="session")

@@ -19,3 +19,12 @@ def page() -> None:
     st.markdown("Every setting and every variant is in the address bar, so a copied link opens the same "
                 "experiment. The format:")
     st.code(controls.__doc__.split("URL query string", 1)[1].strip(), language="text")
+    st.subheader("This server")
+    try:
+        from dashboard import hosted
+
+        st.markdown(hosted.limits().describe())
+    except Exception as e:  # noqa: BLE001
+        st.error(f"The server's limits are misconfigured: {e}")
+    st.caption("Every finished experiment is kept in the server's run store and served at once to anyone who "
+               "asks for the same settings again; identical requests in flight are trained once.")

@@ -1,18 +1,116 @@
-"""History: the runs of this browser session, with settings and final numbers; overlay up to four."""
+"""History: the runs of this browser session, with settings and final numbers; overlay up to four.
+Below them, the runs kept in the server's run store (everyone's finished experiments): pick one
+to reopen it in the Lab as the current run."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, state, text
+from dashboard import charts, hosted, state, text
 from dashboard.views.common import chart, font_size, md_escape
 
 MAX_OVERLAY = 4
+MAX_STORED = 100
+REOPENED = "Reopened from the store: this experiment was trained before, on this server."
 
 
 def page() -> None:
     ss = st.session_state
     st.title("History of this session")
+    try:
+        runs = hosted.run_store()
+    except Exception as e:  # noqa: BLE001 - the session's own history still works
+        st.error(f"The run store cannot be opened: {md_escape(str(e))}")
+        runs = None
+    if runs is not None:
+        hosted.show_store_warnings(runs)
+    session_history(ss)
+    if runs is not None:
+        stored_runs(runs)
+
+
+def _when(created: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(created))
+
+
+def spec_of(exp) -> state.Spec:
+    """The Lab settings of a stored experiment: its preset's spec if it is that preset unchanged."""
+    from dashboard.controls import NO_PRESET, Spec, preset_spec
+
+    names = [r.name for r in exp.runs]
+    if exp.preset:
+        try:
+            p = preset_spec(exp.preset)
+        except KeyError:
+            p = None
+        if p is not None and list(p.variant_dict()) == names and \
+                state.spec_configs(p) == [r.config for r in exp.runs]:
+            return p
+    from core.presets import PRESETS
+
+    base = exp.base.to_dict()
+    variants = {r.name: {k: v for k, v in r.config.to_dict().items() if base.get(k) != v} for r in exp.runs}
+    if names == ["run"] and not variants["run"]:
+        variants = {}
+    # A changed preset is stored without its preset name but with its title: "<title> (changed)".
+    preset = exp.preset or next((n for n, p in PRESETS.items() if exp.title.startswith(p.title)), NO_PRESET)
+    return Spec.make(exp.base, variants, preset)
+
+
+def reopen(runs, key: str) -> str | None:
+    """Load a stored run into this session as the current one; an error sentence if it cannot be."""
+    from core.results import Experiment
+    from dashboard.controls import widget_values
+    from dashboard.views import lab
+    from dashboard.views.common import load_widgets
+
+    doc = runs.get(key)
+    if doc is None:
+        return "That run is no longer in the store (or cannot be read)."
+    try:
+        exp = Experiment.from_dict(doc)
+    except Exception as e:  # noqa: BLE001 - a document from another engine version
+        return f"That run cannot be opened ({type(e).__name__}: {e})."
+    spec = spec_of(exp)
+    ss = st.session_state
+    state.get_store(ss).add(spec, exp, [REOPENED], from_store=True)
+    ss[lab.SPEC] = spec
+    load_widgets(widget_values(spec))
+    ss["preset_pick"] = spec.preset
+    ss[lab.URL_WARNINGS] = []
+    ss.pop(lab.URL_SEEN, None)
+    return None
+
+
+def stored_runs(runs) -> None:
+    st.subheader("Stored runs on this server")
+    rows = runs.list(limit=MAX_STORED)
+    if not rows:
+        st.caption("The run store is empty: every finished run (ok or diverged) is kept there and served at once "
+                   "when anyone asks for the same experiment again.")
+        return
+    st.caption(f"Finished experiments kept in the run store, newest first (at most {MAX_STORED} shown): "
+               "pick one to open it in the Lab as your current run.")
+    df = pd.DataFrame([{"title": r.get("title") or "(untitled)", "status": r.get("status", "?"),
+                        "seconds": r.get("seconds"), "variants": ", ".join(r.get("variants") or []),
+                        "when": _when(r["created"])} for r in rows])
+    st.dataframe(df, hide_index=True, width="stretch", key="stored_table")
+    by_key = {r["key"]: r for r in rows}
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    key = c1.selectbox("Stored run", list(by_key), key="stored_pick",
+                       format_func=lambda k: f"{by_key[k].get('title') or '(untitled)'} · "
+                                             f"{by_key[k].get('status', '?')} · {_when(by_key[k]['created'])}")
+    if c2.button("Open in the Lab", key="open_stored", type="primary", width="stretch") and key:
+        err = reopen(runs, key)
+        if err:
+            st.error(md_escape(err))
+        else:
+            st.switch_page("views/lab_page.py")
+
+
+def session_history(ss) -> None:
     entries = state.get_store(ss).entries
     if not entries:
         st.info("No runs yet. Train something on the Lab page; every run of this browser session is listed here.")

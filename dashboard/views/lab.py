@@ -5,20 +5,27 @@ What gets trained on a run of this page:
 2. else the settings of the URL (or, coming back from another page, of the last run): if this
    session already has a run of exactly those settings it is shown, otherwise they are trained
    automatically (first visit: the relu-vs-dropout preset, no clicks needed).
+
+Either way the run goes through core.hosting.run_guarded with the server's run store: an
+identical experiment trained before (by anyone on this server) is served from the store at
+once, so Train on unchanged settings shows the stored result. "Train again" (local mode
+only) drops the stored copy and trains it anew; a different `seed` is a fresh draw anywhere.
 """
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from core import hosting as core_hosting
 from core.config import ConfigError
 from core.csvdata import DataError, example_csv, load_points
 from core.presets import PRESETS
-from dashboard import charts, state, text
+from dashboard import charts, hosted, state, text
 from dashboard.controls import (
     DEFAULT_PRESET,
     NO_PRESET,
@@ -48,7 +55,24 @@ URL_SEEN = "_url_seen"
 URL_WARNINGS = "_url_warnings"
 TRAIN_NOW = "_train_now"
 FORM_ERROR = "_form_error"
-REDRAW_SECONDS = 0.3  # live redraws at most ~3 times a second
+RETRAIN = "_retrain"
+TRAIN_HELP = ("Train these settings. The same settings and seeds always give the same result, so an "
+              "experiment trained before, by anyone on this server, is served from the store at once. "
+              "For a fresh draw change `seed`; to watch an identical run train again, tick 'Train again'.")
+RETRAIN_HELP = ("Drop the stored copy of these exact settings and train them again (the result is the same: "
+                "the seeds are fixed). Not in the hosted demo, where identical runs are shared.")
+REDRAW_SECONDS = 0.3  # live redraws at most ~3 times a second, with one session training
+REDRAW_SHARE = 2.0    # ... and about this many redraws a second over all sessions of the server
+_live_lock = threading.Lock()
+_live_sessions = [0]  # sessions of this server drawing live curves now
+
+
+def redraw_interval() -> float:
+    """Each live chart is a figure built on the server and drawn in a browser: with thirty
+    visitors watching, redraw each less often so the redraws do not take the training's cores."""
+    with _live_lock:
+        n = _live_sessions[0]
+    return max(REDRAW_SECONDS, n / REDRAW_SHARE)
 GROUP_TITLES = {"data": "Data", "network": "Network", "regularization": "Regularization", "training": "Training"}
 
 
@@ -139,9 +163,10 @@ def _on_submit() -> None:
     ss[SPEC] = spec
     ss[URL_WARNINGS] = []
     ss[TRAIN_NOW] = True
+    ss[RETRAIN] = bool(ss.get("f_retrain")) and not hosted.limits().hosted
 
 
-def sidebar() -> None:
+def sidebar(limits: core_hosting.Limits) -> None:
     ss = st.session_state
     with st.sidebar:
         st.selectbox("Preset", [*PRESETS, NO_PRESET], key="preset_pick", on_change=_pick_preset,
@@ -149,7 +174,9 @@ def sidebar() -> None:
                      help="Picking a preset fills the settings and trains it.")
         with st.form("settings", border=False):
             st.form_submit_button("▶ Train", type="primary", width="stretch", on_click=_on_submit,
-                                  key="train_top")
+                                  key="train_top", help=TRAIN_HELP)
+            st.checkbox("Train again (even if stored)", key="f_retrain", disabled=limits.hosted,
+                        help=RETRAIN_HELP)
             if ss.get(FORM_ERROR):
                 st.error(md_escape(ss[FORM_ERROR]))
             for group, fields in grouped_fields().items():
@@ -166,9 +193,11 @@ def sidebar() -> None:
                     with tab:
                         render_variant_slot(slot)
             st.form_submit_button("▶ Train", type="primary", width="stretch", on_click=_on_submit,
-                                  key="train_bottom")
+                                  key="train_bottom", help=TRAIN_HELP)
         st.download_button("CSV template for your own data", example_csv(), file_name="points-template.csv",
                            mime="text/csv", on_click="ignore", width="stretch")
+        if limits.hosted or limits.max_work is not None or limits.max_seconds is not None:
+            st.caption(f":material/dns: {limits.describe()}")
 
 
 def seminar_buttons() -> None:
@@ -180,9 +209,19 @@ def seminar_buttons() -> None:
 
 
 # ------------------------------------------------------------------ training with live curves
-def train_live(spec: Spec) -> state.Entry | None:
+def _error_line(e: Exception) -> str:
+    """One sentence for the page, never a traceback (user text inside is markdown-escaped)."""
+    if isinstance(e, (core_hosting.BudgetError, core_hosting.HostingError, ConfigError, DataError)):
+        return f"Not trained: {md_escape(str(e))}"
+    return f"Training failed ({type(e).__name__}): {md_escape(str(e)) or 'no details'}"
+
+
+def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
+    """Train (or serve from the store) with live curves; None, after one st.error line, if it
+    was refused (budget, full queue, bad data) or failed before measuring anything."""
     ss = st.session_state
     store = state.get_store(ss)
+    limits = hosted.limits()
     total = sum(spec.base.replace(**ov).epochs + 1 for ov in spec.variant_dict().values())
     status = st.empty()
     bar = st.progress(0.0, text="Starting…")
@@ -190,33 +229,61 @@ def train_live(spec: Spec) -> state.Entry | None:
     stop.button("■ Stop", key="stop_btn", help="End the run now and keep what was measured so far.")
     live = st.empty()
     last = [0.0]
+    draws = [0]
+    waiting = [False]
     fs = font_size()
+
+    def on_wait(position: int, n_waiting: int) -> None:
+        waiting[0] = True
+        status.info(core_hosting.waiting_message(position, n_waiting) +
+                    " Press Stop to leave the line.", icon=":material/hourglass_top:")
 
     def on_epoch(exp, vi: int, epoch: int) -> None:
         now = time.perf_counter()
+        if waiting[0]:
+            waiting[0] = False
+            status.caption("Training… press Stop to end early and keep what was measured.")
         r = exp.runs[vi]
         final = epoch == r.config.epochs
-        if now - last[0] < REDRAW_SECONDS and not final:
+        if now - last[0] < redraw_interval() and not final:
             return
         last[0] = now
+        # The experiment is being written by the training thread: draw a private copy of it.
+        try:
+            exp = state.private_copy(exp, spec)
+            fig = charts.learning_curves(exp, font_size=fs)
+        except Exception:  # noqa: BLE001 - caught mid-write: skip this redraw, the next one comes soon
+            return
         done = sum(x.epochs_done for x in exp.runs)
         bar.progress(min(1.0, done / total),
                      text=f"Training {md_escape(r.name)} ({vi + 1} of {len(exp.runs)}): epoch {epoch} of {r.config.epochs}")
-        live.plotly_chart(charts.learning_curves(exp, font_size=fs), width="stretch",
-                          config=charts.chart_config("learning-curves"), key=f"live_{done}_{vi}")
+        draws[0] += 1
+        live.plotly_chart(fig, width="stretch", config=charts.chart_config("learning-curves"),
+                          key=f"live_{draws[0]}")
 
     def should_stop() -> bool:
         # Touching session state is a Streamlit yield point: a Stop click (any rerun request)
-        # raises Streamlit's rerun exception right here, within STOP_CHECK_STEPS steps.
+        # raises Streamlit's rerun exception right here (run_guarded polls this every 0.1 s,
+        # while training and while waiting in line).
         ss.get("_probe")
         return False
 
     status.caption("Training… press Stop to end early and keep what was measured.")
+    entry = None
+    with _live_lock:
+        _live_sessions[0] += 1
     try:
-        entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop)
+        entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
+                                 runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
+                                 on_wait=on_wait, retrain=retrain)
     except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
-        st.error(f"Training failed: {md_escape(str(e)) or type(e).__name__}")
-        entry = store.current()
+        st.error(_error_line(e), icon=":material/error:")
+        cur = store.current()
+        if cur is not None and cur.spec.key() == spec.key() and any(r.epochs_done for r in cur.exp.runs):
+            entry = cur  # failed mid-run: show what was measured
+    finally:
+        with _live_lock:
+            _live_sessions[0] -= 1
     for el in (status, bar, stop, live):
         el.empty()
     return entry
@@ -285,14 +352,34 @@ def downloads(entry: state.Entry) -> None:
 
 
 # ------------------------------------------------------------------ the page
+_INFO_NOTES = ("Served from the store", "This exact experiment was already being trained", "Waited ",
+               "Reopened from the store")
+
+
+def notes(entry: state.Entry) -> None:
+    """run_guarded's sentences: sharing and queueing as info, limits/stops/divergence as warnings."""
+    for n in entry.notes:
+        if n.startswith(_INFO_NOTES):
+            st.info(md_escape(n), icon=":material/database:" if "store" in n else ":material/group:")
+        else:
+            st.warning(md_escape(n), icon=":material/warning:")
+
+
 def page() -> None:
     ss = st.session_state
     seminar = is_seminar()
+    try:
+        limits = hosted.limits()
+        runs = hosted.run_store()
+    except Exception as e:  # noqa: BLE001 - a misconfigured server says so in one line
+        st.error(f"The lab is misconfigured: {md_escape(str(e))}")
+        return
     _sync_from_url()
     _ensure_widget_state()
-    sidebar()  # collapsed in seminar mode, but everything still works
+    sidebar(limits)  # collapsed in seminar mode, but everything still works
     spec: Spec = ss[SPEC]
     train_now = ss.pop(TRAIN_NOW, False)
+    retrain = ss.pop(RETRAIN, False) and train_now
     _write_url(spec)
 
     preset = PRESETS.get(spec.preset)
@@ -303,6 +390,7 @@ def page() -> None:
         st.markdown(f"**{preset.question}**")
     for w in ss.get(URL_WARNINGS) or []:
         st.warning(f"Link setting ignored. {md_escape(w)}", icon=":material/warning:")
+    hosted.show_store_warnings(runs)
 
     top_left, top_right = st.columns([3, 2], gap="large")
     with top_right:
@@ -317,6 +405,8 @@ def page() -> None:
 
     store = state.get_store(ss)
     store.wait_idle()  # a run interrupted by this rerun first records what it measured
+    if ss.get("stop_btn"):  # this rerun is a Stop press: stop the run now unless others watch it
+        core_hosting.stop_unwatched(spec.base, spec.variant_dict(), store=runs)
     entry = store.current()
     if train_now or entry is None or entry.spec.key() != spec.key():
         found = None if train_now else store.find(spec)
@@ -325,17 +415,23 @@ def page() -> None:
             entry = found
         else:
             with top_left:
-                entry = train_live(spec)
+                entry = train_live(spec, retrain=retrain)
     if entry is None:
         return
     with summary_slot:
-        if entry.stopped:
+        timed_or_noted = any(n.startswith("Stopped") for n in entry.notes)
+        if entry.stopped and not timed_or_noted:
             done = max(r.epochs_done for r in entry.exp.runs)
             st.info(f"Stopped early (after {max(0, done - 1)} epochs of the last variant that ran): showing what "
                     "was measured. Press Train to run again.", icon=":material/stop_circle:")
+        notes(entry)
+        diverged_noted = any("diverged" in n for n in entry.notes)
         for r in entry.exp.runs:
             for m in r.messages:
-                st.warning(f"{md_escape(r.name)}: {md_escape(m)}")
+                if diverged_noted and "diverged" in m:
+                    st.caption(f"{md_escape(r.name)}: {md_escape(m)}")
+                else:
+                    st.warning(f"{md_escape(r.name)}: {md_escape(m)}")
         summary(entry)
     if all(r.epochs_done == 0 for r in entry.exp.runs):
         st.info("Nothing was measured before the run was stopped. Press Train to start again.")

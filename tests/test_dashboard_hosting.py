@@ -1,0 +1,153 @@
+"""The page on the hosting engine (AppTest): the run store, hosted limits, divergence, History.
+
+Each test points RELU_LAB_STORE at its own file before the app builds its store: the page's
+st.cache_resource objects are keyed by the store path and the limit variables, so a new path
+or a new environment gets a new object, not the previous test's.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.store import RunStore
+from dashboard import state
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+TINY = {"epochs": "3", "seeds": "1"}
+LIMIT_VARS = ("RELU_LAB_HOSTED", "RELU_LAB_MAX_WORK", "RELU_LAB_MAX_SECONDS", "RELU_LAB_MAX_CONCURRENT",
+              "RELU_LAB_MAX_QUEUE", "RELU_LAB_MAX_MEMORY_MB", "RELU_LAB_TORCH_THREADS")
+
+
+@pytest.fixture
+def store_path(tmp_path, monkeypatch):
+    path = tmp_path / "runs.db"
+    monkeypatch.setenv("RELU_LAB_STORE", str(path))
+    for var in LIMIT_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return path
+
+
+@pytest.fixture
+def keep_threads():
+    """Hosted mode caps torch threads process-wide (apply_thread_settings): undo it afterwards."""
+    import torch
+
+    import core.train as train
+
+    saved = (torch.get_num_threads(), train.MAX_THREADS, train._DEFAULT_THREADS)
+    yield
+    torch.set_num_threads(saved[0])
+    train.MAX_THREADS, train._DEFAULT_THREADS = saved[1], saved[2]
+
+
+def _app(query: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _text(elements) -> str:
+    return " ".join(e.value for e in elements).replace("\\", "")  # drop markdown escapes
+
+
+def _entry(at: AppTest) -> state.Entry:
+    return at.session_state[state.STORE].current()
+
+
+def test_identical_request_is_served_from_the_store(store_path, monkeypatch):
+    first = _app(TINY)
+    _no_exception(first)
+    assert not _entry(first).from_store
+    assert len(RunStore(store_path).list()) == 1
+
+    import core.train as train
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again although the experiment is in the store")
+
+    monkeypatch.setattr(train, "run_experiment", no_training)
+    second = _app(TINY)  # another visitor, same link
+    _no_exception(second)
+    assert _entry(second).from_store
+    assert "Served from the store" in _text(second.info)
+    assert len(second.get("plotly_chart")) == 7
+    assert not second.error
+    # Train on unchanged settings: served from the store too (the help text says so).
+    second.button(key="train_top").click().run()
+    _no_exception(second)
+    assert _entry(second).from_store and len(second.session_state[state.STORE].entries) == 2
+
+
+def test_train_again_retrains_locally(store_path):
+    at = _app(TINY)
+    at.checkbox(key="f_retrain").check()
+    at.button(key="train_top").click().run()
+    _no_exception(at)
+    entry = _entry(at)
+    assert not entry.from_store and entry.exp.status == "ok"
+    assert len(RunStore(store_path).list()) == 1  # replaced, not duplicated
+
+
+def test_hosted_budget_error_names_what_to_reduce(store_path, monkeypatch, keep_threads):
+    monkeypatch.setenv("RELU_LAB_HOSTED", "1")
+    monkeypatch.setenv("RELU_LAB_MAX_WORK", "1000")
+    at = _app(TINY)
+    _no_exception(at)
+    assert len(at.error) == 1
+    err = _text(at.error)
+    assert "Not trained" in err and "Reduce" in err and "1000" in err, err
+    assert "Traceback" not in err
+    assert not at.get("plotly_chart")
+    assert at.checkbox(key="f_retrain").disabled  # no forced retraining in the hosted demo
+    assert any("Hosted demo" in c.value for c in at.caption)  # the limits, in the sidebar
+    assert RunStore(store_path).list() == []
+
+
+def test_diverging_run_says_where_the_curve_stops(store_path):
+    at = _app({"preset": "none", "optimizer": "sgd", "lr": "10", "depth": "3", "init": "he", "epochs": "5"})
+    _no_exception(at)
+    assert not at.error
+    warn = _text(at.warning)
+    assert "diverged" in warn and "curves stop there" in warn and "learning rate below 10" in warn, warn
+    assert _entry(at).exp.status == "diverged"
+    assert [r["status"] for r in RunStore(store_path).list()] == ["diverged"]  # a result: kept
+
+
+def test_corrupt_store_is_moved_aside_with_a_warning(store_path):
+    store_path.write_bytes(b"this is not a sqlite database" * 100)
+    at = _app(TINY)
+    _no_exception(at)
+    warn = _text(at.warning)
+    assert "unreadable" in warn and "fresh store" in warn, warn
+    assert len(at.get("plotly_chart")) == 7
+    assert list(store_path.parent.glob("runs.db.corrupt-*"))
+    at.button(key="train_top").click().run()  # shown once per session, not on every rerun
+    _no_exception(at)
+    assert "unreadable" not in _text(at.warning)
+
+
+def test_history_lists_stored_runs_and_reopens_one(store_path):
+    at = _app({**TINY, "preset": "dying-relu"})
+    _no_exception(at)
+    at = _app(TINY)  # a new session: its own history is one run, the store holds two
+    at.switch_page("views/history_page.py").run()
+    _no_exception(at)
+    stored = at.dataframe[-1].value  # the stored-runs table comes after the session history
+    assert len(stored) == 2 and set(stored["status"]) == {"ok"}
+    pick = at.selectbox(key="stored_pick")
+    pick.select_index(next(i for i, o in enumerate(pick.options) if o.startswith("Dying ReLU"))).run()
+    at.button(key="open_stored").click().run()
+    _no_exception(at)
+    entry = _entry(at)
+    assert entry.from_store and entry.exp.runs[0].config.optimizer == "adam"
+    assert entry.spec.preset == "dying-relu" and not entry.spec.matches_preset()  # epochs=3, not 60
+    assert at.title[0].value.startswith("Dying ReLU")
+    assert "Reopened from the store" in _text(at.info)
+    assert len(at.get("plotly_chart")) == 7

@@ -1,0 +1,44 @@
+"""A reduced seminar load test against the real server (bench.load): 6 visitors, 3 identical.
+
+Skipped when /usr/bin/chromium or playwright is missing, unless REQUIRE_BROWSER=1 (then it fails).
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _need_browser():
+    missing = None
+    if not os.path.exists(CHROMIUM):
+        missing = f"{CHROMIUM} is missing"
+    else:
+        try:
+            from playwright.sync_api import sync_playwright  # noqa: F401
+        except ImportError:
+            missing = "playwright (python) is not installed"
+    if missing:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{missing} and REQUIRE_BROWSER=1")
+        pytest.skip(missing)
+
+
+def test_reduced_load(capsys):
+    _need_browser()
+    from bench.load import run_load
+
+    # Short runs (epochs=4) keep it well under a minute on two cores; the sharing, the
+    # exception-free pages and the memory bound are what is checked.
+    out = run_load(sessions=6, same=3, epochs=4, timeout=50, verbose=True)
+    with capsys.disabled():
+        f = out["figures"]
+        print(f"\n[load, 6 sessions] median {f['median_s']}, max {f['max_s']} s to charts; "
+              f"{f['trainings']} trainings for {f['distinct']} experiments; peak RSS {f['peak_rss_mb']:.0f} MB")
+    failed = [(name, detail) for name, ok, detail in out["checks"] if not ok]
+    assert not failed, failed
+    assert out["figures"]["trainings"] == 4  # 3 identical + 3 other presets
