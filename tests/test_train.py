@@ -165,3 +165,17 @@ def test_measuring_never_changes_training():
     for m in ("train_loss", "val_loss", "train_acc", "dead", "zero_frac"):
         np.testing.assert_array_equal(a.metrics[m][:, -1], b.metrics[m][:, -1], err_msg=m)
     assert np.isnan(b.metrics["val_loss"][:, 1]).all()
+
+
+def test_overlapped_run_restores_the_interpreter_switch_interval(monkeypatch):
+    import sys
+
+    import core.train as T
+
+    monkeypatch.setattr(T, "overlap_measuring", lambda threads: True)
+    before = sys.getswitchinterval()
+    seen = []
+    T.train(validate(n_samples=100, epochs=2, seeds=1, batch_size=20),
+            on_epoch=lambda r, e: seen.append(sys.getswitchinterval()))
+    assert seen and max(seen) <= T.SWITCH_INTERVAL_S + 1e-9  # short while two threads share the lock
+    assert sys.getswitchinterval() == before
