@@ -5,12 +5,13 @@ for all seeds at once. Definitions are in core.results.METRIC_HELP and README.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from core.models import BatchedNet, SeedStreams
+from core.models import BatchedNet, Layer, SeedStreams
 
 Tensor = torch.Tensor
 # Rows per evaluation chunk are chosen from the layer sizes only, never from the number of
@@ -68,20 +69,29 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     zeros = torch.zeros(S, L, dtype=torch.float64)
     on_probe: list[list[Tensor]] = [[] for _ in range(L)]
     loss, correct = torch.zeros(S, dtype=torch.float64), torch.zeros(S)
+    val_loss, val_correct = torch.zeros(S, dtype=torch.float64), torch.zeros(S)
     rows = chunk_rows(net)
     relu = act.saturates_where_negative
+    # Training and validation inputs go through the network together (one forward instead of
+    # two on W1): the unit statistics are taken on the training rows only.
+    x_all, y_all = torch.cat([x_train, x_val]), torch.cat([y_train, y_val])
 
-    for lo in range(0, n, rows):
-        xb, yb = x_train[lo: lo + rows], y_train[lo: lo + rows]
+    for lo in range(0, len(x_all), rows):
+        xb, yb = x_all[lo: lo + rows], y_all[lo: lo + rows]
+        m = max(0, min(len(xb), n - lo))  # training rows in this chunk, first
 
-        def reduce(i: int, z: Tensor | None, a: Tensor, lo: int = lo) -> None:
+        def reduce(i: int, z: Tensor | None, a: Tensor, lo: int = lo, m: int = m) -> None:
+            if m == 0:
+                return
+            a = a[:, :m]
+            z = z[:, :m] if z is not None else None
             # a unit is "negative" on every input iff its largest pre-activation is <= 0, "dead"
             # iff its largest and smallest outputs are 0: reductions, no boolean temporaries.
             if relu:
                 # ReLU: a = max(z, 0) is 0 exactly where z <= 0 (and so is its derivative), so
                 # dead = negative = saturated = "largest output is 0", and outputs are >= 0.
                 dead = neg = sat = a.amax(dim=(1, 3)) == 0
-                nonzero = torch.sign(a.flatten(1)).sum(1)
+                nonzero = torch.sign(a, out=_tmp(0, a)).flatten(1).sum(1)
             else:
                 neg = z.amax(dim=(1, 3)) <= 0
                 dead = (a.amax(dim=(1, 3)) == 0) & (a.amin(dim=(1, 3)) == 0)
@@ -98,15 +108,18 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
                 on_probe[i].append(_on(a[:, : P - lo]))
 
         logits, _ = net.forward(_expand(xb, S), train=False, inspect=reduce)
-        ce = F.cross_entropy(logits.flatten(0, 1), yb.repeat(S), reduction="none").view(S, -1)
-        loss += ce.double().sum(1)
-        correct += (logits.argmax(-1) == yb).float().sum(1)
+        ce = F.cross_entropy(logits.flatten(0, 1), yb.repeat(S), reduction="none").view(S, -1).double()
+        hit = (logits.argmax(-1) == yb).float()
+        loss += ce[:, :m].sum(1)
+        correct += hit[:, :m].sum(1)
+        val_loss += ce[:, m:].sum(1)
+        val_correct += hit[:, m:].sum(1)
     positions = 64 if net.cnn else 1
     units = net.cfg.width
-    val = evaluate(net, x_val, y_val)
+    n_val = len(x_val)
     out: dict[str, Tensor] = {
         "train_loss": (loss / n).float(), "train_acc": correct / n,
-        "val_loss": val.loss, "val_acc": val.acc,
+        "val_loss": (val_loss / n_val).float(), "val_acc": val_correct / n_val,
         "dead": torch.stack([t.sum(1) for t in all_zero], 1).float(),
         "negative": torch.stack([t.sum(1) for t in all_neg], 1).float(),
         "saturated": torch.stack([t.sum(1) for t in all_sat], 1).float(),
@@ -118,7 +131,9 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     if prev_on is None:
         out["mask_flip"] = torch.full((S, L), float("nan"))
     else:
-        out["mask_flip"] = torch.stack([_nnz(a - b) / a[0].numel() for a, b in zip(on, prev_on, strict=False)], 1)
+        # on-states are 0/1, so |a - b| counts the flips
+        out["mask_flip"] = torch.stack([torch.sub(a, b, out=_tmp(0, a)).abs_().flatten(1).sum(1) / a[0].numel()
+                                        for a, b in zip(on, prev_on, strict=False)], 1)
     out.update(train_mode_zeros(net, x_train[:P], streams))
     return out, on
 
@@ -126,10 +141,16 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
 @torch.no_grad()
 def train_mode_passes(net: BatchedNet, x: Tensor, streams: SeedStreams):
     """Two train-mode passes over the same inputs with the same weights (BN statistics untouched)."""
-    xs = _expand(x, net.S)
-    _, r1 = net.forward(xs, train=True, streams=streams, record=True, update_bn=False)
-    _, r2 = net.forward(xs, train=True, streams=streams, record=True, update_bn=False)
-    return r1, r2
+    # One forward over the inputs twice: each row draws its own dropout mask, so the second
+    # copy is a second pass (same batch statistics: duplicating rows leaves mean and variance).
+    P = len(x)
+    _, r = net.forward(_expand(torch.cat([x, x]), net.S), train=True, streams=streams, record=True,
+                       update_bn=False)
+
+    def half(k: int) -> list[Layer]:
+        return [Layer(t.z[:, k * P:(k + 1) * P], t.a[:, k * P:(k + 1) * P], t.d[:, k * P:(k + 1) * P]) for t in r]
+
+    return half(0), half(1)
 
 
 def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[str, Tensor]:
@@ -140,7 +161,8 @@ def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[s
     return {
         "act_zero_frac_train": torch.stack([1.0 - k / n for k in nz_a], 1),
         "dropout_zero_frac_train": torch.stack([(k - _nnz(r.d)) / n for k, r in zip(nz_a, r1, strict=False)], 1),
-        "mask_agreement": torch.stack([1.0 - _nnz(_on(a.d) - _on(b.d)) / n for a, b in zip(r1, r2, strict=False)], 1),
+        "mask_agreement": torch.stack([1.0 - _on(a.d, _tmp(1, a.d)).sub_(_on(b.d, _tmp(2, b.d))).abs_().flatten(1).sum(1) / n
+                                       for a, b in zip(r1, r2, strict=False)], 1),
     }
 
 
@@ -149,9 +171,30 @@ def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[s
 def _nnz(t: Tensor) -> Tensor:
     """Non-zeros per seed (dim 0). Exact: a float32 sum of ones is exact below 2**24, and every
     tensor counted here is smaller (probe x units, or one evaluation chunk)."""
-    return torch.sign(t.flatten(1)).abs_().sum(1)
+    return torch.sign(t, out=_tmp(0, t)).abs_().flatten(1).sum(1)
 
 
-def _on(t: Tensor) -> Tensor:
+def _on(t: Tensor, out: Tensor | None = None) -> Tensor:
     """On/off state (output > 0) as 1.0/0.0."""
-    return torch.sign(t).clamp_min_(0.0)
+    return torch.sign(t, out=out).clamp_min_(0.0)
+
+
+# Scratch tensors for the temporaries above, per thread (runs measure in several threads) and
+# reused epoch after epoch: the allocator hands a freed 1 MB block back to the system, so a
+# fresh one each time costs page faults, measured at up to 10x the arithmetic (sign of a
+# (5, 51200) tensor: 350 us fresh, 32 us into a reused buffer). Large ones are not kept.
+_SCRATCH = threading.local()
+_SCRATCH_MAX = 1 << 20  # elements
+
+
+def _tmp(slot: int, like: Tensor) -> Tensor | None:
+    if like.numel() > _SCRATCH_MAX:
+        return None
+    bufs = _SCRATCH.__dict__.setdefault("bufs", {})
+    key = (slot, tuple(like.shape))
+    t = bufs.get(key)
+    if t is None:
+        if len(bufs) > 32:
+            bufs.clear()
+        t = bufs[key] = torch.empty(like.shape)
+    return t

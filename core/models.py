@@ -53,11 +53,9 @@ class SeedStreams:
         n = int(np.prod(shape))
         words = -(-n // 4)
         threshold = np.uint16(min(65535, round(p * 65536)))
-        out = np.empty((len(self.rngs), n), dtype=np.float32)
-        scale = np.float32(1.0 / (1.0 - p))
-        for i, r in enumerate(self.rngs):
-            u = r.bit_generator.random_raw(words).view(np.uint16)[:n]
-            np.multiply(u >= threshold, scale, out=out[i])
+        raw = np.stack([r.bit_generator.random_raw(words) for r in self.rngs])  # (S, words) uint64
+        keep = raw.view(np.uint16)[:, :n] >= threshold                            # one op for all seeds
+        out = np.multiply(keep, np.float32(1.0 / (1.0 - p)), dtype=np.float32)
         return torch.from_numpy(out).view(len(self.rngs), *shape)
 
     def permutations(self, n: int) -> Tensor:
@@ -127,8 +125,10 @@ class BatchedNet:
             for _ in range(c.depth):
                 out += [_init((fi, H), fi, H, c.init, g, False), _init((1, H), fi, H, c.init, g, True)]
                 fi = H
-        out += [_init((fi, self.n_classes), fi, self.n_classes, c.init, g, False),
-                _init((1, self.n_classes), fi, self.n_classes, c.init, g, True)]
+        # The output layer is stored (classes, inputs), as nn.Linear.weight: with two classes a
+        # batched matmul into 2 columns is ~5x slower on this CPU than one into 2 rows (see forward).
+        out += [_init((fi, self.n_classes), fi, self.n_classes, c.init, g, False).t().contiguous(),
+                _init((1, self.n_classes), fi, self.n_classes, c.init, g, True).t().contiguous()]
         if c.batchnorm:
             out += [t for _ in range(c.depth) for t in (torch.ones(H), torch.zeros(H))]
         return out
@@ -229,11 +229,18 @@ class BatchedNet:
                 h = d4.transpose(0, 1).reshape(B, S * c.width, 8, 8)
             else:
                 h = d4.squeeze(-1)
-        n = 2 * c.depth
         if self.cnn:
             h = F.max_pool2d(h, 2).view(B, S, -1).transpose(0, 1)                      # (S, B, H*16)
-        logits = torch.baddbmm(self.params[n + 1], h, self.params[n])
-        return logits, recs
+        return self._logits(h), recs
+
+    def _logits_t(self, h: Tensor) -> Tensor:
+        """Logits transposed, (S, C, B): W (S, C, H) @ h^T. A matmul into C rows, not C columns."""
+        n = 2 * self.cfg.depth
+        return torch.baddbmm(self.params[n + 1], self.params[n], h.transpose(1, 2))
+
+    def _logits(self, h: Tensor) -> Tensor:
+        """Logits (S, B, C): _logits_t transposed into place (a small copy)."""
+        return self._logits_t(h).transpose(1, 2).contiguous()  # argmax on the transposed view is slow
 
     @property
     def manual_backward(self) -> bool:
@@ -260,11 +267,12 @@ class BatchedNet:
             zs.append(z)
             hs.append(h)
         n = 2 * c.depth
-        g = torch.softmax(torch.baddbmm(self.params[n + 1], h, self.params[n]), -1)
-        g.scatter_add_(-1, y.unsqueeze(-1), torch.full((S, B, 1), -1.0))  # softmax - one-hot
-        g.mul_(1.0 / B if weight is None else weight.view(S, 1, 1) / B)   # d(mean CE)/d(logits)
-        grads: list[Tensor] = [None] * n + [torch.bmm(h.transpose(1, 2), g), g.sum(1, keepdim=True)]
-        dh = torch.bmm(g, self.params[n].transpose(1, 2))
+        # Transposed, (S, C, B), like the output weight (see _init_one).
+        gt = torch.softmax(self._logits_t(h), 1)
+        gt.scatter_add_(1, y.unsqueeze(1), torch.full((S, 1, B), -1.0))     # softmax - one-hot
+        gt.mul_(1.0 / B if weight is None else weight.view(S, 1, 1) / B)   # d(mean CE)/d(logits)
+        grads: list[Tensor] = [None] * n + [torch.bmm(gt, h), gt.sum(2, keepdim=True)]
+        dh = torch.bmm(gt.transpose(1, 2), self.params[n])
         for i in reversed(range(c.depth)):
             if keep is not None:
                 dh = dh * keep[:, :, i]

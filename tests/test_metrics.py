@@ -26,7 +26,7 @@ def hand_net(activation="relu", dropout=0.0, seeds=1):
         w.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).expand_as(w))
         b.copy_(torch.tensor([[0.0, -1.0, 0.5]]).expand_as(b))
         wo.zero_()
-        bo.copy_(torch.tensor([[0.0, math.log(3.0)]]).expand_as(bo))
+        bo.copy_(torch.tensor([[0.0], [math.log(3.0)]]).expand_as(bo))  # output layer is (classes, inputs)
     return net
 
 
