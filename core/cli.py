@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import FIELDS, Config, ConfigError, validate
+from core.csvdata import DataError
 
 SUMMARY = [("train_acc", "train acc"), ("val_acc", "val acc"), ("gap_acc", "gap acc"), ("train_loss", "train loss"),
            ("val_loss", "val loss"), ("dead", "dead units"), ("zero_frac", "zero frac"),
@@ -189,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except DataError as e:  # a --data-path file that cannot be used
+        print(f"error: data-path: {e}", file=sys.stderr)
         return 2
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -107,8 +107,11 @@ def make_dataset(cfg: Config) -> Dataset:
     # A CSV file can change under the same name: its size and modification time are part of the key.
     stamp = None
     if cfg.dataset == "csv":
-        st = os.stat(cfg.data_path)
-        stamp = (st.st_size, st.st_mtime_ns)
+        try:
+            st = os.stat(cfg.data_path)
+            stamp = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            pass  # load_points reports it, as a DataError with a sentence (failures are not cached)
     return _make_dataset_cached(cfg.dataset, cfg.n_samples, cfg.noise, cfg.label_noise, cfg.val_fraction,
                                 cfg.data_path, cfg.model, stamp)
 

@@ -85,3 +85,14 @@ def test_core_never_imports_streamlit():
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
     for p in (ROOT / "core").glob("*.py"):
         assert "import streamlit" not in p.read_text(), p
+
+
+@pytest.mark.parametrize("content", [None, "x,y,label\n1,2,a\n", "x,y,label\n" + "1,nan,0\n" * 30])
+def test_an_unusable_data_file_is_one_line_not_a_traceback(tmp_path, capsys, content):
+    path, out = tmp_path / "points.csv", tmp_path / "out.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["run", *TINY, "--dataset", "csv", "--data-path", str(path), "--json", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: data-path:") and "Traceback" not in err[0]
+    assert not out.exists()
