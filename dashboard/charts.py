@@ -172,17 +172,25 @@ def gap_chart(obj, font_size: int = 13, height: int = 340) -> go.Figure:
 
 
 # ---------------------------------------------------------------- 3. dead units
+def _per_layer_figure(obj) -> tuple[list, list[int], go.Figure | None]:
+    """(drawable runs, the hidden layers to show, one subplot per layer sharing the y axis);
+    no runs -> ([], [], None)."""
+    runs = _drawable(_runs(obj))
+    if not runs:
+        return [], [], None
+    layers = pick_layers(max(r.layers for _, r in runs))
+    fig = make_subplots(rows=1, cols=len(layers), subplot_titles=[f"hidden layer {k + 1}" for k in layers],
+                        shared_yaxes=True, horizontal_spacing=0.04)
+    return runs, layers, fig
+
+
 def dead_units(obj, font_size: int = 13, height: int = 340) -> go.Figure:
     """Dead units per hidden layer vs epoch; plus 'negative' (leaky/elu/gelu/silu) and 'saturated'
     (tanh/sigmoid) where the activation makes them differ from dead."""
-    runs = _drawable(_runs(obj))
     title = "Dead units per hidden layer"
+    runs, layers, fig = _per_layer_figure(obj)
     if not runs:
         return _empty(title, "No epochs measured yet.", height, font_size)
-    n_layers = max(r.layers for _, r in runs)
-    layers = pick_layers(n_layers)
-    fig = make_subplots(rows=1, cols=len(layers), subplot_titles=[f"hidden layer {k + 1}" for k in layers],
-                        shared_yaxes=True, horizontal_spacing=0.04)
     extra = set()
     for i, r in runs:
         x, c, act = _epochs(r), color(i), r.config.activation
@@ -214,14 +222,10 @@ def dead_units(obj, font_size: int = 13, height: int = 340) -> go.Figure:
 def zero_sources(obj, font_size: int = 13, height: int = 360) -> go.Figure:
     """Final epoch, per hidden layer: share of outputs zeroed by the activation and, on top, by
     the dropout mask (train mode), with the eval-mode zero fraction as a diamond."""
-    runs = _drawable(_runs(obj))
     title = "Where the zeros come from (last epoch)"
+    runs, layers, fig = _per_layer_figure(obj)
     if not runs:
         return _empty(title, "No epochs measured yet.", height, font_size)
-    n_layers = max(r.layers for _, r in runs)
-    layers = pick_layers(n_layers)
-    fig = make_subplots(rows=1, cols=len(layers), subplot_titles=[f"hidden layer {k + 1}" for k in layers],
-                        shared_yaxes=True, horizontal_spacing=0.04)
     names = [r.name for _, r in runs]
     for col, k in enumerate(layers, start=1):
         act_v, drop_v, eval_v, cols, xs = [], [], [], [], []

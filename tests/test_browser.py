@@ -93,7 +93,8 @@ def _charts(page) -> int:
     return page.locator(".js-plotly-plot").count()
 
 
-def test_default_page_trains_and_draws(server, browser, tmp_path):
+def _open_and_wait(browser, server):
+    """A new visitor opens the page: -> (page, seconds to the first chart, seconds to all charts)."""
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     t0 = time.perf_counter()
     page.goto(server + "/", wait_until="domcontentloaded")
@@ -101,8 +102,12 @@ def test_default_page_trains_and_draws(server, browser, tmp_path):
     first = time.perf_counter() - t0
     page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {ALL_CHARTS}",
                            timeout=60_000)
+    return page, first, time.perf_counter() - t0
+
+
+def test_default_page_trains_and_draws(server, browser, tmp_path):
+    page, first, all_ = _open_and_wait(browser, server)
     page.wait_for_selector('[data-testid="stDataFrame"]', timeout=30_000)
-    all_ = time.perf_counter() - t0
     print(f"\n[browser timing, cold server] page load -> first chart {first:.2f} s, -> all {ALL_CHARTS} charts {all_:.2f} s")
     assert page.locator('[data-testid="stException"]').count() == 0
     page.wait_for_timeout(800)  # let plotly finish laying out before the picture
@@ -115,14 +120,7 @@ def test_default_page_trains_and_draws(server, browser, tmp_path):
     assert shot.stat().st_size > 10_000
     page.close()
     # A second visitor on the now warm server (torch imported, engine warmed up).
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    t0 = time.perf_counter()
-    page.goto(server + "/", wait_until="domcontentloaded")
-    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
-    first = time.perf_counter() - t0
-    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {ALL_CHARTS}",
-                           timeout=60_000)
-    all_ = time.perf_counter() - t0
+    page, first, all_ = _open_and_wait(browser, server)
     print(f"[browser timing, warm server] page load -> first chart {first:.2f} s, -> all charts {all_:.2f} s")
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
