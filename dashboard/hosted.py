@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import streamlit as st
 
@@ -64,7 +65,13 @@ def show_store_warnings(runs: RunStore) -> None:
     from dashboard.views.common import md_escape
 
     seen = st.session_state.setdefault(SHOWN_WARNINGS, [])
+    # A public demo does not show its visitors where the server keeps its files.
+    folders = {str(Path(runs.path).parent) + os.sep, str(Path(runs.path).resolve().parent) + os.sep} \
+        if limits().hosted else set()
     for w in list(runs.warnings):
         if w not in seen:
             seen.append(w)
-            st.warning(f"Run store: {md_escape(w)}", icon=":material/database:")
+            shown = w
+            for folder in folders:
+                shown = shown.replace(folder, "")
+            st.warning(f"Run store: {md_escape(shown)}", icon=":material/database:")

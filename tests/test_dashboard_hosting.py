@@ -151,3 +151,13 @@ def test_history_lists_stored_runs_and_reopens_one(store_path):
     assert at.title[0].value.startswith("Dying ReLU")
     assert "Reopened from the store" in _text(at.info)
     assert len(at.get("plotly_chart")) == 7
+
+
+def test_hosted_store_warning_does_not_show_the_server_folder(store_path, monkeypatch):
+    monkeypatch.setenv("RELU_LAB_HOSTED", "1")
+    store_path.write_bytes(b"this is not a sqlite database" * 100)
+    at = _app(TINY)
+    _no_exception(at)
+    warn = _text(at.warning)
+    assert "unreadable" in warn and "runs.db" in warn, warn
+    assert str(store_path.resolve().parent) not in warn and str(store_path.parent) not in warn
