@@ -153,7 +153,7 @@ def test_history_lists_stored_runs_and_reopens_one(store_path):
     assert len(at.get("plotly_chart")) == 7
 
 
-def test_hosted_store_warning_does_not_show_the_server_folder(store_path, monkeypatch):
+def test_hosted_store_warning_does_not_show_the_server_folder(store_path, monkeypatch, keep_threads):
     monkeypatch.setenv("RELU_LAB_HOSTED", "1")
     store_path.write_bytes(b"this is not a sqlite database" * 100)
     at = _app(TINY)
