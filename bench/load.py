@@ -141,10 +141,9 @@ class MemorySampler(threading.Thread):
 
     @staticmethod
     def _memory(p) -> tuple[int, int]:
-        """(RSS, PSS) of one process. Trainings run in processes forked from one fork server and
-        share its pages (torch's ~200 MB) copy-on-write: summing RSS counts those pages once per
-        process; PSS splits each shared page between the processes sharing it, so PSS sums to
-        what the tree really holds."""
+        """(RSS, PSS) of one process. Forked children share their parent's pages copy-on-write:
+        summing RSS counts those pages once per process; PSS splits each shared page between the
+        processes sharing it, so PSS sums to what the tree really holds."""
         m = p.memory_full_info()
         return m.rss, getattr(m, "pss", m.rss)
 
@@ -314,7 +313,7 @@ def run_load(sessions: int = 20, same: int = 10, epochs: int | None = None, time
          f"{len(trained)} trainings for {distinct_links} distinct experiments, {len(rows)} stored, "
          f"max per experiment {max(per_key.values(), default=0)}"),
         (f"server resident memory < {MEMORY_LIMIT_MB / 1024:.1f} GB", 0 < peak_mb < MEMORY_LIMIT_MB,
-         f"peak {peak_mb:.0f} MB (PSS of the server and its training processes; RSS summed: "
+         f"peak {peak_mb:.0f} MB (PSS of the server and its child processes; RSS summed: "
          f"{peak_rss_sum_mb:.0f} MB) over {sampler.samples} samples"),
     ]
     figures = {"sessions": len(result), "distinct": distinct_links, "open_spread_s": spread, "wall_s": wall,
@@ -351,8 +350,8 @@ def run_load(sessions: int = 20, same: int = 10, epochs: int | None = None, time
 def engine_only(sessions: int, same: int) -> dict:
     """The same requests straight through the page's engine path, in threads of this process, no
     browsers: core.hosting.run_guarded with hosted limits and a shared gate and store, each
-    session redrawing its live learning curves as the page does (every REDRAW s with 20
-    watching) and building the four history charts at the end. Separates the server's own cost
+    session redrawing its live learning curves as the page does (every sessions / 2 s, as
+    lab.redraw_interval with everyone watching) and building the four history charts at the end. Separates the server's own cost
     from the browsers' in the full test."""
     import statistics
 
@@ -366,7 +365,9 @@ def engine_only(sessions: int, same: int) -> dict:
     plan = [q.split("preset=")[1] for q in session_plan(sessions, same, None)]
     lim = hosting.Limits.hosted_defaults()
     hosting.apply_thread_settings(lim)
-    sys.setswitchinterval(0.0002)  # as dashboard/hosted.py sets it in the server
+    from core.train import SWITCH_INTERVAL_S
+
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # as dashboard/hosted.py sets it in the server
     gate = hosting.TrainingGate(lim.max_concurrent, lim.max_queue)
     out: dict[int, tuple[str, float, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:

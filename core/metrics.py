@@ -131,9 +131,7 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     if prev_on is None:
         out["mask_flip"] = torch.full((S, L), float("nan"))
     else:
-        # on-states are 0/1, so |a - b| counts the flips
-        out["mask_flip"] = torch.stack([torch.sub(a, b, out=_tmp(0, a)).abs_().flatten(1).sum(1) / a[0].numel()
-                                        for a, b in zip(on, prev_on, strict=False)], 1)
+        out["mask_flip"] = torch.stack([_differ(a, b) / a[0].numel() for a, b in zip(on, prev_on, strict=False)], 1)
     out.update(train_mode_zeros(net, x_train[:P], streams))
     return out, on
 
@@ -161,7 +159,7 @@ def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[s
     return {
         "act_zero_frac_train": torch.stack([1.0 - k / n for k in nz_a], 1),
         "dropout_zero_frac_train": torch.stack([(k - _nnz(r.d)) / n for k, r in zip(nz_a, r1, strict=False)], 1),
-        "mask_agreement": torch.stack([1.0 - _on(a.d, _tmp(1, a.d)).sub_(_on(b.d, _tmp(2, b.d))).abs_().flatten(1).sum(1) / n
+        "mask_agreement": torch.stack([1.0 - _differ(_on(a.d, _tmp(1, a.d)), _on(b.d, _tmp(2, b.d))) / n
                                        for a, b in zip(r1, r2, strict=False)], 1),
     }
 
@@ -172,6 +170,11 @@ def _nnz(t: Tensor) -> Tensor:
     """Non-zeros per seed (dim 0). Exact: a float32 sum of ones is exact below 2**24, and every
     tensor counted here is smaller (probe x units, or one evaluation chunk)."""
     return torch.sign(t, out=_tmp(0, t)).abs_().flatten(1).sum(1)
+
+
+def _differ(a: Tensor, b: Tensor) -> Tensor:
+    """How many on/off states (0/1 tensors) differ, per seed: |a - b| is 1 exactly there."""
+    return torch.sub(a, b, out=_tmp(0, a)).abs_().flatten(1).sum(1)
 
 
 def _on(t: Tensor, out: Tensor | None = None) -> Tensor:

@@ -18,8 +18,8 @@ from core.store import RunStore, default_path
 # Trainings run in threads of the server, and the engine releases the GIL at every (tiny) torch
 # op. With Python's default 5 ms switch interval, each time it wants the GIL back while a page
 # thread builds a figure it waits up to 5 ms: three busy threads made two trainings 15x slower
-# (relu-vs-dropout 3.6 s -> 64 s). At 0.2 ms they took 7 s. Only matters when threads compete.
-SWITCH_INTERVAL_S = 0.0002
+# (relu-vs-dropout 3.6 s -> 64 s). At 0.2 ms (core.train.SWITCH_INTERVAL_S, which the engine
+# also uses while it measures beside training) they took 7 s. Only matters when threads compete.
 
 _ENV_VARS = (hosting.ENV_HOSTED, hosting.ENV_MAX_WORK, hosting.ENV_MAX_SECONDS, hosting.ENV_MAX_CONCURRENT,
              hosting.ENV_MAX_QUEUE, hosting.ENV_MAX_MEMORY_MB, hosting.ENV_TORCH_THREADS)
@@ -30,6 +30,8 @@ SHOWN_WARNINGS = "_store_warnings_shown"
 def _limits(env: tuple[tuple[str, str | None], ...]) -> hosting.Limits:
     lim = hosting.Limits.from_env({k: v for k, v in env if v is not None})
     hosting.apply_thread_settings(lim)  # once per server (and per distinct environment)
+    from core.train import SWITCH_INTERVAL_S
+
     if sys.getswitchinterval() > SWITCH_INTERVAL_S:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
     return lim
