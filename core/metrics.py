@@ -58,8 +58,14 @@ def evaluate(net: BatchedNet, x: Tensor, y: Tensor, keep_logits: bool = False) -
 
 @torch.no_grad()
 def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor,
-            streams: SeedStreams, prev_on: list[Tensor] | None) -> tuple[dict[str, Tensor], list[Tensor]]:
-    """All epoch metrics. Returns ({name: (S,) or (S, L)}, this epoch's eval on-states on the probe)."""
+            streams: SeedStreams, prev_on: list[Tensor] | None,
+            snapshots: int = 1) -> tuple[dict[str, Tensor], list[Tensor]]:
+    """All epoch metrics. Returns ({name: (S,) or (S, L)}, this epoch's eval on-states on the probe).
+
+    `net` may hold several consecutive epochs' weights (BatchedNet.stacked, with `streams`
+    repeated to match): every figure is per slice, so this is the same as measuring the snapshots
+    one by one, except mask_flip, which compares each snapshot with the one before it. prev_on is
+    then the epoch before the first snapshot, and the on-states returned are the last snapshot's."""
     S, L, act = net.S, net.layers, net.act
     n, P = len(x_train), probe_size(net, len(x_train))
     sat_threshold = 0.01 * act.grad_max
@@ -80,7 +86,7 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
         xb, yb = x_all[lo: lo + rows], y_all[lo: lo + rows]
         m = max(0, min(len(xb), n - lo))  # training rows in this chunk, first
 
-        def reduce(i: int, z: Tensor | None, a: Tensor, lo: int = lo, m: int = m) -> None:
+        def reduce(i: int, z: Tensor | None, a: Tensor, d: Tensor, lo: int = lo, m: int = m) -> None:
             if m == 0:
                 return
             a = a[:, :m]
@@ -107,9 +113,9 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
             if lo < P:
                 on_probe[i].append(_on(a[:, : P - lo]))
 
-        logits, _ = net.forward(_expand(xb, S), train=False, inspect=reduce)
-        ce = F.cross_entropy(logits.flatten(0, 1), yb.repeat(S), reduction="none").view(S, -1).double()
-        hit = (logits.argmax(-1) == yb).float()
+        logits_t, _ = net.forward(_expand(xb, S), train=False, inspect=reduce, transposed=True)
+        ce, hit = _ce_hit(logits_t, yb)
+        ce, hit = ce.double(), hit.float()
         loss += ce[:, :m].sum(1)
         correct += hit[:, :m].sum(1)
         val_loss += ce[:, m:].sum(1)
@@ -128,12 +134,14 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     out["gap_loss"] = out["val_loss"] - out["train_loss"]
     out["gap_acc"] = out["train_acc"] - out["val_acc"]
     on = [torch.cat(parts, 1) for parts in on_probe]
+    s = S // snapshots  # seeds per snapshot
+    # Each snapshot's previous epoch: prev_on for the first, the snapshot before for the others.
+    before = [torch.cat([a[:s] if p is None else p, a[:-s]]) for a, p in zip(on, prev_on or [None] * L, strict=True)]
+    out["mask_flip"] = torch.stack([_differ(a, b) / a[0].numel() for a, b in zip(on, before, strict=True)], 1)
     if prev_on is None:
-        out["mask_flip"] = torch.full((S, L), float("nan"))
-    else:
-        out["mask_flip"] = torch.stack([_differ(a, b) / a[0].numel() for a, b in zip(on, prev_on, strict=False)], 1)
+        out["mask_flip"][:s] = float("nan")  # epoch 0 has no epoch before it
     out.update(train_mode_zeros(net, x_train[:P], streams))
-    return out, on
+    return out, [a[-s:] for a in on]
 
 
 @torch.no_grad()
@@ -151,17 +159,42 @@ def train_mode_passes(net: BatchedNet, x: Tensor, streams: SeedStreams):
     return half(0), half(1)
 
 
+@torch.no_grad()
 def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[str, Tensor]:
-    r1, r2 = train_mode_passes(net, x, streams)
-    n = r1[0].a[0].numel()
-    nz_a = [_nnz(r.a) for r in r1]
+    """What the activation and dropout zero in training: two train-mode passes over the probe x
+    (as train_mode_passes), each layer reduced as it is computed instead of kept."""
+    P = len(x)
+    nz_a, nz_d, differ = [], [], []
+
+    def reduce(i: int, z: Tensor | None, a: Tensor, d: Tensor) -> None:
+        d1, d2 = d[:, :P], d[:, P:]
+        nz_a.append(_nnz(a[:, :P]))
+        nz_d.append(_nnz(d1))
+        differ.append(_differ(_on(d1, _tmp(1, d1)), _on(d2, _tmp(2, d2))))
+
+    net.forward(_expand(torch.cat([x, x]), net.S), train=True, streams=streams, update_bn=False, inspect=reduce)
+    n = P * net.cfg.width * (64 if net.cnn else 1)
     # Dropout only zeroes (and scales survivors), so its extra zeros are nnz(a) - nnz(d).
     return {
         "act_zero_frac_train": torch.stack([1.0 - k / n for k in nz_a], 1),
-        "dropout_zero_frac_train": torch.stack([(k - _nnz(r.d)) / n for k, r in zip(nz_a, r1, strict=False)], 1),
-        "mask_agreement": torch.stack([1.0 - _differ(_on(a.d, _tmp(1, a.d)), _on(b.d, _tmp(2, b.d))) / n
-                                       for a, b in zip(r1, r2, strict=False)], 1),
+        "dropout_zero_frac_train": torch.stack([(k - j) / n for k, j in zip(nz_a, nz_d, strict=True)], 1),
+        "mask_agreement": torch.stack([1.0 - k / n for k in differ], 1),
     }
+
+
+def _ce_hit(logits_t: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Cross-entropy and argmax == y per row, from transposed logits (S, C, R) and labels (R,).
+
+    Reducing over the short class axis of this layout is several times faster than
+    F.cross_entropy and argmax on (S, R, C) (bench). A hit is exactly argmax's: class y wins
+    unless a class scores higher, or the same with a lower index (argmax takes the first)."""
+    S, C, R = logits_t.shape
+    yi = y.view(1, 1, R).expand(S, 1, R)
+    picked = logits_t.gather(1, yi)                                   # (S, 1, R)
+    ce = torch.logsumexp(logits_t, 1) - picked.squeeze(1)
+    before = torch.arange(C).view(1, C, 1) < yi                         # classes that win ties against y
+    beats = torch.where(before, logits_t >= picked, logits_t > picked)
+    return ce, ~beats.any(1)
 
 
 # Counting with float arithmetic: on this CPU build a float comparison that makes a bool tensor
@@ -187,7 +220,7 @@ def _on(t: Tensor, out: Tensor | None = None) -> Tensor:
 # fresh one each time costs page faults, measured at up to 10x the arithmetic (sign of a
 # (5, 51200) tensor: 350 us fresh, 32 us into a reused buffer). Large ones are not kept.
 _SCRATCH = threading.local()
-_SCRATCH_MAX = 1 << 20  # elements
+_SCRATCH_MAX = 1 << 24  # elements kept per thread (64 MB), all buffers together
 
 
 def _tmp(slot: int, like: Tensor) -> Tensor | None:
@@ -197,7 +230,7 @@ def _tmp(slot: int, like: Tensor) -> Tensor | None:
     key = (slot, tuple(like.shape))
     t = bufs.get(key)
     if t is None:
-        if len(bufs) > 32:
+        if sum(b.numel() for b in bufs.values()) + like.numel() > _SCRATCH_MAX:
             bufs.clear()
         t = bufs[key] = torch.empty(like.shape)
     return t

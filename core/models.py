@@ -58,6 +58,14 @@ class SeedStreams:
         out = np.multiply(keep, np.float32(1.0 / (1.0 - p)), dtype=np.float32)
         return torch.from_numpy(out).view(len(self.rngs), *shape)
 
+    def repeated(self, k: int) -> SeedStreams:
+        """Streams for k snapshots of the same seeds (see BatchedNet.stacked): snapshot by
+        snapshot, each seed draws from its own stream in snapshot order, so k snapshots measured
+        in one pass draw exactly what k passes one after another would."""
+        out = copy.copy(self)
+        out.rngs = self.rngs * k
+        return out
+
     def permutations(self, n: int) -> Tensor:
         return torch.from_numpy(np.stack([r.permutation(n) for r in self.rngs]))
 
@@ -151,21 +159,38 @@ class BatchedNet:
             mean, var = rm, rv
         return (h - mean) * torch.rsqrt(var + BN_EPS) * gamma + beta
 
-    def twin(self) -> BatchedNet:
-        """A copy with its own weights, statistics and buffers (the measuring thread's network)."""
+    def stacked(self, k: int) -> BatchedNet:
+        """An empty network of k * S slices: room for k snapshots of this one's weights, snapshot
+        j in slices j*S..(j+1)*S. Measuring several epochs' snapshots in one pass makes every op
+        k times larger and k times rarer (see core.train: measuring overlaps training)."""
         t = copy.copy(self)
-        t.params = [p.detach().clone() for p in self.params]
-        t.bn_stats = [(m.clone(), v.clone()) for m, v in self.bn_stats]
+        t.S = k * self.S
+        t.params = [p.detach().new_empty((k * self.S, *p.shape[1:])) for p in self.params]
+        t.bn_stats = [(m.new_empty((k * self.S, *m.shape[1:])), v.new_empty((k * self.S, *v.shape[1:])))
+                      for m, v in self.bn_stats]
         t.__dict__.pop("_buffers", None)
         return t
 
     @torch.no_grad()
-    def copy_from(self, other: BatchedNet) -> None:
+    def put(self, slot: int, other: BatchedNet) -> None:
+        """Copy `other`'s weights (and batch-norm statistics) into snapshot `slot` of this stack."""
+        lo, hi = slot * other.S, (slot + 1) * other.S
         for a, b in zip(self.params, other.params, strict=True):
-            a.copy_(b)
+            a[lo:hi].copy_(b)
         for (m, v), (m2, v2) in zip(self.bn_stats, other.bn_stats, strict=True):
-            m.copy_(m2)
-            v.copy_(v2)
+            m[lo:hi].copy_(m2)
+            v[lo:hi].copy_(v2)
+
+    def head(self, n: int) -> BatchedNet:
+        """The first n slices as a network of their own (views, no copy)."""
+        if n == self.S:
+            return self
+        t = copy.copy(self)
+        t.S = n
+        t.params = [p[:n] for p in self.params]
+        t.bn_stats = [(m[:n], v[:n]) for m, v in self.bn_stats]
+        t.__dict__.pop("_buffers", None)
+        return t
 
     def _scratch(self, key: object, shape: tuple[int, ...]) -> Tensor:
         buf = self.__dict__.setdefault("_buffers", {})
@@ -181,24 +206,24 @@ class BatchedNet:
 
     def forward(self, x: Tensor, train: bool, streams: SeedStreams | None = None,
                 record: bool = False, update_bn: bool = True,
-                inspect: Callable[[int, Tensor, Tensor], None] | None = None) -> tuple[Tensor, list[Layer]]:
-        """x: (S, B, *input) — each seed its own batch. Returns logits (S, B, C) and, if record, the layers.
+                inspect: Callable[[int, Tensor | None, Tensor, Tensor], None] | None = None,
+                transposed: bool = False) -> tuple[Tensor, list[Layer]]:
+        """x: (S, B, *input) — each seed its own batch. Returns logits (S, B, C), or (S, C, B) if
+        transposed, and, if record, the layers.
 
         train=True uses batch statistics and draws dropout masks from `streams`.
-        inspect(layer, z, a) (eval mode, no grad) sees each hidden layer as it is computed, so the
-        metrics can reduce it at once instead of keeping every layer; when the activation has an
-        in-place form (ReLU), z is overwritten by a and inspect receives z=None."""
-        c, S, p = self.cfg, self.S, self.cfg.dropout
+        inspect(layer, z, a, d) (no grad) sees each hidden layer as it is computed, so the metrics
+        can reduce it at once instead of keeping every layer. Its tensors are reused buffers, valid
+        only during the call; when the activation has an in-place form (ReLU), z is overwritten
+        by a and inspect receives z=None."""
+        c, S = self.cfg, self.S
         B = x.shape[1]
         recs: list[Layer] = []
-        # Evaluation that keeps no layer may write each layer into a buffer reused epoch after
-        # epoch: a fresh 1 MB tensor costs more in page faults than the matmul that fills it.
-        scratch = not record and not train and not torch.is_grad_enabled()
-        keep = None
-        if train and p > 0:
-            # One draw for every layer's mask at once. Inverted dropout, as nn.Dropout:
-            # a unit survives with probability 1-p and is scaled by 1/(1-p).
-            keep = streams.keep_mask(p, B, self.units_per_input).view(S, B, c.depth, c.width, -1)
+        # A pass that keeps no layer may write each layer into a buffer reused epoch after epoch:
+        # a fresh 1 MB tensor costs more in page faults than the matmul that fills it.
+        reuse = not record and not torch.is_grad_enabled()
+        scratch = reuse and not self.cnn
+        keep = self._keep(streams, B) if train else None
         if self.cnn:
             h = x.transpose(0, 1).reshape(B, S, 8, 8)  # (B, S*C_in, 8, 8), C_in = 1
         else:
@@ -209,20 +234,18 @@ class BatchedNet:
                 z = F.conv2d(h, w.flatten(0, 1), b.flatten(), padding=1, groups=S)  # (B, S*H, 8, 8)
                 z4 = z.view(B, S, c.width, 64).transpose(0, 1)                       # (S, B, H, 64)
             else:
-                out = self._scratch((i, B), (S, B, c.width)) if scratch else None
+                out = self._scratch(("z", train, i, B), (S, B, c.width)) if scratch else None
                 z4 = torch.baddbmm(b, h, w, out=out).unsqueeze(-1)                     # (S, B, H, 1)
             if c.batchnorm:
                 z4 = self._bn(z4, i, train, update_bn)
-            if inspect is not None and self.act.fn_ is not None and not train:
-                a4 = self.act.fn_(z4)  # no new tensor: the metrics need only a for ReLU
-                inspect(i, None, a4)
-            else:
-                a4 = self.act.fn(z4)
-                if inspect is not None:
-                    inspect(i, z4, a4)
+            in_place = inspect is not None and reuse and self.act.fn_ is not None
+            a4 = self.act.fn_(z4) if in_place else self.act.fn(z4)  # in place: the metrics need only a
             d4 = a4
             if keep is not None:
-                d4 = a4 * keep[:, :, i]
+                out = self._scratch(("d", i, B), a4.shape) if scratch else None
+                d4 = torch.mul(a4, keep[:, i], out=out)
+            if inspect is not None:
+                inspect(i, None if in_place else z4, a4, d4)
             if record:
                 recs.append(Layer(z4, a4, d4))
             if self.cnn:
@@ -231,7 +254,18 @@ class BatchedNet:
                 h = d4.squeeze(-1)
         if self.cnn:
             h = F.max_pool2d(h, 2).view(B, S, -1).transpose(0, 1)                      # (S, B, H*16)
-        return self._logits(h), recs
+        return (self._logits_t(h) if transposed else self._logits(h)), recs
+
+    def _keep(self, streams: SeedStreams | None, B: int) -> Tensor | None:
+        """(S, depth, B, width, positions) dropout multipliers, or None without dropout.
+
+        One draw for every layer's mask at once, laid out layer by layer so that each layer's
+        mask is one contiguous block per seed. Inverted dropout, as nn.Dropout: a unit survives
+        with probability 1-p and is scaled by 1/(1-p)."""
+        c = self.cfg
+        if c.dropout == 0:
+            return None
+        return streams.keep_mask(c.dropout, c.depth, B, c.width, 64 if self.cnn else 1)
 
     def _logits_t(self, h: Tensor) -> Tensor:
         """Logits transposed, (S, C, B): W (S, C, H) @ h^T. A matmul into C rows, not C columns."""
@@ -256,14 +290,14 @@ class BatchedNet:
         The arithmetic is autograd's, op for op, without its per-op bookkeeping, which dominates a
         step this small (tests/test_models.py checks every gradient against autograd).
         Draws dropout masks exactly as `forward(train=True)` does."""
-        c, S, B, p = self.cfg, self.S, x.shape[1], self.cfg.dropout
-        keep = streams.keep_mask(p, B, self.units_per_input).view(S, B, c.depth, c.width) if p > 0 else None
+        c, S, B = self.cfg, self.S, x.shape[1]
+        keep = self._keep(streams, B)
         hs, zs = [x], []
         h = x
         for i in range(c.depth):
             z = torch.baddbmm(self.params[2 * i + 1], h, self.params[2 * i])
             a = self.act.fn(z)
-            h = a * keep[:, :, i] if keep is not None else a
+            h = a * keep[:, i, ..., 0] if keep is not None else a
             zs.append(z)
             hs.append(h)
         n = 2 * c.depth
@@ -275,7 +309,7 @@ class BatchedNet:
         dh = torch.bmm(gt.transpose(1, 2), self.params[n])
         for i in reversed(range(c.depth)):
             if keep is not None:
-                dh = dh * keep[:, :, i]
+                dh = dh * keep[:, i, ..., 0]
             if self.act.saturates_where_negative:  # ReLU: autograd's own kernel for its backward
                 dz = torch.ops.aten.threshold_backward(dh, zs[i], 0.0)
             else:
