@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +26,7 @@ BN_EPS = 1e-5
 
 
 INIT, TRAIN, MEASURE = 0, 1, 2  # independent random streams per seed
+MASK_DRAW_ELEMENTS = 2**20  # dropout multipliers drawn at once in training (4 MB)
 
 
 def seed_generators(seeds: list[int], stream: int) -> list[torch.Generator]:
@@ -50,13 +51,22 @@ class SeedStreams:
         Survival is decided on raw 16-bit draws (four per 64-bit PCG64 output, read with the
         public `random_raw`): about 10x cheaper than float uniforms, and the drop probability is
         round(p * 65536) / 65536, within 8e-6 of p."""
-        n = int(np.prod(shape))
-        words = -(-n // 4)
+        return self.keep_masks(p, [shape])[0]
+
+    def keep_masks(self, p: float, shapes: list[tuple[int, ...]]) -> list[Tensor]:
+        """keep_mask for each shape in turn, drawn at once: each seed's stream gives the same
+        words in the same order as one keep_mask call per shape would, in one call per seed."""
+        ns = [math.prod(s) for s in shapes]
+        words = [-(-n // 4) for n in ns]
         threshold = np.uint16(min(65535, round(p * 65536)))
-        raw = np.stack([r.bit_generator.random_raw(words) for r in self.rngs])  # (S, words) uint64
-        keep = raw.view(np.uint16)[:, :n] >= threshold                            # one op for all seeds
-        out = np.multiply(keep, np.float32(1.0 / (1.0 - p)), dtype=np.float32)
-        return torch.from_numpy(out).view(len(self.rngs), *shape)
+        raw = np.stack([r.bit_generator.random_raw(sum(words)) for r in self.rngs])  # (S, words) uint64
+        keep = raw.view(np.uint16) >= threshold                                     # one op for all seeds
+        out = torch.from_numpy(np.multiply(keep, np.float32(1.0 / (1.0 - p)), dtype=np.float32))
+        masks, lo = [], 0
+        for n, w, shape in zip(ns, words, shapes, strict=True):
+            masks.append(out[:, lo: lo + n].view(len(self.rngs), *shape))
+            lo += 4 * w
+        return masks
 
     def repeated(self, k: int) -> SeedStreams:
         """Streams for k snapshots of the same seeds (see BatchedNet.stacked): snapshot by
@@ -159,16 +169,19 @@ class BatchedNet:
             mean, var = rm, rv
         return (h - mean) * torch.rsqrt(var + BN_EPS) * gamma + beta
 
-    def stacked(self, k: int) -> BatchedNet:
+    def stacked(self, k: int, share_buffers: BatchedNet | None = None) -> BatchedNet:
         """An empty network of k * S slices: room for k snapshots of this one's weights, snapshot
         j in slices j*S..(j+1)*S. Measuring several epochs' snapshots in one pass makes every op
-        k times larger and k times rarer (see core.train: measuring overlaps training)."""
+        k times larger and k times rarer (see core.train: measuring overlaps training).
+        share_buffers: a stack whose scratch buffers this one may reuse (never run at once)."""
         t = copy.copy(self)
         t.S = k * self.S
         t.params = [p.detach().new_empty((k * self.S, *p.shape[1:])) for p in self.params]
         t.bn_stats = [(m.new_empty((k * self.S, *m.shape[1:])), v.new_empty((k * self.S, *v.shape[1:])))
                       for m, v in self.bn_stats]
         t.__dict__.pop("_buffers", None)
+        if share_buffers is not None:
+            t._buffers = share_buffers.__dict__.setdefault("_buffers", {})
         return t
 
     @torch.no_grad()
@@ -207,11 +220,12 @@ class BatchedNet:
     def forward(self, x: Tensor, train: bool, streams: SeedStreams | None = None,
                 record: bool = False, update_bn: bool = True,
                 inspect: Callable[[int, Tensor | None, Tensor, Tensor], None] | None = None,
-                transposed: bool = False) -> tuple[Tensor, list[Layer]]:
+                transposed: bool = False, keep: Tensor | None = None) -> tuple[Tensor, list[Layer]]:
         """x: (S, B, *input) — each seed its own batch. Returns logits (S, B, C), or (S, C, B) if
         transposed, and, if record, the layers.
 
-        train=True uses batch statistics and draws dropout masks from `streams`.
+        train=True uses batch statistics and draws dropout masks from `streams` (or uses `keep`,
+        drawn beforehand by dropout_masks).
         inspect(layer, z, a, d) (no grad) sees each hidden layer as it is computed, so the metrics
         can reduce it at once instead of keeping every layer. Its tensors are reused buffers, valid
         only during the call; when the activation has an in-place form (ReLU), z is overwritten
@@ -223,7 +237,8 @@ class BatchedNet:
         # a fresh 1 MB tensor costs more in page faults than the matmul that fills it.
         reuse = not record and not torch.is_grad_enabled()
         scratch = reuse and not self.cnn
-        keep = self._keep(streams, B) if train else None
+        if train and keep is None:
+            keep = self._keep(streams, B)
         if self.cnn:
             h = x.transpose(0, 1).reshape(B, S, 8, 8)  # (B, S*C_in, 8, 8), C_in = 1
         else:
@@ -256,6 +271,21 @@ class BatchedNet:
             h = F.max_pool2d(h, 2).view(B, S, -1).transpose(0, 1)                      # (S, B, H*16)
         return (self._logits_t(h) if transposed else self._logits(h)), recs
 
+    def dropout_masks(self, streams: SeedStreams, batch_sizes: list[int]) -> Iterator[Tensor | None]:
+        """The masks that forward(train=True) / set_grads would draw for these batches one after
+        another (the same bits), drawn several batches at a time: fewer, larger draws."""
+        c = self.cfg
+        if c.dropout == 0:
+            yield from [None] * len(batch_sizes)
+            return
+        per_input = self.S * self.units_per_input
+        group = max(1, MASK_DRAW_ELEMENTS // (per_input * max(batch_sizes)))
+        for lo in range(0, len(batch_sizes), group):
+            yield from streams.keep_masks(c.dropout, [self._keep_shape(b) for b in batch_sizes[lo: lo + group]])
+
+    def _keep_shape(self, B: int) -> tuple[int, ...]:
+        return (self.cfg.depth, B, self.cfg.width, 64 if self.cnn else 1)
+
     def _keep(self, streams: SeedStreams | None, B: int) -> Tensor | None:
         """(S, depth, B, width, positions) dropout multipliers, or None without dropout.
 
@@ -265,7 +295,7 @@ class BatchedNet:
         c = self.cfg
         if c.dropout == 0:
             return None
-        return streams.keep_mask(c.dropout, c.depth, B, c.width, 64 if self.cnn else 1)
+        return streams.keep_mask(c.dropout, *self._keep_shape(B))
 
     def _logits_t(self, h: Tensor) -> Tensor:
         """Logits transposed, (S, C, B): W (S, C, H) @ h^T. A matmul into C rows, not C columns."""
@@ -282,16 +312,18 @@ class BatchedNet:
         return not self.cnn and not self.cfg.batchnorm
 
     @torch.no_grad()
-    def set_grads(self, x: Tensor, y: Tensor, streams: SeedStreams, weight: Tensor | None = None) -> None:
+    def set_grads(self, x: Tensor, y: Tensor, streams: SeedStreams | None, weight: Tensor | None = None,
+                  keep: Tensor | None = None) -> None:
         """One training step's forward and backward, by hand, for an MLP without batch norm.
 
         Loss: sum over seeds of each seed's mean cross-entropy on its batch (seed i's slice of the
         gradient is seed i's own gradient); `weight` (S,) scales each seed's term (0 retires a seed).
         The arithmetic is autograd's, op for op, without its per-op bookkeeping, which dominates a
         step this small (tests/test_models.py checks every gradient against autograd).
-        Draws dropout masks exactly as `forward(train=True)` does."""
+        Draws dropout masks exactly as `forward(train=True)` does, unless given `keep`."""
         c, S, B = self.cfg, self.S, x.shape[1]
-        keep = self._keep(streams, B)
+        if keep is None:
+            keep = self._keep(streams, B)
         hs, zs = [x], []
         h = x
         for i in range(c.depth):

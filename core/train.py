@@ -62,7 +62,7 @@ def overlap_measuring(threads: int) -> bool:
 # measuring beside training from +80% to +X% (bench): two threads of small torch ops queue
 # for Python's lock (GIL) at every op, and stacking makes ops k times larger and k times rarer.
 MEASURE_STACK_ELEMENTS = 2**23
-MAX_SNAPSHOTS = 8
+MAX_SNAPSHOTS = 4
 SNAPSHOT_WAIT_S = 0.05  # a pass starts when its oldest snapshot is this old, full or not
 
 
@@ -147,7 +147,9 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
     # called) in epoch order, in the caller's thread.
     overlap = measure_every_epoch and overlap_measuring(threads)
     K = snapshots_per_pass(cfg, net, len(x) + len(data.x_val)) if overlap else 1
-    stacks = [net.stacked(K), net.stacked(K)] if overlap else []
+    stacks = [net.stacked(K)] if overlap else []
+    if overlap:
+        stacks.append(net.stacked(K, share_buffers=stacks[0]))  # measured in one thread, one at a time
     pool = ThreadPoolExecutor(1, thread_name_prefix="lab-measure") if overlap else None
     pending: list[tuple[BatchedNet, list[tuple[int, float]], Future]] = []
     batch: list[tuple[int, float]] = []  # (epoch, seconds) of the snapshots in stacks[0]
@@ -157,13 +159,15 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
         torch.set_flush_denormal(True)  # per thread
         m, prev_on = measure(snap, x, y, data.x_val, data.y_val, g_meas if k == 1 else g_meas.repeated(k),
                              prev_on, snapshots=k)
-        return m, _finite_seeds(snap, m["train_loss"] + m["val_loss"])  # one pass over the weights
+        ok = _finite_seeds(snap, m["train_loss"] + m["val_loss"])  # one pass over the weights
+        # Converted here, once per pass: in the measuring thread this is off the training path.
+        return {name: v.double().numpy() for name, v in m.items()}, ok.numpy()
 
-    def commit(epochs: list[tuple[int, float]], m: dict, ok: torch.Tensor) -> None:
+    def commit(epochs: list[tuple[int, float]], m: dict[str, np.ndarray], ok: np.ndarray) -> None:
         nonlocal all_alive
         for j, (epoch, seconds) in enumerate(epochs):
             mine = slice(j * S, (j + 1) * S)
-            for i in torch.nonzero(alive & ~ok[mine]).flatten().tolist():
+            for i in np.flatnonzero(alive.numpy() & ~ok[mine]).tolist():
                 alive[i] = False
                 res.diverged_at[i] = epoch
                 _retire(net, opt, i)
@@ -173,7 +177,7 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
                     f"its curve stops there. Try a learning rate below {cfg.lr:g}.")
             dead = ~alive.numpy()
             for k, v in m.items():
-                v = v[mine].detach().double().numpy().copy()
+                v = v[mine].copy()
                 v[dead] = np.nan  # a diverged seed's curve stops where it diverged
                 res.metrics[k][:, epoch] = v
             res.metrics["seconds"][:, epoch] = np.where(dead, np.nan, seconds)
@@ -263,14 +267,16 @@ def _loop(cfg, net, opt, res, data, g_train, g_meas, alive, all_alive_now, recor
             break
         perms = g_train.permutations(N)  # each seed its own order
         xs, ys = x[perms], y[perms]     # one gather per epoch; each step takes a view
+        masks = net.dropout_masks(g_train, [min(B, N - lo) for lo in range(0, N, B)])
         for lo in range(0, N, B):
             xb, yb = xs[:, lo: lo + B], ys[:, lo: lo + B]
+            keep = next(masks)
             all_alive = all_alive_now()
             if net.manual_backward:
-                net.set_grads(xb, yb, g_train, None if all_alive else alive.float())
+                net.set_grads(xb, yb, None, None if all_alive else alive.float(), keep=keep)
                 opt.step()
             else:
-                logits, _ = net.forward(xb, train=True, streams=g_train)
+                logits, _ = net.forward(xb, train=True, keep=keep)
                 if all_alive:
                     # Every seed's batch has the same size b, so the sum over seeds of per-seed mean
                     # losses is one summed cross-entropy / b: d(loss)/d(seed i's weights) is seed

@@ -70,3 +70,23 @@ def test_dropout_masks_drop_with_probability_p_and_scale_survivors(p):
     # the two seeds draw different masks; the same seed draws the same masks again
     assert not torch.equal(keep[0], keep[1])
     assert torch.equal(SeedStreams([0], TRAIN).keep_mask(p, 500, 400)[0], keep[0])
+
+
+@pytest.mark.parametrize("group_elements", [1, 3 * 64 * 2 * 5 * 7, 2**20])
+def test_masks_drawn_for_an_epoch_at_once_are_the_masks_drawn_step_by_step(monkeypatch, group_elements):
+    # Training draws an epoch's dropout masks a few batches at a time; every seed must see the
+    # same bits, batch by batch, as drawing per step, whatever the grouping and a short last batch.
+    import core.models as M
+    monkeypatch.setattr(M, "MASK_DRAW_ELEMENTS", group_elements)
+    cfg = validate(dataset="moons", depth=3, width=7, dropout=0.3, seeds=5)
+    net = BatchedNet(cfg, n_in=2, n_classes=2)
+    # 13: a short batch, whose 3 * 7 * 13 units are not a whole number of 64-bit words
+    sizes = [64] * 3 + [13, 64, 64, 13]
+    one_by_one, grouped = SeedStreams(cfg.seed_list, TRAIN), SeedStreams(cfg.seed_list, TRAIN)
+    expected = [one_by_one.keep_mask(0.3, 3, b, 7, 1) for b in sizes]
+    got = list(net.dropout_masks(grouped, sizes))
+    assert len(got) == len(sizes)
+    for e, g in zip(expected, got, strict=True):
+        assert torch.equal(e, g)
+    # both streams are at the same place afterwards: the next draw agrees too
+    assert torch.equal(one_by_one.keep_mask(0.3, 10), grouped.keep_mask(0.3, 10))
