@@ -111,7 +111,7 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
                 all_sat[i] &= sat
             zeros[:, i] += (a[0].numel() - nonzero).double()
             if lo < P:
-                on_probe[i].append(_on(a[:, : P - lo]))
+                on_probe[i].append(torch.sign(a[:, : P - lo]) if relu else _on(a[:, : P - lo]))  # ReLU: a >= 0
 
         logits_t, _ = net.forward(_expand(xb, S), train=False, inspect=reduce, transposed=True)
         ce, hit = _ce_hit(logits_t, yb)
@@ -165,12 +165,20 @@ def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[s
     (as train_mode_passes), each layer reduced as it is computed instead of kept."""
     P = len(x)
     nz_a, nz_d, differ = [], [], []
+    relu = net.act.saturates_where_negative
 
     def reduce(i: int, z: Tensor | None, a: Tensor, d: Tensor) -> None:
         d1, d2 = d[:, :P], d[:, P:]
-        nz_a.append(_nnz(a[:, :P]))
-        nz_d.append(_nnz(d1))
-        differ.append(_differ(_on(d1, _tmp(1, d1)), _on(d2, _tmp(2, d2))))
+        if relu:
+            # ReLU outputs are >= 0: the sign is the on-state, and its sum counts the non-zeros.
+            nz_a.append(torch.sign(a[:, :P], out=_tmp(0, d1)).flatten(1).sum(1))
+            on1, on2 = torch.sign(d1, out=_tmp(1, d1)), torch.sign(d2, out=_tmp(2, d2))
+            nz_d.append(on1.flatten(1).sum(1))
+        else:
+            nz_a.append(_nnz(a[:, :P]))
+            nz_d.append(_nnz(d1))
+            on1, on2 = _on(d1, _tmp(1, d1)), _on(d2, _tmp(2, d2))
+        differ.append(_differ(on1, on2))
 
     net.forward(_expand(torch.cat([x, x]), net.S), train=True, streams=streams, update_bn=False, inspect=reduce)
     n = P * net.cfg.width * (64 if net.cnn else 1)
@@ -220,7 +228,7 @@ def _on(t: Tensor, out: Tensor | None = None) -> Tensor:
 # fresh one each time costs page faults, measured at up to 10x the arithmetic (sign of a
 # (5, 51200) tensor: 350 us fresh, 32 us into a reused buffer). Large ones are not kept.
 _SCRATCH = threading.local()
-_SCRATCH_MAX = 1 << 24  # elements kept per thread (64 MB), all buffers together
+_SCRATCH_MAX = 1 << 23  # elements kept per thread (32 MB), all buffers together
 
 
 def _tmp(slot: int, like: Tensor) -> Tensor | None:

@@ -75,6 +75,10 @@ def test_tanh_saturation_by_hand():
     assert m["saturated"].item() == 1.0
     assert m["negative"].item() == 0.0
     assert m["dead"].item() == 0.0
+    # In training, only tanh(0) is zero (unit 0 on input 2): negative outputs are not zeros.
+    assert m["act_zero_frac_train"].item() == pytest.approx(1 / 9)
+    assert m["dropout_zero_frac_train"].item() == 0.0
+    assert m["mask_agreement"].item() == 1.0
 
 
 def test_mask_flip_counts_changed_states():
@@ -88,10 +92,11 @@ def test_mask_flip_counts_changed_states():
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5])
-def test_dropout_agreement_is_p2_plus_1_minus_p2_on_active_units(p):
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_dropout_agreement_is_p2_plus_1_minus_p2_on_active_units(p, activation):
     # A wide layer whose units are all on: agreement between two passes is p^2 + (1-p)^2,
     # and dropout's extra zeros are a fraction p of the outputs.
-    cfg = validate(depth=1, width=512, dropout=p, n_samples=500, batch_size=32, seeds=2)
+    cfg = validate(depth=1, width=512, dropout=p, n_samples=500, batch_size=32, seeds=2, activation=activation)
     net = BatchedNet(cfg, n_in=2, n_classes=2)
     with torch.no_grad():
         net.params[0].zero_()
