@@ -153,6 +153,7 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
     pool = ThreadPoolExecutor(1, thread_name_prefix="lab-measure") if overlap else None
     pending: list[tuple[BatchedNet, list[tuple[int, float]], Future]] = []
     batch: list[tuple[int, float]] = []  # (epoch, seconds) of the snapshots in stacks[0]
+    last_record = [0.0]  # seconds at the last record()
 
     def compute(snap: BatchedNet, k: int):
         nonlocal prev_on
@@ -213,8 +214,12 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
                 wait_oldest()
         stacks[0].put(len(batch), net)
         batch.append((epoch, seconds))
-        # A pass waits for K snapshots, but never long: the page shows curves as they come.
-        if len(batch) == K or seconds - batch[0][1] > SNAPSHOT_WAIT_S:
+        # A pass waits for K snapshots, but never long, since the page shows curves as they come:
+        # epoch 0 goes at once, and a snapshot that would be older than SNAPSHOT_WAIT_S by the
+        # next epoch's end (judged by the last epoch's length) does not wait for it.
+        epoch_s = seconds - last_record[0]
+        last_record[0] = seconds
+        if len(batch) == K or epoch == 0 or seconds - batch[0][1] + epoch_s > SNAPSHOT_WAIT_S:
             submit()
 
     try:

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from core.config import validate
+from core.metrics import measure
 from core.results import LAYER_METRICS, METRICS, SCALAR_METRICS
 from core.train import run_experiment, train
 
@@ -158,6 +159,25 @@ def test_measuring_several_epochs_in_one_pass_changes_no_number(monkeypatch, sna
     for m in METRICS:
         if m != "seconds":
             np.testing.assert_array_equal(plain.metrics[m], stacked.metrics[m], err_msg=m)
+
+
+@pytest.mark.parametrize("wait, passes", [(1e9, [1, 3, 3, 3, 1]), (0.0, [1] * 11)])
+def test_measuring_passes_take_epoch_0_at_once_and_never_wait_long(monkeypatch, wait, passes):
+    # Epoch 0 is measured alone, so the first point shows at once; later snapshots wait for a
+    # full pass of K unless waiting would take longer than SNAPSHOT_WAIT_S; the rest goes at the end.
+    import core.train as T
+    seen = []
+
+    def spy(*args, snapshots=1):
+        seen.append(snapshots)
+        return measure(*args, snapshots=snapshots)
+
+    monkeypatch.setattr(T, "measure", spy)
+    monkeypatch.setattr(T, "overlap_measuring", lambda threads: True)
+    monkeypatch.setattr(T, "snapshots_per_pass", lambda *a: 3)
+    monkeypatch.setattr(T, "SNAPSHOT_WAIT_S", wait)
+    r = train(validate(**{**SMALL, "epochs": 10}))
+    assert seen == passes and r.epochs_done == 11
 
 
 def test_experiment_variants_share_data_and_seeds():
