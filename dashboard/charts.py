@@ -16,6 +16,11 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+
+# plotly imports pandas lazily in to_json() and elsewhere only peeks at sys.modules for it, so a
+# thread that builds a figure while another is half-way through that import gets a half-made
+# pandas ("has no attribute 'Series'"; seen with 20 sessions at once). Import it here, whole.
+import pandas  # noqa: F401
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 

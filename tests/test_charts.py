@@ -142,3 +142,14 @@ def test_summary_rows(tiny_experiment):
     rows = charts.summary_rows(tiny_experiment)
     assert [r["variant"] for r in rows] == ["ReLU", "dropout"]
     assert "±" in rows[0]["val acc"] and "status" not in rows[0]
+
+
+def test_charts_module_imports_pandas_before_any_thread_builds_a_figure():
+    # plotly peeks at sys.modules for pandas and imports it lazily in to_json(): concurrent
+    # sessions on a fresh server could see a half-imported pandas unless it is imported up front.
+    import subprocess
+    import sys
+    code = "import sys, dashboard.charts; assert sys.modules['pandas'].Series; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.stdout.strip() == "ok", out.stderr
