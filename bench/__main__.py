@@ -112,6 +112,21 @@ def peak_memory() -> dict:
     return {"peak_rss_mb": peak / 2**20}
 
 
+def targets_table(res: dict) -> pd.DataFrame:
+    """The issue's targets against this run's figures: one row each, with whether it was met."""
+    w1, seeds, metrics, mem = res["w1"], res["seeds"], res["metrics"], res["memory"]
+    rows = [
+        ("W1 speed-up over the plain loop", f"{w1['baseline_s']:.2f} s / {w1['engine_s']:.2f} s",
+         f"{w1['speedup']:.1f}x", ">= 10x", w1["speedup"] >= 10),
+        ("20 seeds against 5 seeds", f"{seeds['seeds20_s']:.2f} s / {seeds['seeds5_s']:.2f} s",
+         f"{seeds['ratio']:.2f}x (CPU floor {seeds['ratio_floor']:.2f}x)", "<= 2x", seeds["ratio"] <= 2),
+        ("every metric every epoch", f"{metrics['with_metrics_s']:.2f} s / {metrics['training_only_s']:.2f} s",
+         f"+{100 * metrics['overhead']:.0f}%", "<= +30%", metrics["overhead"] <= 0.30),
+        ("peak RSS of python -m core run", "", f"{mem['peak_rss_mb']:.0f} MB", "< 400 MB", mem["peak_rss_mb"] < 400),
+    ]
+    return pd.DataFrame(rows, columns=["target", "times", "measured", "wanted", "met"])
+
+
 def scaling(quick: bool) -> pd.DataFrame:
     """Seconds for W1 with one factor changed (epochs shortened to keep the table quick)."""
     base = {**W1, "epochs": 50}
@@ -166,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
           f"overhead {100 * r['overhead']:.0f}% (target <= 30%)")
     res["memory"] = r = peak_memory()
     print(f"peak RSS of `python -m core run` on W1: {r['peak_rss_mb']:.0f} MB (target < 400 MB)\n")
+    targets = targets_table(res)
+    res["targets"] = targets.to_dict(orient="records")
+    print("targets (ratios from this run; page timings: python -m bench.page):")
+    print(targets.to_string(index=False), "\n")
     table = scaling(args.quick)
     res["scaling"] = table.to_dict(orient="records")
     print("scaling (W1 with 50 epochs, one factor changed):")
