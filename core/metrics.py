@@ -232,13 +232,16 @@ _SCRATCH_MAX = 1 << 23  # elements kept per thread (32 MB), all buffers together
 
 
 def _tmp(slot: int, like: Tensor) -> Tensor | None:
+    """A reused buffer shaped like `like`. As BatchedNet._scratch, it is kept at the largest
+    first dimension (seeds) asked for and a smaller ask gets its front: passes over fewer
+    snapshots reuse the buffers of full ones."""
     if like.numel() > _SCRATCH_MAX:
         return None
     bufs = _SCRATCH.__dict__.setdefault("bufs", {})
-    key = (slot, tuple(like.shape))
+    key = (slot, tuple(like.shape[1:]))
     t = bufs.get(key)
-    if t is None:
-        if sum(b.numel() for b in bufs.values()) + like.numel() > _SCRATCH_MAX:
+    if t is None or t.shape[0] < like.shape[0]:
+        if sum(b.numel() for k, b in bufs.items() if k != key) + like.numel() > _SCRATCH_MAX:
             bufs.clear()
         t = bufs[key] = torch.empty(like.shape)
-    return t
+    return t if t.shape[0] == like.shape[0] else t[: like.shape[0]]

@@ -195,22 +195,25 @@ class BatchedNet:
             v[lo:hi].copy_(v2)
 
     def head(self, n: int) -> BatchedNet:
-        """The first n slices as a network of their own (views, no copy)."""
+        """The first n slices as a network of their own (views, no copy), sharing this one's
+        scratch buffers: it is never run at the same time as this one."""
         if n == self.S:
             return self
         t = copy.copy(self)
         t.S = n
         t.params = [p[:n] for p in self.params]
         t.bn_stats = [(m[:n], v[:n]) for m, v in self.bn_stats]
-        t.__dict__.pop("_buffers", None)
+        t._buffers = self.__dict__.setdefault("_buffers", {})
         return t
 
     def _scratch(self, key: object, shape: tuple[int, ...]) -> Tensor:
+        """A reused buffer of this shape. Buffers are kept at the largest first dimension asked
+        for, so a part of a stack (head) uses the front of the full stack's buffer."""
         buf = self.__dict__.setdefault("_buffers", {})
         t = buf.get(key)
-        if t is None or t.shape != shape:
+        if t is None or t.shape[1:] != shape[1:] or t.shape[0] < shape[0]:
             t = buf[key] = torch.empty(shape)
-        return t
+        return t if t.shape[0] == shape[0] else t[: shape[0]]
 
     @property
     def units_per_input(self) -> int:

@@ -162,7 +162,7 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
                              prev_on, snapshots=k)
         ok = _finite_seeds(snap, m["train_loss"] + m["val_loss"])  # one pass over the weights
         # Converted here, once per pass: in the measuring thread this is off the training path.
-        return {name: v.double().numpy() for name, v in m.items()}, ok.numpy()
+        return {key: v.double().numpy() for key, v in m.items()}, ok.numpy()
 
     def commit(epochs: list[tuple[int, float]], m: dict[str, np.ndarray], ok: np.ndarray) -> None:
         nonlocal all_alive

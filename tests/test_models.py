@@ -90,3 +90,16 @@ def test_masks_drawn_for_an_epoch_at_once_are_the_masks_drawn_step_by_step(monke
         assert torch.equal(e, g)
     # both streams are at the same place afterwards: the next draw agrees too
     assert torch.equal(one_by_one.keep_mask(0.3, 10), grouped.keep_mask(0.3, 10))
+
+
+def test_a_part_of_a_stack_reuses_the_stacks_buffers():
+    # Passes over fewer snapshots (head) write into the front of the full stack's scratch
+    # buffers instead of allocating their own: no fresh tensors, whatever the pass size.
+    cfg = validate(dataset="moons", depth=2, width=8, seeds=3)
+    net = BatchedNet(cfg, n_in=2, n_classes=2)
+    stack = net.stacked(4)
+    full = stack._scratch(("z", 0), (12, 50, 8))
+    part = stack.head(6)._scratch(("z", 0), (6, 50, 8))
+    assert part.shape == (6, 50, 8) and part.data_ptr() == full.data_ptr()
+    again = stack._scratch(("z", 0), (12, 50, 8))
+    assert again.data_ptr() == full.data_ptr()
