@@ -58,15 +58,20 @@ def overlap_measuring(threads: int) -> bool:
 
 
 # Snapshots measured per pass: as many as fit MEASURE_STACK_ELEMENTS of layer outputs per
-# evaluation chunk, at most MAX_SNAPSHOTS. On W1 (5 seeds) 8 snapshots per pass cut the cost of
-# measuring beside training from +80% to +X% (bench): two threads of small torch ops queue
-# for Python's lock (GIL) at every op, and stacking makes ops k times larger and k times rarer.
+# evaluation chunk, at most MAX_SNAPSHOTS. Two threads of small torch ops queue for Python's lock
+# (GIL) at every op; stacking makes the measuring thread's ops k times larger and k times rarer.
+# On W1 (5 seeds) 4 snapshots per pass took the cost of measuring beside training from +80% to
+# about +26% (bench); 8 were no faster and raised peak memory from 300 to 380 MB.
 MEASURE_STACK_ELEMENTS = 2**23
 MAX_SNAPSHOTS = 4
 SNAPSHOT_WAIT_S = 0.05  # a pass starts when its oldest snapshot is this old, full or not
 
 
 def snapshots_per_pass(cfg: Config, net: BatchedNet, n_rows: int) -> int:
+    if net.cnn:
+        # A grouped convolution over k*S groups rounds differently (last bits) from one over S,
+        # which would make a CNN's figures depend on how epochs happened to be grouped.
+        return 1
     per_snapshot = cfg.seeds * min(n_rows, chunk_rows(net)) * net.units_per_input
     return max(1, min(MAX_SNAPSHOTS, MEASURE_STACK_ELEMENTS // per_snapshot))
 
@@ -167,6 +172,8 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
     def commit(epochs: list[tuple[int, float]], m: dict[str, np.ndarray], ok: np.ndarray) -> None:
         nonlocal all_alive
         for j, (epoch, seconds) in enumerate(epochs):
+            if not alive.any():
+                return  # every seed diverged before this epoch: the serial path would have stopped
             mine = slice(j * S, (j + 1) * S)
             for i in np.flatnonzero(alive.numpy() & ~ok[mine]).tolist():
                 alive[i] = False
@@ -209,14 +216,17 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
         if pool is None:
             commit([(epoch, seconds)], *compute(net, 1))
             return
+        while pending and pending[0][2].done():  # report what is measured as soon as possible
+            wait_oldest()
         if not batch:  # this stack is refilled: its last pass must be over
             while pending and pending[0][0] is stacks[0]:
                 wait_oldest()
         stacks[0].put(len(batch), net)
         batch.append((epoch, seconds))
-        # A pass waits for K snapshots, but never long, since the page shows curves as they come:
-        # epoch 0 goes at once, and a snapshot that would be older than SNAPSHOT_WAIT_S by the
-        # next epoch's end (judged by the last epoch's length) does not wait for it.
+        # A pass waits for K snapshots, but never long: epoch 0 goes at once, and a snapshot that
+        # would be older than SNAPSHOT_WAIT_S by the next epoch's end (judged by the last epoch's
+        # length) does not wait for it. With the poll above, an epoch is reported at the latest
+        # when the next one has been trained (the serial path reports it before).
         epoch_s = seconds - last_record[0]
         last_record[0] = seconds
         if len(batch) == K or epoch == 0 or seconds - batch[0][1] + epoch_s > SNAPSHOT_WAIT_S:
