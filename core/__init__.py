@@ -1,5 +1,7 @@
 """ReLU-Dropout Lab engine: settings, data, batched networks, metrics, training. No UI here."""
-__version__ = "0.1.0"
+# Part of every stored run's key: bump it whenever the same settings give different numbers.
+# 0.2.0: dropout masks laid out layer by layer (other random bits per unit), loss via logsumexp.
+__version__ = "0.2.0"
 
 
 def __getattr__(name):  # `core.train(...)` without importing torch on `import core.config`

@@ -497,3 +497,13 @@ def test_python_m_core_runs_end_to_end(cli_store) -> None:
     r = subprocess.run([sys.executable, "-m", "core", "runs", "show", "nope"], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error:")
+
+
+def test_engine_version_is_the_package_version():
+    # core.__version__ is part of every stored run's key; the package metadata must not drift from it.
+    import tomllib
+    from pathlib import Path
+
+    import core
+    meta = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert meta["project"]["version"] == core.__version__
