@@ -105,14 +105,15 @@ def peak_memory() -> dict:
                             stdout=subprocess.DEVNULL)
     ps, peak = psutil.Process(proc.pid), 0
     status = Path(f"/proc/{proc.pid}/status")
+    has_proc = status.exists()
     while proc.poll() is None:
         try:
             peak = max(peak, ps.memory_info().rss)
-            hwm = [line for line in status.read_text().splitlines() if line.startswith("VmHWM:")]
-            if hwm:
-                peak = max(peak, int(hwm[0].split()[1]) * 1024)
+            if has_proc:
+                hwm = [line for line in status.read_text().splitlines() if line.startswith("VmHWM:")]
+                peak = max(peak, int(hwm[0].split()[1]) * 1024) if hwm else peak
         except (psutil.Error, OSError):
-            break
+            break  # the process has just ended
         time.sleep(0.01)
     if proc.wait() != 0:
         raise RuntimeError("python -m core run failed")
