@@ -108,3 +108,63 @@ def test_dropout_agreement_is_p2_plus_1_minus_p2_on_active_units(p, activation):
     assert m["mask_agreement"] == pytest.approx(torch.full((2, 1), p * p + (1 - p) ** 2), abs=0.01)
     assert m["dropout_zero_frac_train"] == pytest.approx(torch.full((2, 1), p), abs=0.01)
     assert m["zero_frac"].max().item() == 0.0  # eval mode: dropout is off
+
+
+def test_cross_entropy_and_hits_match_torch_including_ties():
+    # Integer logits make ties common (a dead ReLU net with zero biases gives all-zero logits):
+    # a hit must be exactly argmax == y, which takes the first of tied classes.
+    import torch.nn.functional as F
+
+    from core.metrics import _ce_hit
+    g = torch.Generator().manual_seed(0)
+    for C in (2, 3, 10):
+        logits = torch.randint(-2, 3, (4, 500, C), generator=g).float()   # (S, R, C)
+        y = torch.randint(0, C, (500,), generator=g)
+        ce, hit = _ce_hit(logits.transpose(1, 2).contiguous(), y)
+        assert torch.equal(hit, logits.argmax(-1) == y)
+        expected = F.cross_entropy(logits.flatten(0, 1), y.repeat(4), reduction="none").view(4, -1)
+        assert torch.allclose(ce, expected, atol=1e-6)
+    nan = torch.tensor([[[float("nan"), 1.0], [0.0, float("nan")], [2.0, 1.0]]]).transpose(1, 2).contiguous()
+    _, hit = _ce_hit(nan, torch.tensor([1, 0, 0]))
+    assert hit.tolist() == [[False, False, True]]  # a NaN anywhere in the row is a miss
+
+
+@pytest.mark.parametrize("settings", [
+    dict(dataset="digits", model="cnn", width=6, depth=2, dropout=0.3, n_samples=300),
+    dict(dataset="moons", width=32, depth=3, dropout=0.3, batchnorm=True),
+    dict(dataset="moons", width=32, depth=3, dropout=0.3, activation="tanh"),
+    dict(dataset="moons", width=32, depth=2, dropout=0.4),
+])
+def test_train_mode_fractions_equal_counting_the_recorded_passes(settings):
+    # train_mode_zeros reduces each layer as it is computed; counting the same two passes kept
+    # whole (train_mode_passes, same stream) must give the same fractions, CNN pixels included.
+    from core.data import make_dataset
+    from core.metrics import train_mode_passes, train_mode_zeros
+    cfg = validate(**settings, seeds=3)
+    data = make_dataset(cfg)
+    net = BatchedNet(cfg, data.n_features, data.n_classes)
+    x = data.x_train[:100]
+    got = train_mode_zeros(net, x, SeedStreams(cfg.seed_list, MEASURE))
+    r1, r2 = train_mode_passes(net, x, SeedStreams(cfg.seed_list, MEASURE))
+    n = r1[0].a[0].numel()
+
+    def nnz(t):
+        return (t != 0).flatten(1).sum(1).double()
+
+    want = {
+        "act_zero_frac_train": torch.stack([1 - nnz(r.a) / n for r in r1], 1),
+        "dropout_zero_frac_train": torch.stack([(nnz(r.a) - nnz(r.d)) / n for r in r1], 1),
+        "mask_agreement": torch.stack([1 - ((a.d > 0) != (b.d > 0)).flatten(1).sum(1).double() / n
+                                       for a, b in zip(r1, r2, strict=True)], 1),
+    }
+    for k, v in want.items():
+        assert torch.allclose(got[k].double(), v, atol=1e-6), k
+    assert 0 < got["dropout_zero_frac_train"].mean() < 1
+
+
+def test_scratch_for_fewer_seeds_is_the_front_of_the_larger_buffer():
+    from core.metrics import _tmp
+    big = _tmp(5, torch.empty(12, 7, 3))
+    small = _tmp(5, torch.empty(4, 7, 3))
+    assert small.shape == (4, 7, 3) and small.data_ptr() == big.data_ptr()
+    assert _tmp(5, torch.empty(12, 7, 3)).data_ptr() == big.data_ptr()
