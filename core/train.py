@@ -76,6 +76,18 @@ def snapshots_per_pass(cfg: Config, net: BatchedNet, n_rows: int) -> int:
     return max(1, min(MAX_SNAPSHOTS, MEASURE_STACK_ELEMENTS // per_snapshot))
 
 
+def measuring_pool(threads: int) -> ThreadPoolExecutor:
+    """The one-thread pool that measures beside training, set up as the training thread is."""
+    return ThreadPoolExecutor(1, thread_name_prefix="lab-measure", initializer=_thread_setup, initargs=(threads,))
+
+
+def _thread_setup(threads: int) -> None:
+    # Both settings are per thread. A new thread's OpenMP count is every core: a large matmul
+    # there would take the training thread's core too.
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(threads)
+
+
 def choose_threads(cfg: Config, n_in: int, n_train: int) -> int:
     """One thread for small steps: splitting a tiny matmul across cores costs more than it saves
     (measured: 4x faster on the reference workload), and it leaves the other core to the page
@@ -155,14 +167,13 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
     stacks = [net.stacked(K)] if overlap else []
     if overlap:
         stacks.append(net.stacked(K, share_buffers=stacks[0]))  # measured in one thread, one at a time
-    pool = ThreadPoolExecutor(1, thread_name_prefix="lab-measure") if overlap else None
+    pool = measuring_pool(threads) if overlap else None
     pending: list[tuple[BatchedNet, list[tuple[int, float]], Future]] = []
     batch: list[tuple[int, float]] = []  # (epoch, seconds) of the snapshots in stacks[0]
     last_record = [0.0]  # seconds at the last record()
 
     def compute(snap: BatchedNet, k: int):
         nonlocal prev_on
-        torch.set_flush_denormal(True)  # per thread
         m, prev_on = measure(snap, x, y, data.x_val, data.y_val, g_meas if k == 1 else g_meas.repeated(k),
                              prev_on, snapshots=k)
         ok = _finite_seeds(snap, m["train_loss"] + m["val_loss"])  # one pass over the weights

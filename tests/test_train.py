@@ -3,6 +3,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from core.config import validate
 from core.metrics import measure
@@ -242,3 +243,27 @@ def test_overlapped_run_restores_the_interpreter_switch_interval(monkeypatch):
             on_epoch=lambda r, e: seen.append(sys.getswitchinterval()))
     assert seen and max(seen) <= T.SWITCH_INTERVAL_S + 1e-9  # short while two threads share the lock
     assert sys.getswitchinterval() == before
+
+
+def test_the_measuring_thread_uses_the_threads_the_run_chose():
+    # OpenMP's thread count is per thread: a fresh thread would run a large matmul on every core,
+    # the training thread's included. CPU time over wall time of one large matmul tells.
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import core.train as T
+    big = torch.randn(1500, 1500)
+
+    def cores_used() -> float:
+        torch.mm(big, big)
+        c, w = time.process_time(), time.perf_counter()
+        for _ in range(4):
+            torch.mm(big, big)
+        return (time.process_time() - c) / (time.perf_counter() - w)
+
+    with T.measuring_pool(1) as pool:
+        assert pool.submit(cores_used).result() < 1.5
+    if len(os.sched_getaffinity(0)) >= 2 and "OMP_NUM_THREADS" not in os.environ:
+        # the check can fail: a plain thread does use more cores
+        with ThreadPoolExecutor(1) as plain:
+            assert plain.submit(cores_used).result() > 1.5
