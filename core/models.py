@@ -44,6 +44,11 @@ class SeedStreams:
 
     def __init__(self, seeds: list[int], stream: int):
         self.rngs = [np.random.Generator(np.random.PCG64([s, stream])) for s in seeds]
+        self.repeats = 1  # see repeated()
+
+    @property
+    def S(self) -> int:
+        return len(self.rngs) * self.repeats
 
     def keep_mask(self, p: float, *shape: int) -> Tensor:
         """(S, *shape) float32: 1/(1-p) where a unit survives, else 0.
@@ -58,13 +63,18 @@ class SeedStreams:
         words in the same order as one keep_mask call per shape would, in one call per seed."""
         ns = [math.prod(s) for s in shapes]
         words = [-(-n // 4) for n in ns]
+        W, K = sum(words), self.repeats
         threshold = np.uint16(min(65535, round(p * 65536)))
-        raw = np.stack([r.bit_generator.random_raw(sum(words)) for r in self.rngs])  # (S, words) uint64
-        keep = raw.view(np.uint16) >= threshold                                     # one op for all seeds
+        # One call per seed, written straight into place (np.stack's Python would hold the GIL
+        # that the training thread needs): repeat k of seed s is row k * seeds + s.
+        raw = np.empty((K, len(self.rngs), W), np.uint64)
+        for s, r in enumerate(self.rngs):
+            raw[:, s] = r.bit_generator.random_raw(K * W).reshape(K, W)
+        keep = raw.reshape(K * len(self.rngs), W).view(np.uint16) >= threshold  # one op for all seeds
         out = torch.from_numpy(np.multiply(keep, np.float32(1.0 / (1.0 - p)), dtype=np.float32))
         masks, lo = [], 0
         for n, w, shape in zip(ns, words, shapes, strict=True):
-            masks.append(out[:, lo: lo + n].view(len(self.rngs), *shape))
+            masks.append(out[:, lo: lo + n].view(self.S, *shape))
             lo += 4 * w
         return masks
 
@@ -73,11 +83,15 @@ class SeedStreams:
         snapshot, each seed draws from its own stream in snapshot order, so k snapshots measured
         in one pass draw exactly what k passes one after another would."""
         out = copy.copy(self)
-        out.rngs = self.rngs * k
+        out.repeats = self.repeats * k
         return out
 
     def permutations(self, n: int) -> Tensor:
-        return torch.from_numpy(np.stack([r.permutation(n) for r in self.rngs]))
+        assert self.repeats == 1
+        out = np.empty((len(self.rngs), n), np.int64)
+        for s, r in enumerate(self.rngs):
+            out[s] = r.permutation(n)
+        return torch.from_numpy(out)
 
 
 def _init(shape: tuple[int, ...], fan_in: int, fan_out: int, scheme: str, g: torch.Generator,
