@@ -254,7 +254,9 @@ def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoc
 
 # Two threads of small torch ops hand Python's lock (GIL) back and forth thousands of times a
 # second; with the default 5 ms switch interval a thread that wants it back can wait behind the
-# other one's Python code, and overlapping gains little. 0.2 ms: W1 ~8% faster (bench, 5 runs).
+# other one's Python code. 0.2 ms made W1 ~8% faster when every epoch was measured on its own;
+# with several epochs per pass it is within noise (0.79 s against 0.81 s at 5 ms, 5 runs), and
+# still bounds the wait behind a long stretch of Python (numpy's, a chart's) in the other thread.
 SWITCH_INTERVAL_S = 0.0002
 _switch_lock = threading.Lock()
 _switch_users = [0, 0.0]  # runs inside, interval before the first one
