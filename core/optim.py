@@ -1,4 +1,6 @@
-"""Adam for the batched networks: torch.optim.Adam(fused=True)'s arithmetic in one call per step.
+"""Optimizers for the batched networks: torch.optim's fused kernels, one call per step.
+
+Adam: torch.optim.Adam(fused=True)'s arithmetic in one call per step.
 
 torch.optim.Adam spends ~50 us of Python per step (parameter groups, state checks, a separate
 step-counter kernel) around a fused kernel that takes ~12 us on the reference workload; with
@@ -41,3 +43,31 @@ class Adam:
         torch._fused_adam_(self.params, grads, self._exp_avgs, self._exp_avg_sqs, [], self._steps,
                            lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
                            eps=self.eps, amsgrad=False, maximize=False)
+
+
+class SGD:
+    """SGD, with optional momentum (L2 weight decay added to the gradient), as
+    torch.optim.SGD(fused=True): the same kernel (`torch._fused_sgd_`) with the same arguments, so
+    updates are bit for bit the same (tests/test_optim.py). Besides the per-step Python, this
+    skips torch.optim's first use, which imports torch._dynamo (about a second)."""
+
+    def __init__(self, params: list[Tensor], lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+        self.params = list(params)
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.state: dict[Tensor, dict[str, Tensor]] = {}  # momentum buffers, from the first step on
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):
+            raise RuntimeError("SGD.step: every parameter needs a gradient")
+        first = self.momentum != 0 and not self.state
+        if first:  # the kernel fills them with the first gradients, as torch.optim does
+            self.state = {p: {"momentum_buffer": torch.empty_like(g)} for p, g in zip(self.params, grads, strict=True)}
+        bufs = [self.state[p]["momentum_buffer"] for p in self.params] if self.momentum != 0 else []
+        torch._fused_sgd_(self.params, grads, bufs, weight_decay=self.weight_decay, momentum=self.momentum,
+                          lr=self.lr, dampening=0.0, nesterov=False, maximize=False, is_first_step=first)

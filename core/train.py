@@ -21,7 +21,7 @@ from core.config import Config
 from core.data import Dataset, make_dataset
 from core.metrics import chunk_rows, evaluate, measure, probe_size, train_mode_passes
 from core.models import MEASURE, TRAIN, BatchedNet, SeedStreams
-from core.optim import Adam
+from core.optim import SGD, Adam
 from core.results import Experiment, RunResult
 
 OnEpoch = Callable[[RunResult, int], None]
@@ -96,13 +96,13 @@ def choose_threads(cfg: Config, n_in: int, n_train: int) -> int:
     return n if MAX_THREADS is None else max(1, min(n, MAX_THREADS))
 
 
-def make_optimizer(cfg: Config, params: list[torch.Tensor]) -> Adam | torch.optim.Optimizer:
+def make_optimizer(cfg: Config, params: list[torch.Tensor]) -> Adam | SGD:
     # Every update below is elementwise, so stacked seeds are updated exactly as separate ones.
-    # Adam: torch.optim.Adam(fused=True)'s kernel without its per-step Python (core/optim.py).
+    # torch.optim's fused kernels without its per-step Python (core/optim.py).
     if cfg.optimizer == "adam":
         return Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     momentum = 0.9 if cfg.optimizer == "momentum" else 0.0
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay, foreach=True)
+    return SGD(params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay)
 
 
 def _finite_seeds(net: BatchedNet, loss: torch.Tensor) -> torch.Tensor:
@@ -113,7 +113,7 @@ def _finite_seeds(net: BatchedNet, loss: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _retire(net: BatchedNet, opt: Adam | torch.optim.Optimizer, i: int) -> None:
+def _retire(net: BatchedNet, opt: Adam | SGD, i: int) -> None:
     """Freeze a diverged seed at zero weights with zero optimizer state, so it stays finite and
     its (now exactly zero) gradients cannot move it; the other seeds are untouched."""
     for p in net.params:
