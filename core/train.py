@@ -411,8 +411,12 @@ def run_experiment(base: Config, variants: dict[str, dict[str, Any]] | None = No
 
 
 def warmup() -> None:
-    """Pay one-time start-up costs (torch.optim's first import pulls in torch._dynamo, about a
-    second; first calls of each kernel) before a user is waiting. Servers call it at start."""
+    """Pay one-time start-up costs (first calls of each kernel, autograd's first backward, the
+    convolution's first call, about a second, and loading the digits) before a user is waiting.
+    Servers call it at start."""
     from core.config import validate
 
     train(validate(n_samples=100, epochs=1, seeds=1, batch_size=32, dropout=0.5))
+    train(validate(n_samples=100, epochs=1, seeds=1, batch_size=32, batchnorm=True, optimizer="momentum"))
+    train(validate(dataset="digits", model="cnn", n_samples=100, width=2, depth=1, epochs=1, seeds=1,
+                   batch_size=32, dropout=0.5))
