@@ -36,7 +36,9 @@ def start_warmup() -> None:
         except Exception:  # noqa: BLE001 - a failed warm-up only costs speed, never the page
             pass
 
-    threading.Thread(target=work, name="lab-warmup", daemon=True).start()
+    # Not a daemon: the interpreter waits for it (about a second) at exit instead of killing it
+    # inside torch's C++, which aborts the process ("terminate called without an active exception").
+    threading.Thread(target=work, name="lab-warmup", daemon=False).start()
 
 
 def run() -> None:
