@@ -247,3 +247,20 @@ def test_uploaded_csv_is_found_by_hash(tmp_path, monkeypatch):
     assert spec_to_query(spec)["data"] == digest
     spec, warnings = spec_from_query({"dataset": "csv", "data": "../../etc/passwd"})
     assert spec.base.dataset == "moons" and any("data" in w for w in warnings)
+
+
+def test_a_bug_in_drawing_shows_one_line_not_a_traceback(monkeypatch, caplog):
+    # Whatever goes wrong while drawing (here a chart builder that raises), the visitor sees one
+    # line and the rest of the page; the traceback goes to the server log.
+    from dashboard import charts
+
+    def broken(*args, **kwargs):
+        raise IndexError("tuple index out of range")
+
+    monkeypatch.setattr(charts, "mask_stability", broken)
+    with caplog.at_level("ERROR", logger="relu_lab.page"):
+        at = _app(TINY)
+    _no_exception(at)
+    assert any("Something went wrong" in e.value and "IndexError" in e.value for e in at.error)
+    assert _charts(at) >= 2  # what was drawn before the failure stays
+    assert any("Traceback" in (r.exc_text or "") or r.exc_info for r in caplog.records)

@@ -6,8 +6,10 @@ import streamlit as st
 
 from core.results import METRIC_HELP
 from dashboard import controls, text
+from dashboard.views.common import guarded
 
 
+@guarded
 def page() -> None:
     st.title("Does ReLU produce the same effect as dropout?")
     st.markdown(text.SHORT_ANSWER)

@@ -1,7 +1,10 @@
 """Small Streamlit helpers shared by the pages: mode, escaping, chart drawing, settings widgets."""
 from __future__ import annotations
 
+import functools
+import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -11,6 +14,26 @@ from dashboard import charts
 from dashboard.controls import LOG_GRIDS, SAME, SLOTS, VARIANT_FIELDS, log_options, vkey, wkey
 
 _MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+log = logging.getLogger("relu_lab.page")
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a page (or fragment) body so that a bug shows as one line, not a traceback: the
+    whole traceback goes to the server log (stderr). Streamlit's own rerun/stop signals are
+    BaseExceptions and pass through untouched."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - the one place the page turns a bug into a message
+            log.exception("page %s failed", fn.__qualname__)
+            st.error(f"Something went wrong drawing this part of the page ({type(e).__name__}: "
+                     f"{md_escape(str(e))[:200]}). Reload the page to try again; the server log has the details.",
+                     icon=":material/error:")
+            return None
+    return wrapper
 
 
 def is_seminar() -> bool:

@@ -7,13 +7,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, hosted, state, text
-from dashboard.views.common import chart, font_size, md_escape
+from dashboard.views.common import chart, font_size, guarded, md_escape
 
 MAX_OVERLAY = 4
 MAX_STORED = 100
 REOPENED = "Reopened from the store: this experiment was trained before, on this server."
 
 
+@guarded
 def page() -> None:
     ss = st.session_state
     st.title("History of this session")

@@ -43,6 +43,7 @@ from dashboard.controls import (
 from dashboard.views.common import (
     chart,
     font_size,
+    guarded,
     is_seminar,
     load_widgets,
     md_escape,
@@ -300,6 +301,7 @@ def summary(entry: state.Entry) -> None:
 
 
 @st.fragment
+@guarded  # a fragment reruns on its own, outside the page's guard
 def results(entry: state.Entry) -> None:
     exp = entry.exp
     fs = font_size()
@@ -365,6 +367,7 @@ def notes(entry: state.Entry) -> None:
             st.warning(md_escape(n), icon=":material/warning:")
 
 
+@guarded
 def page() -> None:
     ss = st.session_state
     seminar = is_seminar()
