@@ -330,6 +330,9 @@ def run_load(sessions: int = 20, same: int = 10, epochs: int | None = None, time
                 note = ("shared a training" if "already being trained" in s.notes else
                         "served from the store" if "Served from the store" in s.notes else "trained")
             print(f"{i:>3}  {s.preset:<24} {secs:>10}  {note[:90]}")
+        for i, s in enumerate(result, 1):  # whole texts of what went wrong, to find the cause
+            if s.errors:
+                print(f"--- page {i} ({s.preset}) said:\n" + "\n".join(s.errors))
         print()
         print(f"sessions {figures['sessions']} ({same} identical), opened within {spread:.1f} s; "
               f"wall {wall:.1f} s")
