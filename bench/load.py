@@ -294,6 +294,9 @@ def run_load(sessions: int = 20, same: int = 10, epochs: int | None = None, time
             wall = time.perf_counter() - t0
             sampler.stop()
             stop_server(proc)
+        server_log = (Path(tmp) / "server.log").read_text(errors="replace")
+        if verbose and "Traceback" in server_log:  # the page showed one line; the details are here
+            print("--- tracebacks in the server log:\n" + server_log[server_log.index("Traceback") - 200:][-6000:])
         lines = [ln.split() for ln in train_log.read_text().splitlines()] if train_log.exists() else []
         trained = [ln[1] for ln in lines if ln[0] == "start"]
         ends = [ln for ln in lines if ln[0] == "end"]
