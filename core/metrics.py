@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from core.models import BatchedNet, Layer, SeedStreams
+from core.models import BatchedNet, Layer, SeedStreams, reused_buffer
 
 Tensor = torch.Tensor
 # Rows per evaluation chunk are chosen from the layer sizes only, never from the number of
@@ -236,16 +236,13 @@ _SCRATCH_MAX = 1 << 23  # elements kept per thread (32 MB), all buffers together
 
 
 def _tmp(slot: int, like: Tensor) -> Tensor | None:
-    """A reused buffer shaped like `like`. As BatchedNet._scratch, it is kept at the largest
-    first dimension (seeds) asked for and a smaller ask gets its front: passes over fewer
-    snapshots reuse the buffers of full ones."""
+    """A reused buffer shaped like `like` (core.models.reused_buffer), within this thread's budget."""
     if like.numel() > _SCRATCH_MAX:
         return None
     bufs = _SCRATCH.__dict__.setdefault("bufs", {})
     key = (slot, tuple(like.shape[1:]))
     t = bufs.get(key)
-    if t is None or t.shape[0] < like.shape[0]:
-        if sum(b.numel() for k, b in bufs.items() if k != key) + like.numel() > _SCRATCH_MAX:
-            bufs.clear()
-        t = bufs[key] = torch.empty(like.shape)
-    return t if t.shape[0] == like.shape[0] else t[: like.shape[0]]
+    grows = t is None or t.shape[0] < like.shape[0]
+    if grows and sum(b.numel() for k, b in bufs.items() if k != key) + like.numel() > _SCRATCH_MAX:
+        bufs.clear()
+    return reused_buffer(bufs, key, tuple(like.shape))

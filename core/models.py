@@ -107,6 +107,16 @@ def _init(shape: tuple[int, ...], fan_in: int, fan_out: int, scheme: str, g: tor
     return torch.empty(shape).normal_(0.0, std, generator=g)
 
 
+def reused_buffer(bufs: dict, key: object, shape: tuple[int, ...]) -> Tensor:
+    """bufs[key] if it fits `shape`, else a new one stored there. A buffer is kept at the largest
+    first dimension (seeds) asked for, and a smaller ask gets its front: passes over fewer
+    snapshots reuse the buffers of full ones instead of paying page faults for fresh ones."""
+    t = bufs.get(key)
+    if t is None or t.shape[1:] != shape[1:] or t.shape[0] < shape[0]:
+        t = bufs[key] = torch.empty(shape)
+    return t if t.shape[0] == shape[0] else t[: shape[0]]
+
+
 @dataclass
 class Layer:
     """What one hidden layer produced: pre-activation z, activation a, after dropout d.
@@ -188,15 +198,9 @@ class BatchedNet:
         j in slices j*S..(j+1)*S. Measuring several epochs' snapshots in one pass makes every op
         k times larger and k times rarer (see core.train: measuring overlaps training).
         share_buffers: a stack whose scratch buffers this one may reuse (never run at once)."""
-        t = copy.copy(self)
-        t.S = k * self.S
-        t.params = [p.detach().new_empty((k * self.S, *p.shape[1:])) for p in self.params]
-        t.bn_stats = [(m.new_empty((k * self.S, *m.shape[1:])), v.new_empty((k * self.S, *v.shape[1:])))
-                      for m, v in self.bn_stats]
-        t.__dict__.pop("_buffers", None)
-        if share_buffers is not None:
-            t._buffers = share_buffers.__dict__.setdefault("_buffers", {})
-        return t
+        n = k * self.S
+        buffers = share_buffers.__dict__.setdefault("_buffers", {}) if share_buffers is not None else {}
+        return self._resliced(n, lambda t: t.detach().new_empty((n, *t.shape[1:])), buffers)
 
     @torch.no_grad()
     def put(self, slot: int, other: BatchedNet) -> None:
@@ -213,21 +217,21 @@ class BatchedNet:
         scratch buffers: it is never run at the same time as this one."""
         if n == self.S:
             return self
+        return self._resliced(n, lambda t: t[:n], self.__dict__.setdefault("_buffers", {}))
+
+    def _resliced(self, n: int, make: Callable[[Tensor], Tensor], buffers: dict) -> BatchedNet:
+        """This network with n slices: every parameter and statistic made by `make`."""
         t = copy.copy(self)
         t.S = n
-        t.params = [p[:n] for p in self.params]
-        t.bn_stats = [(m[:n], v[:n]) for m, v in self.bn_stats]
-        t._buffers = self.__dict__.setdefault("_buffers", {})
+        t.params = [make(p) for p in self.params]
+        t.bn_stats = [(make(m), make(v)) for m, v in self.bn_stats]
+        t._buffers = buffers
         return t
 
     def _scratch(self, key: object, shape: tuple[int, ...]) -> Tensor:
-        """A reused buffer of this shape. Buffers are kept at the largest first dimension asked
-        for, so a part of a stack (head) uses the front of the full stack's buffer."""
-        buf = self.__dict__.setdefault("_buffers", {})
-        t = buf.get(key)
-        if t is None or t.shape[1:] != shape[1:] or t.shape[0] < shape[0]:
-            t = buf[key] = torch.empty(shape)
-        return t if t.shape[0] == shape[0] else t[: shape[0]]
+        """A reused buffer of this shape (see reused_buffer): a part of a stack (head) uses the
+        front of the full stack's buffer."""
+        return reused_buffer(self.__dict__.setdefault("_buffers", {}), key, shape)
 
     @property
     def units_per_input(self) -> int:
