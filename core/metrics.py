@@ -97,7 +97,7 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
                 # ReLU: a = max(z, 0) is 0 exactly where z <= 0 (and so is its derivative), so
                 # dead = negative = saturated = "largest output is 0", and outputs are >= 0.
                 dead = neg = sat = a.amax(dim=(1, 3)) == 0
-                nonzero = torch.sign(a, out=_tmp(0, a)).flatten(1).sum(1)
+                nonzero = _nnz(a, nonneg=True)
             else:
                 neg = z.amax(dim=(1, 3)) <= 0
                 dead = (a.amax(dim=(1, 3)) == 0) & (a.amin(dim=(1, 3)) == 0)
@@ -111,7 +111,7 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
                 all_sat[i] &= sat
             zeros[:, i] += (a[0].numel() - nonzero).double()
             if lo < P:
-                on_probe[i].append(torch.sign(a[:, : P - lo]) if relu else _on(a[:, : P - lo]))  # ReLU: a >= 0
+                on_probe[i].append(_on(a[:, : P - lo], nonneg=relu))
 
         logits_t, _ = net.forward(_expand(xb, S), train=False, inspect=reduce, transposed=True)
         ce, hit = _ce_hit(logits_t, yb)
@@ -170,15 +170,10 @@ def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[s
 
     def reduce(i: int, z: Tensor | None, a: Tensor, d: Tensor) -> None:
         d1, d2 = d[:, :P], d[:, P:]
-        if relu:
-            # ReLU outputs are >= 0: the sign is the on-state, and its sum counts the non-zeros.
-            nz_a.append(torch.sign(a[:, :P], out=_tmp(0, d1)).flatten(1).sum(1))
-            on1, on2 = torch.sign(d1, out=_tmp(1, d1)), torch.sign(d2, out=_tmp(2, d2))
-            nz_d.append(on1.flatten(1).sum(1))
-        else:
-            nz_a.append(_nnz(a[:, :P]))
-            nz_d.append(_nnz(d1))
-            on1, on2 = _on(d1, _tmp(1, d1)), _on(d2, _tmp(2, d2))
+        nz_a.append(_nnz(a[:, :P], nonneg=relu))
+        on1, on2 = _on(d1, _tmp(1, d1), nonneg=relu), _on(d2, _tmp(2, d2), nonneg=relu)
+        # ReLU outputs are >= 0, so the on-states already count d1's non-zeros.
+        nz_d.append(on1.flatten(1).sum(1) if relu else _nnz(d1))
         differ.append(_differ(on1, on2))
 
     net.forward(_expand(torch.cat([x, x]), net.S), train=True, streams=streams, update_bn=False, inspect=reduce)
@@ -211,10 +206,12 @@ def _ce_hit(logits_t: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 
 # Counting with float arithmetic: on this CPU build a float comparison that makes a bool tensor
 # (t != 0, t > 0) is about 4x slower than sign/abs/sum, and metrics run every epoch.
-def _nnz(t: Tensor) -> Tensor:
-    """Non-zeros per seed (dim 0). Exact: a float32 sum of ones is exact below 2**24, and every
-    tensor counted here is smaller (probe x units, or one evaluation chunk)."""
-    return torch.sign(t, out=_tmp(0, t)).abs_().flatten(1).sum(1)
+def _nnz(t: Tensor, nonneg: bool = False) -> Tensor:
+    """Non-zeros per seed (dim 0); nonneg: t is known to be >= 0 (ReLU), so its sign needs no
+    abs. Exact: a float32 sum of ones is exact below 2**24, and every tensor counted here is
+    smaller (probe x units, or one evaluation chunk)."""
+    s = torch.sign(t, out=_tmp(0, t))
+    return (s if nonneg else s.abs_()).flatten(1).sum(1)
 
 
 def _differ(a: Tensor, b: Tensor) -> Tensor:
@@ -222,9 +219,10 @@ def _differ(a: Tensor, b: Tensor) -> Tensor:
     return torch.sub(a, b, out=_tmp(0, a)).abs_().flatten(1).sum(1)
 
 
-def _on(t: Tensor, out: Tensor | None = None) -> Tensor:
-    """On/off state (output > 0) as 1.0/0.0."""
-    return torch.sign(t, out=out).clamp_min_(0.0)
+def _on(t: Tensor, out: Tensor | None = None, nonneg: bool = False) -> Tensor:
+    """On/off state (output > 0) as 1.0/0.0; nonneg: t is known to be >= 0, so it is its sign."""
+    s = torch.sign(t, out=out)
+    return s if nonneg else s.clamp_min_(0.0)
 
 
 # Scratch tensors for the temporaries above, per thread (runs measure in several threads) and
