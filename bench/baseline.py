@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from core.config import Config, validate
+from core.cost import PROBE_MLP
 from core.data import make_dataset
-from core.metrics import PROBE_MLP
 
 # Reference workload W1 (the speed issue's benchmark).
 W1: dict[str, Any] = dict(

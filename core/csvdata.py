@@ -10,11 +10,14 @@ at least two classes, and every class with enough examples to be split.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import os
 import re
+import threading
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -231,3 +234,40 @@ def example_csv(n: int = 200, seed: int = 0) -> str:
     X = centers[y] + rng.normal(scale=0.7, size=(n, 2))
     lines = ["x1,x2,label"] + [f"{a:.4f},{b:.4f},{label}" for (a, b), label in zip(X, y, strict=True)]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class CsvInfo:
+    sha256: str
+    rows: int
+
+
+_INFO_CACHE: dict[tuple[str, int, int], CsvInfo] = {}
+_INFO_LOCK = threading.Lock()
+
+
+def csv_info(path: str) -> CsvInfo:
+    """Content hash and row count of a CSV data file (DataError if it cannot be used).
+
+    Cached by (path, size, mtime): the page asks for the same upload on every rerun."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise DataError(f"Could not read {path!r} ({e.strerror or e}); give the path of a readable CSV file.") from e
+    ck = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    with _INFO_LOCK:
+        hit = _INFO_CACHE.get(ck)
+    if hit is not None:
+        return hit
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise DataError(f"Could not read {path!r} ({e.strerror or e}); give the path of a readable CSV file.") from e
+    x, _, _ = load_points(data)  # validates, and bounds the size; raises DataError
+    info = CsvInfo(hashlib.sha256(data).hexdigest(), len(x))
+    with _INFO_LOCK:
+        if len(_INFO_CACHE) > 64:
+            _INFO_CACHE.clear()
+        _INFO_CACHE[ck] = info
+    return info

@@ -29,7 +29,6 @@ No streamlit here: pure python, plus torch through core.train.
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import os
 import threading
@@ -42,6 +41,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from core.config import DEFAULTS, FIELD, Config, ConfigError
+from core.cost import estimate_memory_mb, work  # noqa: F401 - part of this module's interface
+from core.cost import examples as _examples
+from core.cost import memory_bytes as _memory_bytes
+from core.csvdata import csv_info  # noqa: F401
+from core.store import store_key  # noqa: F401
 
 # --- limits --------------------------------------------------------------------------------
 
@@ -180,104 +184,6 @@ def _sci(x: float) -> str:
 class BudgetError(ValueError):
     """A run too big for these limits; the message is one sentence for the person who asked."""
 
-
-@dataclass(frozen=True)
-class _CsvInfo:
-    sha256: str
-    rows: int
-
-
-_CSV_CACHE: dict[tuple[str, int, int], _CsvInfo] = {}
-_CSV_LOCK = threading.Lock()
-
-
-def csv_info(path: str) -> _CsvInfo:
-    """Content hash and row count of a CSV data file (DataError if it cannot be used).
-
-    Cached by (path, size, mtime): the page asks for the same upload on every rerun."""
-    from core.csvdata import MAX_BYTES, DataError, load_points
-
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise DataError(f"Could not read {path!r} ({e.strerror or e}); give the path of a readable CSV file.") from e
-    ck = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-    with _CSV_LOCK:
-        hit = _CSV_CACHE.get(ck)
-    if hit is not None:
-        return hit
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except OSError as e:
-        raise DataError(f"Could not read {path!r} ({e.strerror or e}); give the path of a readable CSV file.") from e
-    x, _, _ = load_points(data)  # validates, and bounds the size; raises DataError
-    info = _CsvInfo(hashlib.sha256(data).hexdigest(), len(x))
-    with _CSV_LOCK:
-        if len(_CSV_CACHE) > 64:
-            _CSV_CACHE.clear()
-        _CSV_CACHE[ck] = info
-    return info
-
-
-def _examples(cfg: Config) -> int:
-    """Examples the run really uses: a CSV's rows (n_samples does not apply to it)."""
-    if cfg.dataset == "csv":
-        try:
-            return csv_info(cfg.data_path).rows
-        except ValueError:  # DataError: training reports it, with its own clear message
-            return cfg.n_samples
-    return cfg.n_samples
-
-
-def work(configs: list[Config]) -> int:
-    """epochs x examples x width x depth x seeds, summed over the variants."""
-    return sum(c.epochs * _examples(c) * c.width * c.depth * c.seeds for c in configs)
-
-
-_MB = 1024 * 1024
-_OPT_COPIES = {"adam": 4.5, "momentum": 3.5, "sgd": 2.5}  # weights, gradients, optimizer state, slack
-
-
-def _memory_bytes(cfg: Config) -> tuple[float, float]:
-    """(peak bytes while training, bytes of its results kept and serialized) for one variant.
-
-    An estimate calibrated by measuring peak RSS on a range of settings (MLP and CNN, full
-    batch and small, dropout and batch norm); it errs high, by up to about 2x. Training memory
-    is the weights (with gradients and optimizer state) plus the largest of: the activations
-    autograd keeps for one step, one evaluation chunk, the probe batch the metrics use."""
-    cnn = cfg.model == "cnn"
-    n = _examples(cfg)
-    n_in, n_cls = (64, 10) if cfg.dataset == "digits" else (2, 10)
-    w, d, S = cfg.width, cfg.depth, cfg.seeds
-    if cnn:
-        per_seed = 10 * w + (d - 1) * (9 * w * w + w) + 16 * w * n_cls + n_cls
-    else:
-        per_seed = (n_in + 1) * w + (d - 1) * (w * w + w) + (w + 1) * n_cls
-    per_seed += 2 * w * d if cfg.batchnorm else 0
-    units = w * d * (64 if cnn else 1)
-    n_train = max(1, n - max(1, round(n * cfg.val_fraction)))
-    batch = min(cfg.batch_size or n_train, n_train)
-    probe = min(n_train, 128 if cnn else 1024)
-    chunk = min(n, max(16, 2**22 // (units * 3)))
-    drop, bn = cfg.dropout > 0, cfg.batchnorm
-    k_train = 2.5 + 1.5 * drop + 3 * bn
-    k_probe = (12 + 4 * drop if cnn else 2.5 + 1 * drop) + 2 * bn
-    k_chunk = 4 if cnn else 1.5
-    acts = S * units * max(batch * k_train, chunk * k_chunk, probe * k_probe)
-    train = 4 * (S * per_seed * _OPT_COPIES.get(cfg.optimizer, 4.5) + acts)
-    # Metric histories (float64) and the on/off raster, then as Python lists and JSON in the store.
-    kept = S * (cfg.epochs + 1) * (7 + 8 * d) * 8 * 7 + S * d * 3 * 48 * 64 * 48
-    return train, kept
-
-
-def estimate_memory_mb(configs: list[Config]) -> float:
-    """Estimated peak memory of an experiment in MB, above what the server already holds:
-    variants train one after another, but all their results are kept and stored together."""
-    if not configs:
-        return 0.0
-    parts = [_memory_bytes(c) for c in configs]
-    return (max(t for t, _ in parts) + sum(k for _, k in parts)) / _MB + 32
 
 
 # How a setting compares with its usual value decides which ones a message suggests reducing.
@@ -548,22 +454,6 @@ STOP_WAIT_S = 30.0      # after a Stop press, wait at most this long for the run
 STORABLE = ("ok", "diverged")  # a diverged run is a result; a stopped one is not
 
 
-def store_key(configs: list[Config]) -> str:
-    """The run-store key of an experiment. A CSV run is keyed by the file's content, not its
-    (temporary, per-upload) path, so the same data uploaded twice is the same experiment."""
-    import core
-    from core.store import experiment_key
-
-    dicts = [c.to_dict() for c in configs]
-    extra = None
-    if any(c.dataset == "csv" for c in configs):
-        extra = {"csv_sha256": [csv_info(c.data_path).sha256 if c.dataset == "csv" else None for c in configs]}
-        for d in dicts:
-            if d["dataset"] == "csv":
-                d["data_path"] = ""
-    return experiment_key(dicts, core.__version__, extra)
-
-
 def _final_val_acc(run) -> float | None:
     import numpy as np
 
@@ -636,7 +526,8 @@ class _Job:
             apply_thread_settings(self.limits)
             self.deadline = deadline_stop(self.limits.max_seconds, also=self.abandoned)
             exp = _train.run_experiment(self.base, self.variants, on_epoch=self._on_epoch,
-                                        should_stop=self.deadline, title=self.title, preset=self.preset)
+                                        should_stop=self.deadline, title=self.title, preset=self.preset,
+                                        max_threads=self.limits.torch_threads)
         self.exp, self.trained = exp, True
         self.version += 1
         summary = summarize(exp, self.title, self.preset)

@@ -11,23 +11,18 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from core import cost
 from core.models import BatchedNet, Layer, SeedStreams, reused_buffer
 
 Tensor = torch.Tensor
-# Rows per evaluation chunk are chosen from the layer sizes only, never from the number of
-# seeds, so a seed's figures are summed in the same order whether it runs alone or with others.
-CHUNK_ELEMENTS = 2**20
-PROBE_MLP = 256
-PROBE_CNN = 128  # x 1024 channels x 64 pixels stays below 2**24 (see _nnz)
 
 
 def chunk_rows(net: BatchedNet) -> int:
-    per_row = net.cfg.width * (64 if net.cnn else 1) * net.cfg.depth * 3
-    return max(16, CHUNK_ELEMENTS // per_row)
+    return cost.chunk_rows(net.cfg)
 
 
 def probe_size(net: BatchedNet, n_train: int) -> int:
-    return min(n_train, PROBE_CNN if net.cnn else PROBE_MLP)
+    return cost.probe_rows(net.cfg, n_train)
 
 
 def _expand(x: Tensor, S: int) -> Tensor:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core import cost
 from core.config import Config
 from core.registry import ACTIVATIONS
 
@@ -236,7 +237,7 @@ class BatchedNet:
     @property
     def units_per_input(self) -> int:
         """Hidden outputs per input over all layers (a CNN counts every channel at every pixel)."""
-        return self.cfg.depth * self.cfg.width * (64 if self.cnn else 1)
+        return cost.units_per_input(self.cfg)
 
     def forward(self, x: Tensor, train: bool, streams: SeedStreams | None = None,
                 record: bool = False, update_bn: bool = True,

@@ -65,6 +65,23 @@ def experiment_key(configs: list[Any], engine_version: str, extra: dict | None =
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def store_key(configs: list[Any]) -> str:
+    """The run-store key of an experiment (validated Configs). A CSV run is keyed by the file's
+    content, not its (temporary, per-upload) path, so the same data uploaded twice is the same
+    experiment."""
+    import core
+    from core.csvdata import csv_info
+
+    dicts = [c.to_dict() for c in configs]
+    extra = None
+    if any(c.dataset == "csv" for c in configs):
+        extra = {"csv_sha256": [csv_info(c.data_path).sha256 if c.dataset == "csv" else None for c in configs]}
+        for d in dicts:
+            if d["dataset"] == "csv":
+                d["data_path"] = ""
+    return experiment_key(dicts, core.__version__, extra)
+
+
 class CorruptStore(Exception):
     """The file is not a usable store (not SQLite, damaged, or a foreign `runs` table)."""
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from core.config import Config
+from core.cost import step_macs
 from core.data import Dataset, make_dataset
 from core.metrics import chunk_rows, evaluate, measure, probe_size, train_mode_passes
 from core.models import MEASURE, TRAIN, BatchedNet, SeedStreams
@@ -36,16 +37,6 @@ _DEFAULT_THREADS = torch.get_num_threads()
 # sessions share two cores, and one thread each keeps the server responsive.
 MAX_THREADS: int | None = None
 SMALL_STEP_MACS = 20_000_000
-
-
-def step_macs(cfg: Config, n_in: int, n_train: int) -> int:
-    """Multiply-accumulates in one forward step of all seeds: the unit of 'work' for a step."""
-    B = min(cfg.batch_size or n_train, n_train)
-    if cfg.model == "cnn":
-        per_input = 64 * 9 * cfg.width * (1 + cfg.width * (cfg.depth - 1)) + cfg.width * 16 * 10
-    else:
-        per_input = n_in * cfg.width + cfg.width * cfg.width * (cfg.depth - 1) + cfg.width * 10
-    return cfg.seeds * B * per_input
 
 
 OVERLAP_MEASURING = True  # the benchmark switches it off to price the overlap
@@ -88,12 +79,13 @@ def _thread_setup(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def choose_threads(cfg: Config, n_in: int, n_train: int) -> int:
+def choose_threads(cfg: Config, n_in: int, n_train: int, max_threads: int | None = None) -> int:
     """One thread for small steps: splitting a tiny matmul across cores costs more than it saves
     (measured: 4x faster on the reference workload), and it leaves the other core to the page
     or to another user's run. Large steps get every core."""
     n = 1 if step_macs(cfg, n_in, n_train) < SMALL_STEP_MACS else _DEFAULT_THREADS
-    return n if MAX_THREADS is None else max(1, min(n, MAX_THREADS))
+    cap = max_threads if max_threads is not None else MAX_THREADS
+    return n if cap is None else max(1, min(n, cap))
 
 
 def make_optimizer(cfg: Config, params: list[torch.Tensor]) -> Adam | SGD:
@@ -127,7 +119,7 @@ def _retire(net: BatchedNet, opt: Adam | SGD, i: int) -> None:
 
 def train(config: Config, on_epoch: OnEpoch | None = None, should_stop: ShouldStop | None = None,
           name: str = "run", data: Dataset | None = None, result: RunResult | None = None,
-          measure_every_epoch: bool = True) -> RunResult:
+          measure_every_epoch: bool = True, max_threads: int | None = None) -> RunResult:
     """Train `config.seeds` networks side by side, measuring every metric at every epoch.
 
     measure_every_epoch=False measures only epoch 0 and the last epoch (the benchmark uses it to
@@ -136,16 +128,16 @@ def train(config: Config, on_epoch: OnEpoch | None = None, should_stop: ShouldSt
     # slower. The flag is per thread; it is switched off again when training ends.
     torch.set_flush_denormal(True)
     try:
-        return _train(config, on_epoch, should_stop, name, data, result, measure_every_epoch)
+        return _train(config, on_epoch, should_stop, name, data, result, measure_every_epoch, max_threads)
     finally:
         torch.set_flush_denormal(False)
 
 
-def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoch) -> RunResult:
+def _train(config, on_epoch, should_stop, name, data, result, measure_every_epoch, max_threads) -> RunResult:
     t0 = time.perf_counter()
     cfg = config
     data = data if data is not None else make_dataset(cfg)
-    threads = choose_threads(cfg, data.n_features, len(data.x_train))
+    threads = choose_threads(cfg, data.n_features, len(data.x_train), max_threads)
     torch.set_num_threads(threads)
     net = BatchedNet(cfg, n_in=data.n_features, n_classes=data.n_classes)
     opt = make_optimizer(cfg, net.params)
@@ -390,7 +382,8 @@ def final_artifacts(net: BatchedNet, data: Dataset, gens: SeedStreams) -> dict[s
 
 def run_experiment(base: Config, variants: dict[str, dict[str, Any]] | None = None,
                    on_epoch: Callable[[Experiment, int, int], None] | None = None,
-                   should_stop: ShouldStop | None = None, title: str = "", preset: str = "") -> Experiment:
+                   should_stop: ShouldStop | None = None, title: str = "", preset: str = "",
+                   max_threads: int | None = None) -> Experiment:
     """Train each variant (base settings plus its overrides) on the same data and seeds.
 
     on_epoch(experiment, variant_index, epoch) sees every variant's results so far."""
@@ -405,7 +398,7 @@ def run_experiment(base: Config, variants: dict[str, dict[str, Any]] | None = No
             run.status = "stopped"
             continue
         cb = (lambda res, epoch, vi=vi: on_epoch(exp, vi, epoch)) if on_epoch else None
-        train(run.config, on_epoch=cb, should_stop=should_stop, name=run.name, result=run)
+        train(run.config, on_epoch=cb, should_stop=should_stop, name=run.name, result=run, max_threads=max_threads)
         stop_all = run.status == "stopped"
     return exp
 
