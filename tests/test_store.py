@@ -106,6 +106,21 @@ def test_experiment_key() -> None:
     assert experiment_key([cfg], "v1") == experiment_key([cfg.to_dict()], "v1")
 
 
+def test_summarize_is_what_the_page_stores(tiny_experiment) -> None:
+    from core.hosting import summarize as page_summary  # the page's own (core/serve/ after the split)
+
+    exp = tiny_experiment
+    s = store_mod.summarize(exp)
+    assert s == page_summary(exp, exp.title, exp.preset)
+    assert s["variants"] == ["ReLU", "dropout"] and s["title"] == "tiny" and s["status"] == "ok"
+    for r in exp.runs:  # each variant's final validation accuracy, averaged over seeds, by hand
+        finals = [r.metrics["val_acc"][i, r.epochs_done - 1] for i in range(len(r.seeds))]
+        assert s["val_acc"][r.name] == round(sum(finals) / len(finals), 4)
+    never = RunResult.empty(Config(epochs=2), "never started", layers=2)
+    assert store_mod.summarize(Experiment(Config(epochs=2), [never]))["val_acc"] == {"never started": None}
+    assert "stopped" not in store_mod.STORABLE and set(store_mod.STORABLE) == {"ok", "diverged"}
+
+
 # --- corruption -------------------------------------------------------------------------
 
 def _valid_store_bytes(tmp_path: Path) -> bytes:
@@ -486,6 +501,15 @@ def test_cli_delete(cli_store, capsys) -> None:
     assert RunStore(db).get(key) is None
     assert runs_main(["list", "--store", str(db)]) == 0
     assert "no runs" in capsys.readouterr().out
+
+
+def test_cli_unusable_store_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for argv in (["list"], ["show", "abc"]):
+        assert runs_main([*argv, "--store", str(folder)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith(f"error: store {folder}:"), err
 
 
 def test_python_m_core_runs_end_to_end(cli_store) -> None:
