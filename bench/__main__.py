@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from bench.baseline import train_plain
+from core.atomic import write_text
 from core.config import validate
 from core.train import _DEFAULT_THREADS as DEFAULT_THREADS
 from core.train import train, warmup
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table.to_string(index=False))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(res, indent=1, default=float))
+    write_text(out / "latest.json", json.dumps(res, indent=1, default=float))
     return 0
 
 

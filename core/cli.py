@@ -1,20 +1,27 @@
 """Command line: `python -m core run|presets|runs`. Every settings field is a flag.
 
+`run` keeps every finished run (ok or diverged) in the run store, under the key the page uses,
+and serves an experiment that is already stored instead of training it: a heavy experiment
+trained here is served instantly by the page. `--store PATH` picks the file, `--no-store`
+neither reads nor writes it, `--retrain` trains again and replaces the stored copy.
+
 Bad input exits with code 2 and one line naming the field, the value and what is allowed;
-output files are written whole (temp file + rename) or not at all.
+output files are written whole (core.atomic) or not at all.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sqlite3
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from core.atomic import write_atomic
 from core.config import FIELDS, Config, ConfigError, validate
 from core.csvdata import DataError
+from core.runs_cli import STORE_HELP, StoreUnusable, open_store
 
 SUMMARY = [("train_acc", "train acc"), ("val_acc", "val acc"), ("gap_acc", "gap acc"), ("train_loss", "train loss"),
            ("val_loss", "val loss"), ("dead", "dead units"), ("zero_frac", "zero frac"),
@@ -39,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", metavar="PATH", help="write config, status and full history as JSON")
     run.add_argument("--csv", metavar="PATH", help="write the history as a long CSV table")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--store", metavar="PATH", help=f"{STORE_HELP}; finished runs are kept there and an "
+                     "experiment already in it is served from it, not trained")
+    run.add_argument("--no-store", action="store_true", help="neither read nor write the run store")
+    run.add_argument("--retrain", action="store_true",
+                     help="train even if the experiment is stored; the new run replaces the stored one")
     for f in FIELDS:
         run.add_argument(f.flag, dest=f.name, metavar=f.type.__name__.upper(), default=None,
                          help=f"{f.help} [{f.allowed()}; default {f.default}]")
@@ -53,19 +65,6 @@ def _check_writable(path: str) -> None:
         raise UsageError(f"cannot write {path}: folder {d} does not exist")
     if not os.access(d, os.W_OK):
         raise UsageError(f"cannot write {path}: folder {d} is not writable")
-
-
-def write_atomic(path: str, write) -> None:
-    """Write through a temp file in the same folder, then rename: readers see all or nothing."""
-    d = Path(path).resolve().parent
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=Path(path).suffix)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def resolve(args: argparse.Namespace) -> tuple[Config, dict[str, dict[str, Any]], str, str]:
@@ -114,29 +113,119 @@ def summary_table(exp) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from core.train import run_experiment
-
     base, variants, title, preset = resolve(args)
+    if args.no_store and (args.store or args.retrain):
+        raise UsageError("--no-store cannot be combined with --store or --retrain")
     for path in (args.json, args.csv):
         if path:
             _check_writable(path)
     configs = {n: base.replace(**ov) for n, ov in variants.items()}
-    total = sum(c.epochs + 1 for c in configs.values())
-    bar = tqdm(total=total, unit="epoch", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+    store = key = exp = None
+    if not args.no_store:
+        from core.store import store_key
+
+        key = store_key(list(configs.values()))  # the page's key: DataError for an unusable CSV
+        store = open_store(args.store)
+        _say_warnings(store, 0)
+        if not args.retrain:
+            exp = _stored(store, key)
+    if exp is not None:
+        exp = _as_requested(exp, base, configs, title, preset)
+        print(f"served from the run store {store.path} (key {key[:12]}): this exact experiment was trained "
+              "before; --retrain trains it again, --no-store ignores the store", file=sys.stderr)
+    else:
+        exp = _train(base, variants, title, preset, args.quiet)
+        if exp is None:
+            print("interrupted: nothing written", file=sys.stderr)
+            return 130
+        if store is not None:
+            exp = _keep(store, key, exp)
+    _report(exp, args)
+    return 0
+
+
+def _say_warnings(store, seen: int) -> int:
+    for w in store.warnings[seen:]:
+        print(f"warning: {w}", file=sys.stderr)
+    return len(store.warnings)
+
+
+def _stored(store, key: str):
+    """The stored Experiment, or None (absent, or a copy this engine cannot read: trained again)."""
+    from core.results import Experiment
+
+    seen = len(store.warnings)
+    try:
+        doc = store.get(key)
+    except sqlite3.Error as e:  # e.g. locked by another writer for longer than the busy timeout
+        raise StoreUnusable(f"store {store.path}: {e}") from None
+    _say_warnings(store, seen)
+    if doc is None:
+        return None
+    try:
+        return Experiment.from_dict(doc)
+    except Exception as e:  # noqa: BLE001 - a document from an older engine, or a damaged one
+        print(f"warning: the stored copy of this experiment cannot be read ({type(e).__name__}); "
+              "training it again", file=sys.stderr)
+        return None
+
+
+def _as_requested(exp, base: Config, configs: dict[str, Config], title: str, preset: str):
+    """A stored experiment shown as this request asked for it: its variant names, title and
+    settings (equal but for a CSV's path, which the key leaves out), so the outputs are the same
+    as if it had been trained now."""
+    exp.base, exp.title, exp.preset = base, title, preset
+    for r, (name, cfg) in zip(exp.runs, configs.items(), strict=True):
+        r.name, r.config = name, cfg
+    return exp
+
+
+def _train(base: Config, variants: dict[str, dict[str, Any]], title: str, preset: str, quiet: bool):
+    """The trained Experiment, with a progress bar on stderr; None if interrupted (Ctrl-C)."""
+    from tqdm import tqdm
+
+    from core.train import run_experiment
+
+    total = sum(base.replace(**ov).epochs + 1 for ov in variants.values())
+    bar = tqdm(total=total, unit="epoch", file=sys.stderr, disable=quiet, dynamic_ncols=True)
 
     def on_epoch(exp, vi, epoch):
         bar.set_description(exp.runs[vi].name)
         bar.update(1)
 
     try:
-        exp = run_experiment(base, variants, on_epoch=on_epoch, title=title, preset=preset)
+        return run_experiment(base, variants, on_epoch=on_epoch, title=title, preset=preset)
     except KeyboardInterrupt:
+        return None
+    finally:
         bar.close()
-        print("interrupted: nothing written", file=sys.stderr)
-        return 130
-    bar.close()
+
+
+def _keep(store, key: str, exp):
+    """Store a finished run (ok or diverged; never a stopped one) with the page's summary.
+
+    Returns the experiment as stored, so that this run and every later one served from the
+    store print the same numbers (the document rounds `seconds`)."""
+    from core.results import Experiment
+    from core.store import STORABLE, summarize
+
+    doc = exp.to_dict()
+    exp = Experiment.from_dict(doc)
+    if exp.status not in STORABLE:
+        print(f"not kept in the run store: the run was {exp.status}", file=sys.stderr)
+        return exp
+    seen = len(store.warnings)
+    try:
+        store.put(key, doc, summarize(exp))
+    except (sqlite3.Error, OSError) as e:  # the results are still reported below
+        print(f"warning: run store {store.path}: this run could not be stored ({e})", file=sys.stderr)
+    else:
+        print(f"kept in the run store {store.path} (key {key[:12]})", file=sys.stderr)
+    _say_warnings(store, seen)
+    return exp
+
+
+def _report(exp, args: argparse.Namespace) -> None:
     print(summary_table(exp))
     for r in exp.runs:
         for msg in r.messages:
@@ -149,7 +238,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         frame = exp.to_frame()
         write_atomic(args.csv, lambda fh: frame.to_csv(fh, index=False))
         print(f"wrote {args.csv}", file=sys.stderr)
-    return 0
 
 
 def cmd_presets() -> int:
@@ -194,6 +282,6 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:  # a --data-path file that cannot be used
         print(f"error: data-path: {e}", file=sys.stderr)
         return 2
-    except UsageError as e:
+    except (UsageError, StoreUnusable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

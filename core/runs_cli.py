@@ -7,22 +7,24 @@
     (each accepts --store PATH; default $RELU_LAB_STORE or <repo>/.data/runs.db)
 
 KEY may be any unique prefix of a stored key (the 12 characters `list` shows are enough).
-Exit codes: 0 ok; 2 bad usage, unknown key or ambiguous prefix; 1 a stored run that cannot
-be read or exported, or a file that cannot be written. Errors are one line on stderr.
+Exit codes: 0 ok; 2 bad usage, unknown key, ambiguous prefix or a store that cannot be opened;
+1 a stored run that cannot be read or exported, or a file that cannot be written. Errors are one line on stderr.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import sqlite3
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, Any
 
-from core.store import RunStore
+from core.atomic import write_atomic
+from core.store import CorruptStore, RunStore, default_path
+
+# `run` and `runs` take the same --store, with the same words.
+STORE_HELP = "run store file (default: $RELU_LAB_STORE or <repo>/.data/runs.db)"
 
 
 class _Fail(Exception):
@@ -31,12 +33,23 @@ class _Fail(Exception):
         self.code = code
 
 
+class StoreUnusable(Exception):
+    """The store file cannot be opened or read (a folder, no permission, not ours to fix here)."""
+
+
+def open_store(path: str | None) -> RunStore:
+    """RunStore(path), or StoreUnusable with one line naming the path (for `run` and `runs`)."""
+    try:
+        return RunStore(path)
+    except (OSError, sqlite3.Error, CorruptStore) as e:
+        raise StoreUnusable(f"store {path or default_path()}: {e}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     # --store is accepted both before and after the subcommand; SUPPRESS keeps the
     # subcommand's default from overwriting a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", default=argparse.SUPPRESS, metavar="PATH",
-                        help="store file (default: $RELU_LAB_STORE or <repo>/.data/runs.db)")
+    common.add_argument("--store", default=argparse.SUPPRESS, metavar="PATH", help=STORE_HELP)
     p = argparse.ArgumentParser(prog="python -m core runs", description="Stored experiment runs.",
                                 parents=[common])
     sub = p.add_subparsers(dest="cmd")
@@ -65,7 +78,7 @@ def main(argv: list[str]) -> int:
         print("error: export needs --json PATH and/or --csv PATH", file=sys.stderr)
         return 2
     try:
-        store = RunStore(getattr(args, "store", None))
+        store = open_store(getattr(args, "store", None))
         for w in store.warnings:
             print(f"warning: {w}", file=sys.stderr)
         if cmd == "list":
@@ -84,6 +97,12 @@ def main(argv: list[str]) -> int:
     except _Fail as e:
         print(f"error: {e}", file=sys.stderr)
         return e.code
+    except StoreUnusable as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as e:  # e.g. locked by another writer for longer than the busy timeout
+        print(f"error: store {store.path}: {e}", file=sys.stderr)
+        return 1
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -172,26 +191,11 @@ def _export(key: str, doc: dict[str, Any], json_path: str | None, csv_path: str 
 
 
 def _write(path: str, write: Callable[[IO[str]], Any]) -> None:
-    """Write via a temp file in the same directory and os.replace: never a half-written file."""
+    """'-' is stdout; a file is written whole or not at all (core.atomic)."""
     if path == "-":
         write(sys.stdout)
-        return
-    target = Path(path)
-    # mkstemp creates the file 0600; give the export the mode a plain open() would have.
-    umask = os.umask(0)
-    os.umask(umask)
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    else:
+        write_atomic(path, write)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,24 @@ def store_key(configs: list[Any]) -> str:
     return experiment_key(dicts, core.__version__, extra)
 
 
+STORABLE = ("ok", "diverged")  # a diverged run is a result; a stopped or interrupted one is not
+
+
+def summarize(exp) -> dict[str, Any]:
+    """What `list()` shows of a stored experiment; the page and the CLI store the same summary."""
+    import numpy as np
+
+    def final_val_acc(run) -> float | None:
+        if run.epochs_done == 0:  # a variant that never started (RunResult.final cannot reshape it)
+            return None
+        v = run.final("val_acc")
+        v = v[~np.isnan(v)]
+        return round(float(v.mean()), 4) if len(v) else None
+
+    return {"title": exp.title, "preset": exp.preset, "status": exp.status, "seconds": round(exp.seconds, 3),
+            "variants": [r.name for r in exp.runs], "val_acc": {r.name: final_val_acc(r) for r in exp.runs}}
+
+
 class CorruptStore(Exception):
     """The file is not a usable store (not SQLite, damaged, or a foreign `runs` table)."""
 

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.atomic import write_bytes
 from core.config import FIELD, FIELDS, GROUPS, Config, ConfigError, validate
 from core.presets import PRESETS
 
@@ -172,10 +173,7 @@ def save_upload(data: bytes) -> tuple[str, str]:
     path = upload_path(digest)
     if not os.path.exists(path):
         os.makedirs(UPLOAD_DIR, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=UPLOAD_DIR, suffix=".part")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_bytes(path, data, perms=0o600)  # whole or not at all; readable by this server only
     return digest, path
 
 

@@ -68,7 +68,7 @@ def test_presets_lists_all(capsys):
 
 def test_python_dash_m_core_runs_a_preset_variant(tmp_path):
     out = tmp_path / "p.json"
-    r = subprocess.run([sys.executable, "-m", "core", "run", "--preset", "relu-vs-dropout", "--epochs", "2",
+    r = subprocess.run([sys.executable, "-m", "core", "run", "--no-store", "--preset", "relu-vs-dropout", "--epochs", "2",
                         "--variant", "ReLU + dropout 0.5", "--json", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -96,3 +96,207 @@ def test_an_unusable_data_file_is_one_line_not_a_traceback(tmp_path, capsys, con
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: data-path:") and "Traceback" not in err[0]
     assert not out.exists()
+
+
+# --- the run store ------------------------------------------------------------------------
+
+PRESET = ["--preset", "relu-vs-dropout", "--epochs", "3", "--quiet"]
+
+
+def _preset_request(epochs: int = 3):
+    """The experiment `run --preset relu-vs-dropout --epochs N` asks for, built independently."""
+    from core.config import validate
+    from core.presets import PRESETS
+
+    p = PRESETS["relu-vs-dropout"]
+    base = validate({**p.base, "epochs": epochs})
+    return base, dict(p.variants), p
+
+
+@pytest.fixture
+def never_train(monkeypatch):
+    """Any training from here on fails the test: what follows must be served from the store."""
+    import core.train
+
+    def boom(*a, **k):
+        raise AssertionError("trained, but the experiment was stored")
+    monkeypatch.setattr(core.train, "run_experiment", boom)
+
+
+@pytest.fixture
+def count_trainings(monkeypatch):
+    import core.train
+
+    real, calls = core.train.run_experiment, []
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr(core.train, "run_experiment", counting)
+    return calls
+
+
+def test_a_run_is_kept_listed_and_then_served_by_the_cli_and_the_page(tmp_path, capsys, request):
+    from core.hosting import Limits, run_guarded
+    from core.runs_cli import main as runs_main
+    from core.store import RunStore, store_key
+
+    db = tmp_path / "X.db"
+    base, variants, p = _preset_request()
+    key = store_key([base.replace(**ov) for ov in variants.values()])
+    outs = [tmp_path / f"{i}.{ext}" for i in (1, 2) for ext in ("json", "csv")]
+    assert main(["run", *PRESET, "--store", str(db), "--json", str(outs[0]), "--csv", str(outs[1])]) == 0
+    first = capsys.readouterr()
+    assert f"kept in the run store {db} (key {key[:12]})" in first.err
+
+    assert runs_main(["list", "--store", str(db)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 2 and listed[1].startswith(key[:12]) and listed[1].endswith(p.title) and " ok " in listed[1]
+    summary = RunStore(db).summary(key)
+    assert (summary["title"], summary["preset"], summary["status"]) == (p.title, p.name, "ok")
+    assert summary["variants"] == list(variants) and set(summary["val_acc"]) == set(variants)
+
+    request.getfixturevalue("never_train")  # from here on, a training fails the test
+    assert main(["run", *PRESET, "--store", str(db), "--json", str(outs[2]), "--csv", str(outs[3])]) == 0
+    second = capsys.readouterr()
+    served = [line for line in second.err.splitlines() if line.startswith("served from the run store")]
+    assert len(served) == 1 and "--retrain" in served[0] and "--no-store" in served[0]
+    assert second.out == first.out  # the same summary table...
+    assert outs[2].read_bytes() == outs[0].read_bytes() and outs[3].read_bytes() == outs[1].read_bytes()  # ...files
+
+    # The page's path finds it under the same key and serves it without training.
+    exp, from_store, _ = run_guarded(base, variants, limits=Limits(), store=RunStore(db), title=p.title, preset=p.name)
+    assert from_store is True
+    assert json.loads(json.dumps(exp.export())) == json.loads(outs[0].read_text())
+
+
+def test_retrain_trains_again_and_replaces_the_stored_run(tmp_path, capsys, count_trainings):
+    from core.store import RunStore
+
+    db = tmp_path / "X.db"
+    assert main(["run", *TINY, "--store", str(db)]) == 0
+    first = RunStore(db).list()
+    assert main(["run", *TINY, "--store", str(db)]) == 0
+    assert len(count_trainings) == 1 and "served from the run store" in capsys.readouterr().err
+    assert main(["run", *TINY, "--store", str(db), "--retrain"]) == 0
+    assert len(count_trainings) == 2 and "served" not in capsys.readouterr().err
+    again = RunStore(db).list()
+    assert len(again) == 1 and again[0]["key"] == first[0]["key"] and again[0]["created"] > first[0]["created"]
+
+
+def test_the_default_store_and_no_store(tmp_path, monkeypatch, capsys, count_trainings):
+    from core.store import RunStore
+
+    default = tmp_path / "default" / "runs.db"
+    monkeypatch.setenv("RELU_LAB_STORE", str(default))
+    assert main(["run", *TINY, "--no-store"]) == 0
+    assert not (tmp_path / "default").exists()  # neither created nor read
+    assert main(["run", *TINY]) == 0  # $RELU_LAB_STORE: kept there
+    assert len(RunStore(default).list()) == 1 and len(count_trainings) == 2
+    capsys.readouterr()
+    assert main(["run", *TINY, "--no-store"]) == 0  # stored, but not read: trained again
+    assert len(count_trainings) == 3 and "served" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [["--store", "x.db"], ["--retrain"]])
+def test_no_store_with_store_or_retrain_is_one_line(tmp_path, capsys, extra):
+    assert main(["run", *TINY, "--no-store", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: --no-store")
+
+
+def test_an_unusable_store_is_one_line_before_training(tmp_path, capsys, never_train):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    assert main(["run", *TINY, "--store", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: store {folder}:") and "Traceback" not in err
+
+
+def test_a_stopped_run_is_reported_but_not_stored(tmp_path, capsys, monkeypatch):
+    import core.train
+    from core.store import RunStore
+
+    real = core.train.run_experiment
+    monkeypatch.setattr(core.train, "run_experiment",
+                        lambda base, variants, **k: real(base, variants, **{**k, "should_stop": lambda: True}))
+    db, out = tmp_path / "X.db", tmp_path / "out.json"
+    assert main(["run", *TINY, "--store", str(db), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["status"] == "stopped"
+    assert "not kept in the run store: the run was stopped" in capsys.readouterr().err
+    assert RunStore(db).list() == []
+
+
+def test_an_interrupted_run_writes_and_stores_nothing(tmp_path, capsys, monkeypatch):
+    import core.train
+    from core.store import RunStore
+
+    real = core.train.run_experiment
+
+    def interrupted(base, variants, on_epoch=None, **k):
+        def ctrl_c(exp, vi, epoch):
+            if epoch == 1:
+                raise KeyboardInterrupt
+            on_epoch(exp, vi, epoch)
+        return real(base, variants, on_epoch=ctrl_c, **k)
+    monkeypatch.setattr(core.train, "run_experiment", interrupted)
+    db, out = tmp_path / "X.db", tmp_path / "out.json"
+    assert main(["run", *TINY, "--store", str(db), "--json", str(out)]) == 130
+    assert "interrupted: nothing written" in capsys.readouterr().err
+    assert RunStore(db).list() == [] and not out.exists()
+
+
+def test_a_stored_run_is_shown_as_asked_for(tmp_path, capsys):
+    """Same settings asked for under another name, without the preset: the stored numbers, with
+    this request's names, title and settings, as if it had been trained now."""
+    from core.presets import PRESETS
+
+    db, a, b = tmp_path / "X.db", tmp_path / "a.json", tmp_path / "b.json"
+    name = "ReLU + dropout 0.5"
+    assert main(["run", *PRESET, "--variant", name, "--store", str(db), "--json", str(a)]) == 0
+    stored = json.loads(a.read_text())
+    cfg = stored["variants"][0]["config"]
+    flags = [x for f in FIELDS if f.name != "data_path" for x in (f.flag, str(cfg[f.name]))]
+    assert main(["run", "--quiet", *flags, "--store", str(db), "--json", str(b)]) == 0
+    assert "served from the run store" in capsys.readouterr().err
+    plain = json.loads(b.read_text())
+    assert (plain["title"], plain["preset"], [v["name"] for v in plain["variants"]]) == ("", "", ["run"])
+    assert plain["config"] == cfg and stored["title"] == PRESETS["relu-vs-dropout"].title
+    assert [{**h, "variant": name} for h in plain["history"]] == stored["history"]
+
+
+def test_a_csv_run_is_served_whatever_the_file_is_called(tmp_path, capsys):
+    from core.csvdata import example_csv
+
+    db = tmp_path / "X.db"
+    for n in ("one.csv", "two.csv"):
+        (tmp_path / n).write_text(example_csv(n=60))
+    outs = []
+    for n in ("one.csv", "two.csv"):
+        out = tmp_path / f"{n}.json"
+        assert main(["run", *TINY, "--dataset", "csv", "--data-path", str(tmp_path / n), "--store", str(db),
+                     "--json", str(out)]) == 0
+        outs.append(json.loads(out.read_text()))
+    assert "served from the run store" in capsys.readouterr().err
+    assert [o["config"]["data_path"] for o in outs] == [str(tmp_path / "one.csv"), str(tmp_path / "two.csv")]
+    assert outs[0]["history"] == outs[1]["history"]
+
+
+def test_what_a_training_prints_is_what_the_store_serves_later(tmp_path, monkeypatch, capsys):
+    """The stored document rounds each variant's seconds to 1e-4: a fresh run reports from that
+    document too, so a total that would round differently (4 x 0.00004 s) prints the same."""
+    import core.train
+
+    real = core.train.run_experiment
+
+    def tiny_seconds(*a, **k):
+        exp = real(*a, **k)
+        for r in exp.runs:
+            r.seconds = 0.00004
+        return exp
+    monkeypatch.setattr(core.train, "run_experiment", tiny_seconds)
+    db, a, b = tmp_path / "X.db", tmp_path / "a.json", tmp_path / "b.json"
+    assert main(["run", *PRESET, "--epochs", "1", "--store", str(db), "--json", str(a)]) == 0
+    assert main(["run", *PRESET, "--epochs", "1", "--store", str(db), "--json", str(b)]) == 0
+    assert "served from the run store" in capsys.readouterr().err
+    assert json.loads(a.read_text())["seconds"] == 0.0 and a.read_bytes() == b.read_bytes()

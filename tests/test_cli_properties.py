@@ -17,7 +17,8 @@ from core.cli import main
 from core.config import FIELDS, ConfigError, Field, validate
 
 BASE = {"epochs": "1", "n_samples": "60", "width": "4", "seeds": "1", "batch_size": "0"}
-ARGV = ["run", "--quiet"] + [a for name, v in BASE.items() for a in ("--" + name.replace("_", "-"), v)]
+# --no-store: every valid value trains (a stored one would be served instead, untested).
+ARGV = ["run", "--quiet", "--no-store"] + [a for name, v in BASE.items() for a in ("--" + name.replace("_", "-"), v)]
 # A cross-field rule may name the other field: dataset=csv needs data_path, digits caps n_samples.
 RELATED = {"dataset": {"data_path", "n_samples"}, "model": {"model"}, "val_fraction": {"batch_size"},
            "n_samples": {"batch_size"}}
