@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from core.config import Config, validate
 from core.cost import PROBE_MLP
 from core.data import make_dataset
+from core.registry import ACTIVATIONS, INITS, OPTIMIZERS
 
 # Reference workload W1 (the speed issue's benchmark).
 W1: dict[str, Any] = dict(
@@ -41,18 +42,6 @@ W1: dict[str, Any] = dict(
 
 # Same definition as the lab: train-mode and mask metrics use the first min(N_train, PROBE_MLP) inputs.
 PROBE_SIZE = PROBE_MLP
-
-# Maximum of each activation's derivative (the `saturated` threshold is 1% of it).
-GRAD_MAX = {"relu": 1.0, "leaky_relu": 1.0, "elu": 1.0, "gelu": 1.1289, "silu": 1.0998,
-            "tanh": 1.0, "sigmoid": 0.25, "linear": 1.0}
-
-
-def make_activation(name: str) -> nn.Module:
-    return {
-        "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "elu": nn.ELU, "gelu": nn.GELU,
-        "silu": nn.SiLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity,
-    }[name]()
-
 
 def build_mlp(cfg: Config, n_in: int, n_out: int) -> tuple[nn.Sequential, list[nn.Module], list[nn.Module]]:
     """Linear -> [BatchNorm1d] -> activation -> [Dropout], `depth` times, then a Linear head.
@@ -68,7 +57,7 @@ def build_mlp(cfg: Config, n_in: int, n_out: int) -> tuple[nn.Sequential, list[n
         layers.append(nn.Linear(width_in, cfg.width))
         if cfg.batchnorm:
             layers.append(nn.BatchNorm1d(cfg.width))
-        act = make_activation(cfg.activation)
+        act = ACTIVATIONS[cfg.activation].module()
         layers.append(act)
         acts.append(act)
         out = act
@@ -79,22 +68,10 @@ def build_mlp(cfg: Config, n_in: int, n_out: int) -> tuple[nn.Sequential, list[n
         width_in = cfg.width
     layers.append(nn.Linear(width_in, n_out))
     model = nn.Sequential(*layers)
-    if cfg.init != "default":
-        for m in model.modules():
-            if isinstance(m, nn.Linear):
-                if cfg.init == "he":
-                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                else:
-                    nn.init.xavier_normal_(m.weight)
-                nn.init.zeros_(m.bias)
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            INITS[cfg.init].nn_init(m)  # torch.nn.init's version of the scheme (nothing for "default")
     return model, acts, outs
-
-
-def make_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    momentum = 0.9 if cfg.optimizer == "momentum" else 0.0
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay)
 
 
 class Recorder:
@@ -148,7 +125,7 @@ def measure_epoch(cfg: Config, model: nn.Sequential, acts: list[nn.Module], outs
             zg = z.clone().requires_grad_(True)
             with torch.enable_grad():
                 (d,) = torch.autograd.grad(act(zg).sum(), zg)
-            sat = (d < 0.01 * GRAD_MAX[cfg.activation]).all(dim=0).sum()
+            sat = (d < 0.01 * ACTIVATIONS[cfg.activation].grad_max).all(dim=0).sum()
             rec_layers["saturated"].append(float(sat))
             rec_layers["zero_frac"].append((a == 0).float().mean().item())
             on = a[:n_probe] > 0
@@ -198,7 +175,7 @@ def train_plain(cfg: Config, measure: bool = True) -> dict[str, Any]:
     for seed in cfg.seed_list:
         torch.manual_seed(seed)
         model, acts, outs = build_mlp(cfg, n_in, n_out)
-        opt = make_optimizer(cfg, model.parameters())
+        opt = OPTIMIZERS[cfg.optimizer].plain(cfg, model.parameters())  # stock torch.optim
         loader = DataLoader(TensorDataset(data.x_train, data.y_train), batch_size=batch_size, shuffle=True)
         prev_on = None
         val_acc = float("nan")

@@ -213,8 +213,10 @@ def validate(values: dict[str, Any] | None = None, **overrides: Any) -> Config:
 
 def check_rules(cfg: Config) -> None:
     """Rules that involve more than one field."""
-    if cfg.model == "cnn" and cfg.dataset != "digits":
-        raise ConfigError("model", "cnn", f"cnn works on images, so only with dataset=digits (got {cfg.dataset})")
+    if MODELS[cfg.model].needs_images and not DATASETS[cfg.dataset].images:
+        images = " or ".join(f"dataset={n}" for n, d in DATASETS.items() if d.images)
+        raise ConfigError("model", cfg.model, f"{cfg.model} works on images, so only with {images} "
+                                              f"(got {cfg.dataset})")
     if cfg.dataset == "digits" and cfg.n_samples > DIGITS_SIZE:
         raise ConfigError("n_samples", cfg.n_samples, f"50 to {DIGITS_SIZE} with dataset=digits "
                                                       "(the bundled set has 1797 images)")

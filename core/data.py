@@ -1,4 +1,6 @@
 """Data sets: generated 2-D sets, scikit-learn's bundled digits, or a user's CSV. Nothing is downloaded.
+Where each set's raw examples come from is its entry in core.registry.DATASETS; this module
+splits and scales them.
 
 The data depend only on the data settings, never on `seed`: every network seed of a run, and
 every variant of a comparison, sees exactly the same examples, so differences between curves
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from core.config import Config
+from core.registry import DATASETS
 
 DATA_SEED = 20241127  # fixed: see the module docstring
 
@@ -37,69 +40,8 @@ class Dataset:
         return self.x_train.dim() == 2 and self.x_train.shape[1] == 2
 
 
-# moons and circles follow scikit-learn's make_moons/make_circles; written out here because
-# importing sklearn.datasets costs about a second, and the page should not wait for it.
-def _moons(n, noise, rng):
-    n_out = n // 2
-    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n - n_out)
-    x = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], 1),
-                        np.stack([1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5], 1)])
-    y = np.repeat([0, 1], [n_out, n - n_out])
-    return x + rng.normal(0.0, noise, x.shape), y
-
-
-def _circles(n, noise, rng):
-    n_out = n // 2
-    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
-    t_in = np.linspace(0, 2 * np.pi, n - n_out, endpoint=False)
-    x = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], 1),
-                        0.5 * np.stack([np.cos(t_in), np.sin(t_in)], 1)])
-    y = np.repeat([0, 1], [n_out, n - n_out])
-    return x + rng.normal(0.0, noise, x.shape), y
-
-
-def _spirals(n, noise, rng):
-    # Two arms of 1.75 turns each; noise is in the same units as the arms' unit radius.
-    y = np.arange(n) % 2
-    t = np.sqrt(rng.uniform(0.0, 1.0, n)) * 1.75 * 2 * np.pi
-    r = t / (1.75 * 2 * np.pi)
-    phase = y * np.pi
-    x = np.stack([r * np.cos(t + phase), r * np.sin(t + phase)], axis=1)
-    return x + rng.normal(0.0, noise * 0.2, x.shape), y
-
-
-def _xor(n, noise, rng):
-    x = rng.uniform(-1.0, 1.0, (n, 2))
-    y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(int)
-    return x + rng.normal(0.0, noise * 0.5, x.shape), y
-
-
-def _gaussians(n, noise, rng):
-    centers = np.array([[0.0, 1.0], [-0.87, -0.5], [0.87, -0.5]])
-    y = np.arange(n) % 3
-    return centers[y] + rng.normal(0.0, 0.35 + noise, (n, 2)), y
-
-
-GENERATORS = {"moons": _moons, "circles": _circles, "spirals": _spirals, "xor": _xor, "gaussians": _gaussians}
-
-
-@lru_cache(maxsize=1)
-def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits  # bundled with scikit-learn: read from disk
-    d = load_digits()
-    return d.data.astype(np.float32), d.target.astype(np.int64)
-
-
 def _raw(cfg: Config, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    if cfg.dataset == "digits":
-        x, y = _digits()
-        idx = rng.permutation(len(x))[: cfg.n_samples]
-        return x[idx], y[idx]
-    if cfg.dataset == "csv":
-        from core.csvdata import load_points
-        x, y, _ = load_points(cfg.data_path)
-        return x, y
-    x, y = GENERATORS[cfg.dataset](cfg.n_samples, cfg.noise, rng)
+    x, y = DATASETS[cfg.dataset].load(cfg, rng)
     return np.asarray(x, np.float32), np.asarray(y, np.int64)
 
 

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from core import cost
 from core.config import Config
-from core.registry import ACTIVATIONS
+from core.fallback import private_op, warn_missing
+from core.registry import ACTIVATIONS, INITS
 
 Tensor = torch.Tensor
 BN_MOMENTUM = 0.1
@@ -28,6 +29,7 @@ BN_EPS = 1e-5
 
 INIT, TRAIN, MEASURE = 0, 1, 2  # independent random streams per seed
 MASK_DRAW_ELEMENTS = 2**20  # dropout multipliers drawn at once in training (4 MB)
+THRESHOLD_BACKWARD = private_op(torch.ops.aten, "threshold_backward")  # autograd's ReLU backward
 
 
 def seed_generators(seeds: list[int], stream: int) -> list[torch.Generator]:
@@ -95,17 +97,13 @@ class SeedStreams:
         return torch.from_numpy(out)
 
 
-def _init(shape: tuple[int, ...], fan_in: int, fan_out: int, scheme: str, g: torch.Generator,
-          bias: bool) -> Tensor:
-    if scheme == "default":
-        # nn.Linear / nn.Conv2d default: kaiming_uniform(a=sqrt(5)) gives bound 1/sqrt(fan_in),
-        # and the bias is uniform with the same bound.
-        bound = 1.0 / math.sqrt(fan_in)
-        return torch.empty(shape).uniform_(-bound, bound, generator=g)
-    if bias:
-        return torch.zeros(shape)
-    std = math.sqrt(2.0 / fan_in) if scheme == "he" else math.sqrt(2.0 / (fan_in + fan_out))
-    return torch.empty(shape).normal_(0.0, std, generator=g)
+def relu_backward(grad: Tensor, z: Tensor) -> Tensor:
+    """grad where z > 0, else 0: aten's threshold_backward (autograd's ReLU backward), or where
+    this torch lacks it, torch.where with the same result."""
+    if THRESHOLD_BACKWARD is not None:
+        return THRESHOLD_BACKWARD(grad, z, 0.0)
+    warn_missing("torch.ops.aten.threshold_backward", "torch.where(z > 0, grad, 0)")
+    return torch.where(z > 0, grad, 0.0)
 
 
 def reused_buffer(bufs: dict, key: object, shape: tuple[int, ...]) -> Tensor:
@@ -156,22 +154,23 @@ class BatchedNet:
 
     def _init_one(self, g: torch.Generator) -> list[Tensor]:
         c, H, out = self.cfg, self.cfg.width, []
+        w, b = INITS[c.init].weight, INITS[c.init].bias  # each (shape, fan_in, fan_out, generator)
         if self.cnn:
             cin = 1
             for _ in range(c.depth):
                 fi, fo = cin * 9, H * 9
-                out += [_init((H, cin, 3, 3), fi, fo, c.init, g, False), _init((H,), fi, fo, c.init, g, True)]
+                out += [w((H, cin, 3, 3), fi, fo, g), b((H,), fi, fo, g)]
                 cin = H
             fi = H * 16  # after a 2x2 max pool of the 8x8 maps
         else:
             fi = self.n_in
             for _ in range(c.depth):
-                out += [_init((fi, H), fi, H, c.init, g, False), _init((1, H), fi, H, c.init, g, True)]
+                out += [w((fi, H), fi, H, g), b((1, H), fi, H, g)]
                 fi = H
         # The output layer is stored (classes, inputs), as nn.Linear.weight: with two classes a
         # batched matmul into 2 columns is ~5x slower on this CPU than one into 2 rows (see forward).
-        out += [_init((fi, self.n_classes), fi, self.n_classes, c.init, g, False).t().contiguous(),
-                _init((1, self.n_classes), fi, self.n_classes, c.init, g, True).t().contiguous()]
+        out += [w((fi, self.n_classes), fi, self.n_classes, g).t().contiguous(),
+                b((1, self.n_classes), fi, self.n_classes, g).t().contiguous()]
         if c.batchnorm:
             out += [t for _ in range(c.depth) for t in (torch.ones(H), torch.zeros(H))]
         return out
@@ -365,7 +364,7 @@ class BatchedNet:
             if keep is not None:
                 dh = dh * keep[:, i, ..., 0]
             if self.act.saturates_where_negative:  # ReLU: autograd's own kernel for its backward
-                dz = torch.ops.aten.threshold_backward(dh, zs[i], 0.0)
+                dz = relu_backward(dh, zs[i])
             else:
                 dz = dh * self.act.grad(zs[i])
             grads[2 * i] = torch.bmm(hs[i].transpose(1, 2), dz)

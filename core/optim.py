@@ -8,12 +8,54 @@ step-counter kernel) around a fused kernel that takes ~12 us on the reference wo
 kernel (`torch._fused_adam_`) with the same arguments, so updates are bit for bit those of
 torch.optim.Adam(fused=True) (tests/test_optim.py checks it), and keeps state torch.optim's way
 (`state[p]["exp_avg"]`, `["exp_avg_sq"]`) so a diverged seed's slices can be zeroed.
+
+Where this torch lacks the private kernel (core.fallback), the optimizer hands its steps to
+torch.optim's own class instead, with one warning: fused=True where that works here (the same
+arithmetic, bit for bit), else foreach=True (the same arithmetic up to rounding).
 """
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING
+
 import torch
 
+from core.fallback import private_op, warn_missing
+
+if TYPE_CHECKING:
+    from core.config import Config
+
 Tensor = torch.Tensor
+
+FUSED_ADAM = private_op(torch, "_fused_adam_")
+FUSED_SGD = private_op(torch, "_fused_sgd_")
+
+
+def make_optimizer(cfg: Config, params: list[Tensor]) -> Adam | SGD:
+    """The optimizer cfg.optimizer names (core.registry.OPTIMIZERS), over a fixed list of parameters.
+    Every update is elementwise, so stacked seeds are updated exactly as separate ones."""
+    from core.registry import OPTIMIZERS  # imported here: the registry points at this module's classes
+    return OPTIMIZERS[cfg.optimizer].make(cfg, params)
+
+
+@cache
+def _stock_fused_works(cls: type[torch.optim.Optimizer]) -> bool:
+    """Whether torch.optim's cls(fused=True) steps on CPU in this torch: tried once, on a scratch tensor
+    (it may call the very op that is missing)."""
+    p = torch.zeros(1, requires_grad=True)
+    p.grad = torch.zeros(1)
+    try:
+        cls([p], lr=0.1, fused=True).step()
+    except (RuntimeError, AttributeError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _stock(cls: type[torch.optim.Optimizer], op: str, params: list[Tensor], **hyper) -> torch.optim.Optimizer:
+    """torch.optim's cls in place of the missing private `op`, fused where it works, else foreach."""
+    how = {"fused": True} if _stock_fused_works(cls) else {"foreach": True}
+    warn_missing(f"torch.{op}", f"torch.optim.{cls.__name__}({', '.join(f'{k}={v}' for k, v in how.items())})")
+    return cls(params, **hyper, **how)
 
 
 class _Fused:
@@ -22,6 +64,7 @@ class _Fused:
 
     def __init__(self, params: list[Tensor]):
         self.params = list(params)
+        self._stock: torch.optim.Optimizer | None = None  # torch.optim's, where the private kernel is missing
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -41,6 +84,11 @@ class Adam(_Fused):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
         super().__init__(params)
         self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        if FUSED_ADAM is None:
+            self._stock = _stock(torch.optim.Adam, "_fused_adam_", self.params, lr=lr, betas=betas, eps=eps,
+                                 weight_decay=weight_decay)
+            self.state = self._stock.state  # torch.optim's keys: exp_avg, exp_avg_sq (and step)
+            return
         self.state = {p: {"exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)} for p in self.params}
         self._exp_avgs = [self.state[p]["exp_avg"] for p in self.params]
         self._exp_avg_sqs = [self.state[p]["exp_avg_sq"] for p in self.params]
@@ -51,10 +99,13 @@ class Adam(_Fused):
     @torch.no_grad()
     def step(self) -> None:
         grads = self._grads()
+        if self._stock is not None:
+            self._stock.step()
+            return
         self._step += 1
-        torch._fused_adam_(self.params, grads, self._exp_avgs, self._exp_avg_sqs, [], self._steps,
-                           lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
-                           eps=self.eps, amsgrad=False, maximize=False)
+        FUSED_ADAM(self.params, grads, self._exp_avgs, self._exp_avg_sqs, [], self._steps,
+                   lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
+                   eps=self.eps, amsgrad=False, maximize=False)
 
 
 class SGD(_Fused):
@@ -67,13 +118,20 @@ class SGD(_Fused):
         super().__init__(params)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.state: dict[Tensor, dict[str, Tensor]] = {}  # momentum buffers, from the first step on
+        if FUSED_SGD is None:
+            self._stock = _stock(torch.optim.SGD, "_fused_sgd_", self.params, lr=lr, momentum=momentum,
+                                 weight_decay=weight_decay)
+            self.state = self._stock.state
 
     @torch.no_grad()
     def step(self) -> None:
         grads = self._grads()
+        if self._stock is not None:
+            self._stock.step()
+            return
         first = self.momentum != 0 and not self.state
         if first:  # the kernel fills them with the first gradients, as torch.optim does
             self.state = {p: {"momentum_buffer": torch.empty_like(g)} for p, g in zip(self.params, grads, strict=True)}
         bufs = [self.state[p]["momentum_buffer"] for p in self.params] if self.momentum != 0 else []
-        torch._fused_sgd_(self.params, grads, bufs, weight_decay=self.weight_decay, momentum=self.momentum,
-                          lr=self.lr, dampening=0.0, nesterov=False, maximize=False, is_first_step=first)
+        FUSED_SGD(self.params, grads, bufs, weight_decay=self.weight_decay, momentum=self.momentum,
+                  lr=self.lr, dampening=0.0, nesterov=False, maximize=False, is_first_step=first)

@@ -1,30 +1,55 @@
-"""Registries from names to implementations. The UI lists these names and the URL carries them.
+"""Registries: every name the settings accept, mapped to its implementation and its traits.
 
-Activations carry their derivative (for the `saturated` count) and the derivative's maximum.
-Everything here is pure tensor math: no UI, no state.
+The UI lists these names and the URL carries them; the engine, the charts and the plain
+baseline (bench/baseline.py) read what they need to know about a name from here, so adding an
+activation, an initialization, an optimizer or a data set is one entry here (and its test,
+tests/test_registry.py, which checks every trait against what the implementation does).
+Only torch, numpy and leaf modules are imported: core.config imports this module.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from core import optim, toysets
+from core.csvdata import MAX_CLASSES, load_points
+
+if TYPE_CHECKING:
+    from core.config import Config
 
 Tensor = torch.Tensor
 
 
+# --- activations ------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Activation:
     fn: Callable[[Tensor], Tensor]
-    grad: Callable[[Tensor], Tensor]  # d act / d z, elementwise, same convention as autograd
-    grad_max: float
+    grad: Callable[[Tensor], Tensor]  # d act / d z, elementwise, same convention as autograd (at 0 too)
+    grad_max: float  # the derivative's maximum: a unit is "saturated" where it is below 1% of this
     label: str
-    # True where the derivative is exactly 0 for z <= 0 and positive otherwise (ReLU): then
-    # "saturated" equals "negative" and needs no derivative pass.
+    module: Callable[[], nn.Module]  # the equivalent torch.nn module (the plain baseline builds with it)
+    # Traits, by design (float32 rounding aside: GELU rounds to exactly 0 below z = -5.5, SiLU and
+    # sigmoid below z = -88.7; tests/test_registry.py pins both facts).
+    zero_below: bool = False      # outputs exactly 0 for every z <= 0 (ReLU)
+    exact_zeros: bool = False     # outputs exactly 0 on an open set of inputs: "off" is a state it can be in
+    keeps_negative: bool = False  # a rectifier that bends negative inputs instead of zeroing them: the
+    #                               ReLU-dead analogue is "negative on every input" (the dashboard counts it)
+    saturates: bool = False       # bounded: the derivative vanishes for large |z| on both sides
+    # ReLU's shape: the output is 0 exactly where z <= 0 and z elsewhere, the derivative 0 and 1.
+    # Then "saturated" = "negative" = "dead" and the metrics need no derivative pass, and the
+    # hand-written backward may use autograd's ReLU kernel (core.models.relu_backward).
     saturates_where_negative: bool = False
-    fn_: Callable[[Tensor], Tensor] | None = None  # in-place version, where one exists
+    # In-place version. Only for saturates_where_negative activations: the metrics then need no z,
+    # so the forward pass may overwrite z with a (core.models.BatchedNet.forward).
+    fn_: Callable[[Tensor], Tensor] | None = None
 
 
 def _gelu_grad(z: Tensor) -> Tensor:
@@ -38,36 +63,137 @@ def _silu_grad(z: Tensor) -> Tensor:
     return s * (1.0 + z * (1.0 - s))
 
 
-# ReLU's derivative at exactly 0 is taken as 0, as in PyTorch's autograd.
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation(torch.relu, lambda z: (z > 0).to(z.dtype), 1.0, "ReLU", True, torch.relu_),
-    "leaky_relu": Activation(lambda z: F.leaky_relu(z, 0.01),
-                             lambda z: torch.where(z > 0, 1.0, 0.01).to(z.dtype), 1.0, "leaky ReLU (0.01)"),
-    "elu": Activation(F.elu, lambda z: torch.where(z > 0, torch.ones_like(z), torch.exp(z)), 1.0, "ELU"),
+    # ReLU's derivative at exactly 0 is taken as 0, as in PyTorch's autograd.
+    "relu": Activation(torch.relu, lambda z: (z > 0).to(z.dtype), 1.0, "ReLU", nn.ReLU,
+                       zero_below=True, exact_zeros=True, saturates_where_negative=True, fn_=torch.relu_),
+    "leaky_relu": Activation(lambda z: F.leaky_relu(z, 0.01), lambda z: torch.where(z > 0, 1.0, 0.01).to(z.dtype),
+                             1.0, "leaky ReLU (0.01)", lambda: nn.LeakyReLU(0.01), keeps_negative=True),
+    "elu": Activation(F.elu, lambda z: torch.where(z > 0, torch.ones_like(z), torch.exp(z)), 1.0, "ELU", nn.ELU,
+                      keeps_negative=True),
     # GELU's derivative peaks at about 1.1289 near z = 0.7518.
-    "gelu": Activation(F.gelu, _gelu_grad, 1.1289, "GELU"),
+    "gelu": Activation(F.gelu, _gelu_grad, 1.1289, "GELU", nn.GELU, keeps_negative=True),
     # SiLU's derivative peaks at about 1.0998 near z = 2.3994.
-    "silu": Activation(F.silu, _silu_grad, 1.0998, "SiLU"),
-    "tanh": Activation(torch.tanh, lambda z: 1.0 - torch.tanh(z) ** 2, 1.0, "tanh"),
-    "sigmoid": Activation(torch.sigmoid, lambda z: torch.sigmoid(z) * (1.0 - torch.sigmoid(z)), 0.25, "sigmoid"),
-    "linear": Activation(lambda z: z, torch.ones_like, 1.0, "linear (none)"),
+    "silu": Activation(F.silu, _silu_grad, 1.0998, "SiLU", nn.SiLU, keeps_negative=True),
+    "tanh": Activation(torch.tanh, lambda z: 1.0 - torch.tanh(z) ** 2, 1.0, "tanh", nn.Tanh, saturates=True),
+    "sigmoid": Activation(torch.sigmoid, lambda z: torch.sigmoid(z) * (1.0 - torch.sigmoid(z)), 0.25, "sigmoid",
+                          nn.Sigmoid, saturates=True),
+    "linear": Activation(lambda z: z, torch.ones_like, 1.0, "linear (none)", nn.Identity),
 }
 
-# Names only: implementations live beside the code that uses them (data.py, models.py, train.py)
-# so this module stays import-light; tests check every name here has an implementation.
-DATASETS: dict[str, str] = {
-    "moons": "two interleaving half circles",
-    "circles": "a circle inside a circle",
-    "spirals": "two interleaved spirals",
-    "xor": "four quadrants, opposite ones share a class",
-    "gaussians": "three overlapping Gaussian blobs",
-    "digits": "scikit-learn's 1797 bundled 8x8 handwritten digits, 10 classes",
-    "csv": "your own 2-D points from a CSV file",
+
+# --- initializations --------------------------------------------------------------------------
+
+InitFn = Callable[[tuple[int, ...], int, int, torch.Generator], Tensor]  # (shape, fan_in, fan_out, g)
+
+
+@dataclass(frozen=True)
+class Init:
+    label: str
+    weight: InitFn
+    bias: InitFn
+    nn_init: Callable[[nn.Linear], None]  # the same scheme with torch.nn.init on a module (plain baseline)
+
+
+def _uniform_fan_in(shape, fan_in, fan_out, g):
+    # nn.Linear / nn.Conv2d default: kaiming_uniform(a=sqrt(5)) gives bound 1/sqrt(fan_in),
+    # and the bias is uniform with the same bound.
+    bound = 1.0 / math.sqrt(fan_in)
+    return torch.empty(shape).uniform_(-bound, bound, generator=g)
+
+
+def _zeros(shape, fan_in, fan_out, g):
+    return torch.zeros(shape)
+
+
+def _normal(std: Callable[[int, int], float]) -> InitFn:
+    return lambda shape, fan_in, fan_out, g: torch.empty(shape).normal_(0.0, std(fan_in, fan_out), generator=g)
+
+
+def _nn_init(weight_init: Callable[[Tensor], object]) -> Callable[[nn.Linear], None]:
+    def apply(m: nn.Linear) -> None:
+        weight_init(m.weight)
+        nn.init.zeros_(m.bias)
+    return apply
+
+
+INITS: dict[str, Init] = {
+    "default": Init("PyTorch's nn.Linear/Conv2d default: uniform(+-1/sqrt(fan_in)) for weights and biases",
+                    _uniform_fan_in, _uniform_fan_in, lambda m: None),  # a fresh nn.Linear already is
+    "he": Init("Kaiming-normal weights, std sqrt(2/fan_in); zero biases",
+               _normal(lambda fi, fo: math.sqrt(2.0 / fi)), _zeros,
+               _nn_init(lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"))),
+    "xavier": Init("Glorot-normal weights, std sqrt(2/(fan_in+fan_out)); zero biases",
+                   _normal(lambda fi, fo: math.sqrt(2.0 / (fi + fo))), _zeros, _nn_init(nn.init.xavier_normal_)),
 }
-MODELS: dict[str, str] = {"mlp": "fully connected network", "cnn": "small convolutional network (digits)"}
-INITS: dict[str, str] = {
-    "default": "PyTorch's nn.Linear/Conv2d default: uniform(+-1/sqrt(fan_in)) for weights and biases",
-    "he": "Kaiming-normal weights, std sqrt(2/fan_in); zero biases",
-    "xavier": "Glorot-normal weights, std sqrt(2/(fan_in+fan_out)); zero biases",
+
+
+# --- optimizers -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Optimizer:
+    label: str
+    make: Callable[[Config, list[Tensor]], optim.Adam | optim.SGD]  # the lab's (core.optim.make_optimizer)
+    plain: Callable[[Config, Iterable[Tensor]], torch.optim.Optimizer]  # stock torch.optim, same updates
+    state_tensors: int  # state tensors the optimizer keeps per parameter, each its size (memory)
+
+
+OPTIMIZERS: dict[str, Optimizer] = {
+    "sgd": Optimizer("plain SGD",
+                     lambda c, ps: optim.SGD(ps, lr=c.lr, weight_decay=c.weight_decay),
+                     lambda c, ps: torch.optim.SGD(ps, lr=c.lr, weight_decay=c.weight_decay), 0),
+    "momentum": Optimizer("SGD with momentum 0.9",
+                          lambda c, ps: optim.SGD(ps, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay),
+                          lambda c, ps: torch.optim.SGD(ps, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay), 1),
+    "adam": Optimizer("Adam",
+                      lambda c, ps: optim.Adam(ps, lr=c.lr, weight_decay=c.weight_decay),
+                      lambda c, ps: torch.optim.Adam(ps, lr=c.lr, weight_decay=c.weight_decay), 2),
 }
-OPTIMIZERS: dict[str, str] = {"sgd": "plain SGD", "momentum": "SGD with momentum 0.9", "adam": "Adam"}
+
+
+# --- data sets and models ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DataSource:
+    label: str
+    # (settings, rng) -> raw (x, y): x (n, features), y (n,) labels 0..classes-1. Only the data
+    # settings are read, and all randomness comes from rng (core.data: the data never depend on seed).
+    load: Callable[[Config, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+    n_features: int
+    n_classes: int | None  # None: read from the data (a CSV)
+    is_2d: bool            # points in the plane: the decision-boundary chart applies
+    images: bool = False   # 8x8 images, flattened: the CNN applies
+
+    @property
+    def max_classes(self) -> int:
+        """Classes at most, before the data are read (a CSV allows csvdata.MAX_CLASSES)."""
+        return MAX_CLASSES if self.n_classes is None else self.n_classes
+
+
+def _generated(gen: Callable[[int, float, np.random.Generator], tuple[np.ndarray, np.ndarray]]):
+    return lambda cfg, rng: gen(cfg.n_samples, cfg.noise, rng)
+
+
+DATASETS: dict[str, DataSource] = {
+    "moons": DataSource("two interleaving half circles", _generated(toysets.moons), 2, 2, True),
+    "circles": DataSource("a circle inside a circle", _generated(toysets.circles), 2, 2, True),
+    "spirals": DataSource("two interleaved spirals", _generated(toysets.spirals), 2, 2, True),
+    "xor": DataSource("four quadrants, opposite ones share a class", _generated(toysets.xor), 2, 2, True),
+    "gaussians": DataSource("three overlapping Gaussian blobs", _generated(toysets.gaussians), 2, 3, True),
+    "digits": DataSource("scikit-learn's 1797 bundled 8x8 handwritten digits, 10 classes",
+                         lambda cfg, rng: toysets.digits(cfg.n_samples, rng), 64, 10, False, images=True),
+    "csv": DataSource("your own 2-D points from a CSV file", lambda cfg, rng: load_points(cfg.data_path)[:2],
+                      2, None, True),
+}
+
+
+@dataclass(frozen=True)
+class Model:
+    label: str
+    needs_images: bool  # only for data sets whose examples are images (DataSource.images)
+
+
+MODELS: dict[str, Model] = {
+    "mlp": Model("fully connected network", needs_images=False),
+    "cnn": Model("small convolutional network (digits)", needs_images=True),
+}

@@ -24,14 +24,15 @@ import pandas  # noqa: F401
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.registry import ACTIVATIONS
 from core.results import Experiment, RunResult
 
 # Okabe–Ito: distinguishable for the common colour-vision deficiencies and on a projector.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 CLASS_COLORS = ("#1f4e9c", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#7f8c8d", "#16a085",
                 "#b7950b", "#2c3e50", "#e84393")
-NEGATIVE_ACTS = {"leaky_relu", "elu", "gelu", "silu"}  # can be negative without being exactly 0
-SATURATING_ACTS = {"tanh", "sigmoid"}
+NEGATIVE_ACTS = {n for n, a in ACTIVATIONS.items() if a.keeps_negative}  # "negative" count shown
+SATURATING_ACTS = {n for n, a in ACTIVATIONS.items() if a.saturates}  # "saturated" count shown
 PROB_SCALE = [[0, "#c6dbef"], [0.5, "#f7f7f7"], [1, "#f4c1b0"]]  # pale, so the points stay visible
 MAX_POINTS = 600  # points drawn per set in the boundary chart: enough to see, light to send
 MAX_LAYERS = 4  # layer panels per chart; deeper nets show the first two and the last two

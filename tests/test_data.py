@@ -1,5 +1,4 @@
 """Data: deterministic, standardized, independent of the network seed, label noise on train only."""
-import numpy as np
 import pytest
 import torch
 
@@ -25,15 +24,6 @@ def test_same_settings_same_data_and_seed_does_not_change_data():
     a = make_dataset(validate(seed=0))
     b = make_dataset(validate(seed=7, seeds=5))
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_val, b.y_val)
-
-
-def test_moons_match_sklearn_shape_of_the_problem():
-    # Same construction as sklearn.datasets.make_moons: with no noise, two exact half circles.
-    from core.data import _moons
-    x, y = _moons(100, 0.0, np.random.default_rng(0))
-    outer, inner = x[y == 0], x[y == 1]
-    assert np.allclose(np.hypot(outer[:, 0], outer[:, 1]), 1.0)
-    assert np.allclose(np.hypot(inner[:, 0] - 1, inner[:, 1] - 0.5), 1.0)
 
 
 def test_label_noise_touches_training_labels_only():

@@ -103,3 +103,40 @@ def test_a_part_of_a_stack_reuses_the_stacks_buffers():
     assert part.shape == (6, 50, 8) and part.data_ptr() == full.data_ptr()
     again = stack._scratch(("z", 0), (12, 50, 8))
     assert again.data_ptr() == full.data_ptr()
+
+
+def test_relu_backward_without_threshold_backward_is_the_same(monkeypatch):
+    from core import fallback, models
+    monkeypatch.setattr(fallback, "_warned", set())
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(3, 50, 16, generator=g).round(decimals=1)  # many exact zeros
+    z[0, 0, :4] = torch.tensor([0.0, -0.0, float("inf"), -float("inf")])
+    grad = torch.randn(3, 50, 16, generator=g)
+    grad[1, 1, :2] = float("nan")
+    fast = models.relu_backward(grad, z)
+    # independent answer: autograd through torch.relu
+    zz = z.clone().requires_grad_(True)
+    (ref,) = torch.autograd.grad(torch.relu(zz), zz, grad)
+    assert torch.equal(fast.nan_to_num(), ref.nan_to_num()) and torch.equal(fast.isnan(), ref.isnan())
+    monkeypatch.setattr(models, "THRESHOLD_BACKWARD", None)
+    with pytest.warns(RuntimeWarning, match="threshold_backward") as seen:
+        slow = models.relu_backward(grad, z)
+        models.relu_backward(grad, z)
+    assert len(seen) == 1
+    assert torch.equal(slow.nan_to_num(), fast.nan_to_num()) and torch.equal(slow.isnan(), fast.isnan())
+
+
+def test_set_grads_with_the_fallback_gives_the_same_gradients(monkeypatch):
+    from core import fallback, models
+    monkeypatch.setattr(fallback, "_warned", set())
+    cfg = validate(depth=3, width=16, dropout=0.4, seeds=3, n_samples=100, batch_size=20)
+    net = BatchedNet(cfg, n_in=2, n_classes=3)
+    x = torch.randn(3, 20, 2, generator=torch.Generator().manual_seed(1))
+    y = torch.randint(0, 3, (3, 20), generator=torch.Generator().manual_seed(2))
+    net.set_grads(x, y, SeedStreams(cfg.seed_list, TRAIN))
+    fast = [p.grad.clone() for p in net.params]
+    monkeypatch.setattr(models, "THRESHOLD_BACKWARD", None)
+    with pytest.warns(RuntimeWarning, match="threshold_backward"):
+        net.set_grads(x, y, SeedStreams(cfg.seed_list, TRAIN))
+    for a, p in zip(fast, net.params, strict=True):
+        assert torch.equal(a, p.grad)

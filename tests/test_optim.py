@@ -1,7 +1,13 @@
-"""core.optim.Adam and SGD against torch.optim, the independent answer."""
+"""core.optim.Adam and SGD against torch.optim, the independent answer, and their fallbacks."""
+import functools
+import warnings
+
+import numpy as np
 import pytest
 import torch
 
+from core import optim
+from core.fallback import private_op
 from core.optim import SGD, Adam
 
 
@@ -82,3 +88,98 @@ def test_training_never_imports_torch_dynamo():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=str(Path(__file__).resolve().parents[1]))
     assert out.stdout.strip() == "False", out.stderr
+
+
+# --- make_optimizer -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "ref"), [
+    ("adam", lambda ps: torch.optim.Adam(ps, lr=0.05, weight_decay=0.01, fused=True)),
+    ("momentum", lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=0.01, fused=True)),
+    ("sgd", lambda ps: torch.optim.SGD(ps, lr=0.05, weight_decay=0.01, fused=True)),
+])
+def test_make_optimizer_gives_the_named_optimizer_bit_for_bit(name, ref):
+    from core.config import validate
+    from core.optim import make_optimizer
+    cfg = validate(optimizer=name, lr=0.05, weight_decay=0.01)
+    ours, _ = _run(lambda ps: make_optimizer(cfg, ps))
+    theirs, _ = _run(ref)
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a, b)
+
+
+# --- fallbacks where torch lacks the private kernel ------------------------------------------------
+
+CASES = [
+    ("FUSED_ADAM", "_fused_adam_", "Adam", lambda ps: Adam(ps, lr=0.01, weight_decay=0.01)),
+    ("FUSED_SGD", "_fused_sgd_", "SGD", lambda ps: SGD(ps, lr=0.05, momentum=0.9, weight_decay=0.01)),
+    ("FUSED_SGD", "_fused_sgd_", "SGD", lambda ps: SGD(ps, lr=0.05)),
+]
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    from core import fallback
+    monkeypatch.setattr(fallback, "_warned", set())
+
+
+def _run_warned(make):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        params, opt = _run(make)
+        _run(make)  # a second optimizer: no second warning
+    return params, opt, [str(w.message) for w in seen if w.category is RuntimeWarning]
+
+
+@pytest.mark.parametrize(("detected", "op", "cls", "make"), CASES)
+def test_missing_kernel_falls_back_to_torch_optim_fused_bit_for_bit(monkeypatch, fresh_warnings,
+                                                                    detected, op, cls, make):
+    fast, fast_opt = _run(make)
+    monkeypatch.setattr(optim, detected, None)
+    slow, slow_opt, msgs = _run_warned(make)
+    assert slow_opt._stock is not None and type(slow_opt._stock).__name__ == cls
+    for a, b in zip(fast, slow, strict=True):
+        assert torch.equal(a, b)
+        for k, v in fast_opt.state.get(a, {}).items():  # same state, under torch.optim's keys
+            assert torch.equal(v, slow_opt.state[b][k])
+    assert msgs == [f"torch.{op} is not in torch {torch.__version__}: using torch.optim.{cls}(fused=True) instead"]
+
+
+@pytest.mark.parametrize(("detected", "op", "cls", "make"), CASES)
+def test_without_a_fused_torch_optim_the_fallback_is_foreach(monkeypatch, fresh_warnings, detected, op, cls, make):
+    fast, _ = _run(make)
+    monkeypatch.setattr(optim, detected, None)
+    monkeypatch.setattr(optim, "_stock_fused_works", lambda cls: False)
+    slow, slow_opt, msgs = _run_warned(make)
+    assert slow_opt._stock.defaults["foreach"] is True
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+    assert len(msgs) == 1 and f"torch.optim.{cls}(foreach=True)" in msgs[0]
+
+
+def test_a_torch_without_the_op_at_all_still_trains(monkeypatch, fresh_warnings):
+    # The op really gone: torch.optim's own fused path calls it too, so the fallback must find
+    # that out (once) and use foreach.
+    fast, _ = _run(lambda ps: Adam(ps, lr=0.01))
+    monkeypatch.delattr(torch, "_fused_adam_")
+    monkeypatch.setattr(optim, "FUSED_ADAM", private_op(torch, "_fused_adam_"))
+    monkeypatch.setattr(optim, "_stock_fused_works", functools.cache(optim._stock_fused_works.__wrapped__))
+    assert optim.FUSED_ADAM is None and not optim._stock_fused_works(torch.optim.Adam)
+    slow, opt, msgs = _run_warned(lambda ps: Adam(ps, lr=0.01))
+    assert opt._stock.defaults["foreach"] is True and len(msgs) == 1
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
+def test_training_with_the_fallback_gives_the_same_numbers(monkeypatch, fresh_warnings):
+    from core.config import validate
+    from core.train import train
+    cfg = validate(n_samples=120, epochs=2, seeds=2, batch_size=16, dropout=0.3)
+    fast = train(cfg)
+    monkeypatch.setattr(optim, "FUSED_ADAM", None)
+    with pytest.warns(RuntimeWarning, match="_fused_adam_"):
+        slow = train(cfg)
+    assert fast.metrics.keys() == slow.metrics.keys()
+    for k, v in fast.metrics.items():
+        if k == "seconds":  # wall time
+            continue
+        assert np.array_equal(v, slow.metrics[k], equal_nan=True), k
