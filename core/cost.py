@@ -2,11 +2,12 @@
 
 One place for this knowledge: the hosted budget (core.serve), the engine's thread choice
 (core.train) and the tests all read it, so an estimate cannot drift from what the engine does.
-Pure Python (no torch): the page can price a request before anything heavy is imported.
+Plain arithmetic on settings: facts about data sets and optimizers come from core.registry.
 """
 from __future__ import annotations
 
 from core.config import Config
+from core.registry import DATASETS, OPTIMIZERS
 
 # Measuring: rows per evaluation chunk are chosen from the layer sizes only, never from the
 # number of seeds, so a seed's figures are summed in the same order alone or beside others.
@@ -16,11 +17,8 @@ PROBE_CNN = 128   # x 1024 channels x 64 pixels stays below 2**24 (see metrics._
 CNN_PIXELS = 64   # the CNN keeps digits' 8x8 resolution through its conv layers
 CNN_KERNEL = 9    # 3x3 convolutions
 CNN_POOLED = 16   # pixels per channel after the final 2x2 pooling (4x4), fed to the output layer
-DIGITS_FEATURES = 64
 
 _MB = 1024 * 1024
-# Copies of the weights while training: weights, gradients, optimizer state, slack.
-_OPT_COPIES = {"adam": 4.5, "momentum": 3.5, "sgd": 2.5}
 
 
 def examples(cfg: Config) -> int:
@@ -36,20 +34,17 @@ def examples(cfg: Config) -> int:
 
 
 def n_inputs(cfg: Config) -> int:
-    return DIGITS_FEATURES if cfg.dataset == "digits" else 2
+    return DATASETS[cfg.dataset].n_features
 
 
 def n_classes(cfg: Config) -> int:
     """Classes of the data set (a CSV: at most csvdata.MAX_CLASSES; assume the most)."""
-    if cfg.dataset == "digits":
-        return 10
-    if cfg.dataset == "gaussians":
-        return 3
-    if cfg.dataset == "csv":
-        from core.csvdata import MAX_CLASSES
+    return DATASETS[cfg.dataset].max_classes
 
-        return MAX_CLASSES
-    return 2
+
+def weight_copies(cfg: Config) -> float:
+    """Copies of the weights while training: weights, gradients, the optimizer's state, slack."""
+    return 2.5 + OPTIMIZERS[cfg.optimizer].state_tensors
 
 
 def split(cfg: Config, n: int | None = None) -> tuple[int, int]:
@@ -126,7 +121,7 @@ def memory_bytes(cfg: Config) -> tuple[float, float]:
     k_probe = (12 + 4 * drop if cnn else 4 * (2.5 + 1 * drop)) + 2 * bn
     k_chunk = 4 if cnn else 1.5
     acts = S * units * max(B * k_train, chunk * k_chunk, probe * k_probe)
-    train = 4 * (S * parameters(cfg) * _OPT_COPIES.get(cfg.optimizer, 4.5) + acts)
+    train = 4 * (S * parameters(cfg) * weight_copies(cfg) + acts)
     # Metric histories (float64) and the on/off raster, then as Python lists and JSON in the store.
     kept = S * (cfg.epochs + 1) * (7 + 8 * d) * 8 * 7 + S * d * 3 * 48 * 64 * 48
     return train, kept
