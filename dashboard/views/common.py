@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.config import FIELD, Field
 from dashboard import charts, text
-from dashboard.controls import LOG_GRIDS, SAME, SLOTS, VARIANT_FIELDS, log_options, vkey, wkey
+from dashboard.controls import LOG_GRIDS, SAME, VARIANT_FIELDS, log_options, vkey, wkey
 
 _MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
@@ -119,6 +119,3 @@ def render_variant_slot(slot: str) -> None:
 def load_widgets(values: dict[str, Any]) -> None:
     for k, v in values.items():
         st.session_state[k] = v
-
-
-SLOT_KEYS = tuple(vkey(s, n) for s in SLOTS for n in ("name", *VARIANT_FIELDS))
