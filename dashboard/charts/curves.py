@@ -34,16 +34,38 @@ def shows(act: str, trait: str) -> bool:
     return bool(getattr(ACTIVATIONS[act], trait, act in _TRAIT_FALLBACK[trait]))
 
 
+NO_EPOCHS = "No epochs measured yet."
+
+
+def _two_panels(obj, titles: tuple[str, str], title: str, height: int, font_size: int) -> tuple[list, go.Figure]:
+    """(drawable runs, two panels side by side with their own y axes, framed); with no epochs
+    measured yet: ([], the titled placeholder)."""
+    runs = drawable(runs_of(obj))
+    if not runs:
+        return [], empty(title, NO_EPOCHS, height, font_size)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08)
+    return runs, frame(fig, title, height, font_size)
+
+
+def _per_layer(obj, title: str, height: int, font_size: int,
+               unified: bool = True) -> tuple[list, list[int], go.Figure]:
+    """(drawable runs, the hidden layers to show, one panel per layer sharing the y axis, framed);
+    with no epochs measured yet: ([], [], the titled placeholder)."""
+    runs = drawable(runs_of(obj))
+    if not runs:
+        return [], [], empty(title, NO_EPOCHS, height, font_size)
+    layers = pick_layers(max(r.layers for _, r in runs))
+    fig = make_subplots(rows=1, cols=len(layers), subplot_titles=[f"hidden layer {k + 1}" for k in layers],
+                        shared_yaxes=True, horizontal_spacing=0.04)
+    return runs, layers, frame(fig, title, height, font_size, unified)
+
+
 # ---------------------------------------------------------------- learning curves
 def learning_curves(obj, font_size: int = 13) -> go.Figure:
     """Train (dashed) and validation (solid) loss and accuracy vs epoch, one colour per variant."""
-    height = 380
-    runs = drawable(runs_of(obj))
-    title = "Learning curves"
+    runs, fig = _two_panels(obj, ("loss (cross-entropy)", "accuracy"), "Learning curves", 380, font_size)
     if not runs:
-        return empty(title, "No epochs measured yet.", height, font_size)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss (cross-entropy)", "accuracy"),
-                        horizontal_spacing=0.08)
+        return fig
     for i, r in runs:
         x, c = epochs(r), color(i)
         for col, metric in ((1, "loss"), (2, "acc")):
@@ -56,19 +78,15 @@ def learning_curves(obj, font_size: int = 13) -> go.Figure:
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="loss", row=1, col=1)
     fig.update_yaxes(title_text="accuracy", row=1, col=2)
-    return frame(fig, title, height, font_size)
+    return fig
 
 
 # ---------------------------------------------------------------- overfitting gap
 def gap_chart(obj, font_size: int = 13) -> go.Figure:
-    height = 340
-    runs = drawable(runs_of(obj))
-    title = "Overfitting gap (validation worse than train)"
+    runs, fig = _two_panels(obj, ("loss gap = val loss − train loss", "accuracy gap = train acc − val acc"),
+                            "Overfitting gap (validation worse than train)", 340, font_size)
     if not runs:
-        return empty(title, "No epochs measured yet.", height, font_size)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss gap = val loss − train loss",
-                                                        "accuracy gap = train acc − val acc"),
-                        horizontal_spacing=0.08)
+        return fig
     for i, r in runs:
         x, c = epochs(r), color(i)
         add_mean_band(fig, x, r.curve("gap_loss"), name=r.name, col_=c, col=1, label="loss gap")
@@ -79,30 +97,16 @@ def gap_chart(obj, font_size: int = 13) -> go.Figure:
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="loss gap", row=1, col=1)
     fig.update_yaxes(title_text="accuracy gap", row=1, col=2)
-    return frame(fig, title, height, font_size)
+    return fig
 
 
 # ---------------------------------------------------------------- dead units
-def _per_layer_figure(obj) -> tuple[list, list[int], go.Figure | None]:
-    """(drawable runs, the hidden layers to show, one subplot per layer sharing the y axis);
-    no runs -> ([], [], None)."""
-    runs = drawable(runs_of(obj))
-    if not runs:
-        return [], [], None
-    layers = pick_layers(max(r.layers for _, r in runs))
-    fig = make_subplots(rows=1, cols=len(layers), subplot_titles=[f"hidden layer {k + 1}" for k in layers],
-                        shared_yaxes=True, horizontal_spacing=0.04)
-    return runs, layers, fig
-
-
 def dead_units(obj, font_size: int = 13) -> go.Figure:
     """Dead units per hidden layer vs epoch; plus 'negative' (leaky/elu/gelu/silu) and 'saturated'
     (tanh/sigmoid) where the activation makes them differ from dead."""
-    height = 340
-    title = "Dead units per hidden layer"
-    runs, layers, fig = _per_layer_figure(obj)
+    runs, layers, fig = _per_layer(obj, "Dead units per hidden layer", 340, font_size)
     if not runs:
-        return empty(title, "No epochs measured yet.", height, font_size)
+        return fig
     extra = set()
     for i, r in runs:
         x, c, act = epochs(r), color(i), r.config.activation
@@ -127,18 +131,16 @@ def dead_units(obj, font_size: int = 13) -> go.Figure:
             style_legend(fig, "saturated", "dashdot")
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="units", row=1, col=1, rangemode="tozero")
-    return frame(fig, title, height, font_size)
+    return fig
 
 
 # ---------------------------------------------------------------- where the zeros come from
 def zero_sources(obj, font_size: int = 13) -> go.Figure:
     """Final epoch, per hidden layer: share of outputs zeroed by the activation and, on top, by
     the dropout mask (train mode), with the eval-mode zero fraction as a diamond."""
-    height = 360
-    title = "Where the zeros come from (last epoch)"
-    runs, layers, fig = _per_layer_figure(obj)
+    runs, layers, fig = _per_layer(obj, "Where the zeros come from (last epoch)", 360, font_size, unified=False)
     if not runs:
-        return empty(title, "No epochs measured yet.", height, font_size)
+        return fig
     names = [r.name for _, r in runs]
     for col, k in enumerate(layers, start=1):
         act_v, drop_v, eval_v, cols, xs = [], [], [], [], []
@@ -166,18 +168,16 @@ def zero_sources(obj, font_size: int = 13) -> go.Figure:
     fig.update_layout(barmode="stack")
     fig.update_xaxes(categoryorder="array", categoryarray=names, tickangle=-20)
     fig.update_yaxes(title_text="fraction of unit outputs = 0", range=[0, 1.02], row=1, col=1)
-    return frame(fig, title, height, font_size, unified=False)
+    return fig
 
 
 # ---------------------------------------------------------------- mask stability
 def mask_stability(obj, layer: int = 0, font_size: int = 13) -> go.Figure:
-    height = 340
-    runs = drawable(runs_of(obj))
-    title = f"Is the zero pattern fixed or re-drawn? (hidden layer {layer + 1})"
+    runs, fig = _two_panels(obj, ("agreement of two train passes (same input, same weights)",
+                                  "on/off flips since the previous epoch"),
+                            f"Is the zero pattern fixed or re-drawn? (hidden layer {layer + 1})", 340, font_size)
     if not runs:
-        return empty(title, "No epochs measured yet.", height, font_size)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
-        "agreement of two train passes (same input, same weights)", "on/off flips since the previous epoch"))
+        return fig
     for i, r in runs:
         k = min(layer, r.layers - 1)
         x, c = epochs(r), color(i)
@@ -187,4 +187,4 @@ def mask_stability(obj, layer: int = 0, font_size: int = 13) -> go.Figure:
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="mask agreement", row=1, col=1)
     fig.update_yaxes(title_text="fraction flipped", row=1, col=2, rangemode="tozero")
-    return frame(fig, title, height, font_size)
+    return fig

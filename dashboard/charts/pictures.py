@@ -20,8 +20,14 @@ def _thin(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[idx], y[idx]
 
 
-def _grid_shape(n: int) -> tuple[int, int]:
-    return (1, n) if n <= 2 else (2, 2) if n <= 4 else ((n + 3) // 4, 4)
+def _panel_per_variant(runs: list, spacing: float) -> tuple[go.Figure, list[tuple[int, int]], bool]:
+    """One panel per variant titled with its name, up to four to a row: (figure, each run's
+    (row, col), whether they fit in one row)."""
+    n = len(runs)
+    nr, nc = (1, n) if n <= 2 else (2, 2) if n <= 4 else ((n + 3) // 4, 4)
+    fig = make_subplots(rows=nr, cols=nc, subplot_titles=[r.name for r in runs],
+                        horizontal_spacing=spacing, vertical_spacing=0.12)
+    return fig, [(i // nc + 1, i % nc + 1) for i in range(n)], nr == 1
 
 
 def boundary(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
@@ -31,13 +37,9 @@ def boundary(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
     title = f"Decision boundary (seed #{seed_index + 1})"
     if not runs:
         return empty(title, "Nothing trained yet.", 300, font_size)
-    nr, nc = _grid_shape(len(runs))
-    height = 380 if nr == 1 else 620
-    fig = make_subplots(rows=nr, cols=nc, subplot_titles=[r.name for r in runs],
-                        horizontal_spacing=0.05, vertical_spacing=0.12)
+    fig, cells, one_row = _panel_per_variant(runs, 0.05)
     legend_done = False
-    for i, r in enumerate(runs):
-        row, col = i // nc + 1, i % nc + 1
+    for i, (r, (row, col)) in enumerate(zip(runs, cells, strict=True)):
         art = r.artifacts.get("boundary")
         if art is None:
             xref = "x domain" if i == 0 else f"x{i + 1} domain"
@@ -88,7 +90,7 @@ def boundary(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
         fig.update_xaxes(range=[gx[0], gx[-1]], row=row, col=col, showticklabels=False)
         fig.update_yaxes(range=[gy[0], gy[-1]], row=row, col=col, showticklabels=False,
                          scaleanchor=None)
-    return frame(fig, title, height, font_size, unified=False)
+    return frame(fig, title, 380 if one_row else 620, font_size, unified=False)
 
 
 def confusion(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
@@ -97,12 +99,8 @@ def confusion(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
     title = f"Confusion matrix on validation digits (seed #{seed_index + 1})"
     if not runs:
         return empty(title, "Nothing trained yet.", 300, font_size)
-    nr, nc = _grid_shape(len(runs))
-    height = 400 if nr == 1 else 720
-    fig = make_subplots(rows=nr, cols=nc, subplot_titles=[r.name for r in runs],
-                        horizontal_spacing=0.08, vertical_spacing=0.12)
-    for i, r in enumerate(runs):
-        row, col = i // nc + 1, i % nc + 1
+    fig, cells, one_row = _panel_per_variant(runs, 0.08)
+    for r, (row, col) in zip(runs, cells, strict=True):
         cm = r.artifacts.get("confusion")
         if cm is None:
             continue
@@ -114,7 +112,7 @@ def confusion(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
                                  name=r.name), row=row, col=col)
         fig.update_xaxes(title_text="predicted", row=row, col=col)
         fig.update_yaxes(title_text="true", autorange="reversed", row=row, col=col)
-    return frame(fig, title, height, font_size, unified=False)
+    return frame(fig, title, 400 if one_row else 720, font_size, unified=False)
 
 
 # ---------------------------------------------------------------- on/off raster
