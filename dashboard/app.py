@@ -1,7 +1,8 @@
 """ReLU–Dropout Lab: the Streamlit entry point (`streamlit run dashboard/app.py` from the repo root).
 
 Thin on purpose: page setup, the one-time engine warm-up and navigation. Pages live in
-dashboard/views, chart builders in dashboard/charts.py, settings and URL in dashboard/controls.py.
+dashboard/views, charts in dashboard/charts (the table of them in its __init__.py), settings and
+URL in dashboard/controls.py.
 """
 from __future__ import annotations
 

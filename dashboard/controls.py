@@ -86,10 +86,10 @@ class Spec:
 
     def matches_preset(self) -> bool:
         p = PRESETS.get(self.preset)
-        return p is not None and self == preset_spec(self.preset, self.base.data_path)
+        return p is not None and self == preset_spec(self.preset)
 
 
-def preset_spec(name: str, data_path: str = "") -> Spec:
+def preset_spec(name: str) -> Spec:
     p = PRESETS[name]
     base = validate({**p.base})
     return Spec.make(base, p.variants, name)

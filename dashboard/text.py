@@ -1,4 +1,5 @@
-"""Words on the page: the short answer, the longer explanation and one caption per chart."""
+"""Words on the page: the short answer, the longer explanation and one caption per chart
+(keyed by the chart's name in dashboard.charts.CHARTS)."""
 from __future__ import annotations
 
 SHORT_ANSWER = """
@@ -37,21 +38,21 @@ it is back on the next one.
 """
 
 CAPTIONS = {
-    "learning": "Look for: which variants reach high validation accuracy (solid lines). Dashed = training "
-                "set. Linear networks stall: without a non-linearity they can only draw a straight line.",
-    "gap": "Look for: how far validation falls behind training. Dropout keeps this gap smaller; ReLU alone "
-           "does not.",
-    "dead": "Look for: ReLU units that output 0 for every training input (dead: they never recover). "
-            "Dropout cannot kill a unit; linear units are never dead.",
-    "zeros": "Look for: the hatched part exists only with dropout and only in training; the diamond "
-             "(test time) keeps only the activation's zeros.",
-    "mask": "Look for: ReLU alone agrees with itself (1.0) on two passes with the same weights; dropout "
-            "re-draws its zeros every pass, so its agreement is well below 1.",
+    "learning-curves": "Look for: which variants reach high validation accuracy (solid lines). Dashed = training "
+                       "set. Linear networks stall: without a non-linearity they can only draw a straight line.",
+    "overfitting-gap": "Look for: how far validation falls behind training. Dropout keeps this gap smaller; ReLU alone "
+                       "does not.",
+    "dead-units": "Look for: ReLU units that output 0 for every training input (dead: they never recover). "
+                  "Dropout cannot kill a unit; linear units are never dead.",
+    "zero-sources": "Look for: the hatched part exists only with dropout and only in training; the diamond "
+                    "(test time) keeps only the activation's zeros.",
+    "mask-stability": "Look for: ReLU alone agrees with itself (1.0) on two passes with the same weights; dropout "
+                      "re-draws its zeros every pass, so its agreement is well below 1.",
     "boundary": "Look for: the shape of the line between the classes. ReLU bends it; a linear network, "
                 "with or without dropout, can only draw a straight line.",
     "confusion": "Look for: a strong diagonal (correct digits). Off-diagonal cells are mistakes.",
-    "raster": "Look for: coloured = unit on, grey = zero. ReLU alone looks the same in both train passes; "
-              "with dropout the two passes differ; at test time dropout's zeros are gone.",
+    "on-off-raster": "Look for: coloured = unit on, grey = zero. ReLU alone looks the same in both train passes; "
+                     "with dropout the two passes differ; at test time dropout's zeros are gone.",
 }
 
 PAGE_CSS = """

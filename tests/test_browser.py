@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from dashboard import charts
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
-ALL_CHARTS = 7  # learning curves, boundary, mask, zeros, gap, dead, raster
+ALL_CHARTS = len(charts.charts_for("2d"))  # the default preset trains on 2-D points (moons)
 
 
 def _need_browser():
@@ -134,7 +136,7 @@ def test_bad_link_warns_and_stop_keeps_partial(server, browser):
     page.wait_for_selector(".js-plotly-plot", timeout=60_000)  # live curves
     page.get_by_role("button", name="■ Stop").click()
     page.wait_for_selector("text=Stopped early", timeout=30_000)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=30_000)
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {ALL_CHARTS}", timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()
 
@@ -142,7 +144,7 @@ def test_bad_link_warns_and_stop_keeps_partial(server, browser):
 def test_seminar_mode_renders(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(server + "/?mode=seminar&epochs=5", wait_until="domcontentloaded")
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 5", timeout=60_000)
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length >= {ALL_CHARTS}", timeout=60_000)
     assert page.get_by_role("button", name="Memorizing random labels").count() == 1
     assert page.locator('[data-testid="stException"]').count() == 0
     page.close()

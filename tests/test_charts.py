@@ -1,83 +1,102 @@
-"""Chart builders, without Streamlit: traces, colours, bands, axis titles, and exact numbers."""
+"""The chart registry (dashboard.charts.CHARTS): every chart builds for its data, has a caption
+and an alt text, gets the picks it reads, and the page lays them out two per row."""
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import plotly.io as pio
 import pytest
 
-from core.config import validate
 from core.results import Experiment, RunResult
-from dashboard import charts
-
-EPOCH_CHARTS = [charts.learning_curves, charts.gap_chart, charts.dead_units, charts.mask_stability]
-ALL_CHARTS = [*EPOCH_CHARTS, charts.zero_sources, charts.boundary, charts.raster]
+from dashboard import charts, text
 
 
-def _means(fig):
-    return [t for t in fig.data if t.meta == "mean"]
+def _experiment_for(chart: charts.Chart, request) -> Experiment:
+    return request.getfixturevalue("tiny_digits_experiment" if chart.data == "digits" else "tiny_experiment")
 
 
-def _bands(fig):
-    return [t for t in fig.data if t.meta == "band"]
-
-
-@pytest.mark.parametrize("build", ALL_CHARTS, ids=lambda f: f.__name__)
-def test_every_chart_builds_and_serializes(build, tiny_experiment):
-    fig = build(tiny_experiment)
+@pytest.mark.parametrize("name", list(charts.CHARTS))
+def test_every_chart_builds_and_serializes(name, request):
+    c = charts.CHARTS[name]
+    fig = c.figure(_experiment_for(c, request), layer=1, seed=1)
     assert fig.data, "no traces"
     assert fig.layout.title.text
     pio.to_json(fig, validate=True)  # valid plotly, no NaN leaks into JSON
 
 
-@pytest.mark.parametrize("build", EPOCH_CHARTS, ids=lambda f: f.__name__)
-def test_one_colour_per_variant_and_bands(build, tiny_experiment):
-    fig = build(tiny_experiment)
-    by_variant: dict[str, set] = {}
-    for t in _means(fig):
-        by_variant.setdefault(t.legendgroup, set()).add(t.line.color)
-    assert set(by_variant) == {"ReLU", "dropout"}
-    assert all(len(c) == 1 for c in by_variant.values()), by_variant
-    assert by_variant["ReLU"] != by_variant["dropout"]
-    # 2 seeds -> every mean line has its band, in the variant's colour
-    assert len(_bands(fig)) == len(_means(fig))
-    for b in _bands(fig):
-        assert b.fill == "toself"
+def test_every_chart_has_its_caption_and_every_caption_its_chart():
+    assert set(text.CAPTIONS) == set(charts.CHARTS)
+    for c in charts.CHARTS.values():
+        assert text.CAPTIONS[c.name].startswith("Look for:")
+        assert c.alt and c.alt != c.name
 
 
-def test_learning_curves_traces_and_axes(tiny_experiment):
-    fig = charts.learning_curves(tiny_experiment)
-    # 2 variants x (loss, acc) x (train, val) mean lines
-    assert len(_means(fig)) == 8
-    assert fig.layout.xaxis.title.text == "epoch"
-    assert fig.layout.yaxis.title.text == "loss"
-    assert fig.layout.yaxis2.title.text == "accuracy"
-    assert len(_means(fig)[0].x) == tiny_experiment.runs[0].epochs_done  # epochs 0..3
+def test_names_are_file_stems_and_needs_are_known():
+    for name, c in charts.CHARTS.items():
+        assert c.name == name == charts.slug(name)  # the PNG's file name, unchanged by slug()
+        assert set(c.needs) <= set(charts.PICKERS), c
+        assert c.data in (None, *charts.DATA), c
 
 
-def test_mean_and_band_values_are_exact():
-    cfg = validate(epochs=2, seeds=2, depth=1)
-    r = RunResult.empty(cfg, "hand", 1)
-    r.metrics["val_acc"][:] = [[0.5, 0.6, 0.7], [0.7, 0.8, np.nan]]  # seed 2 diverged at epoch 2
-    r.metrics["train_acc"][:] = [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]
-    r.epochs_done = 3
-    r.status = "ok"
-    fig = charts.learning_curves([r])
-    val = next(t for t in _means(fig) if "val" in t.hovertemplate and t.xaxis == "x2")
-    assert np.allclose(val.y, [0.6, 0.7, 0.7])  # NaN seed left out of the mean
-    band = next(t for t in _bands(fig) if t.xaxis == "x2" and max(t.y) > 0.55)
-    # polygon: max over x, then min over x reversed
-    assert np.allclose(band.y, [0.7, 0.8, 0.7, 0.7, 0.6, 0.5])
-    assert np.allclose(band.x, [0, 1, 2, 2, 1, 0])
+def test_each_kind_of_data_gets_its_picture(tiny_experiment, tiny_digits_experiment):
+    assert charts.data_kind(tiny_experiment) == "2d"
+    assert charts.data_kind(tiny_digits_experiment) == "digits"
+    points = [c.name for c in charts.shown(tiny_experiment)]
+    digits = [c.name for c in charts.shown(tiny_digits_experiment)]
+    assert "boundary" in points and "confusion" not in points
+    assert "confusion" in digits and "boundary" not in digits
+    # Everything else is drawn for both, in the registry's order.
+    order = list(charts.CHARTS)
+    assert points == [n for n in order if n != "confusion"]
+    assert digits == [n for n in order if n != "boundary"]
 
 
-def test_single_seed_has_no_band():
-    cfg = validate(epochs=1, seeds=1, depth=1)
-    r = RunResult.empty(cfg, "one", 1)
-    for m in r.metrics.values():
-        m[:] = 0.25
-    r.epochs_done, r.status = 2, "ok"
-    fig = charts.gap_chart([r])
-    assert not _bands(fig) and len(_means(fig)) == 2
+def test_confusion_for_digits(tiny_digits_experiment):
+    (c,) = [c for c in charts.shown(tiny_digits_experiment) if c.data == "digits"]
+    fig = c.figure(tiny_digits_experiment)
+    hm = [t for t in fig.data if t.type == "heatmap"]
+    assert len(hm) == 1 and np.asarray(hm[0].z).shape == (10, 10)
+    assert "Confusion" in fig.layout.title.text
+
+
+def test_figure_passes_only_the_picks_a_chart_reads(tiny_experiment):
+    # The pickers are 0-based; the titles count from 1.
+    mask = charts.CHARTS["mask-stability"].figure(tiny_experiment, layer=1, seed=1)
+    assert "hidden layer 2" in mask.layout.title.text
+    boundary = charts.CHARTS["boundary"].figure(tiny_experiment, layer=1, seed=1)
+    assert "seed #2" in boundary.layout.title.text
+    raster = charts.CHARTS["on-off-raster"].figure(tiny_experiment, layer=1, seed=0)
+    assert "hidden layer 2" in raster.layout.title.text and "seed #1" in raster.layout.title.text
+    curves = charts.CHARTS["learning-curves"].figure(tiny_experiment, layer=1, seed=1)  # reads neither
+    assert curves.layout.title.text == "Learning curves"
+
+
+def test_page_rows_pair_charts_and_give_wide_ones_a_row():
+    shown = charts.charts_for("2d")
+    rows = charts.page_rows(shown)
+    assert [c for row in rows for c in row] == shown  # nothing lost, nothing reordered
+    for row in rows[:-1]:
+        assert len(row) == 2 or (len(row) == 1 and row[0].wide), row
+    a, b, c = (charts.Chart(n, charts.learning_curves, n + " chart") for n in "abc")
+    wide = charts.Chart("w", charts.raster, "wide chart", wide=True)
+    assert charts.page_rows([a, wide, b, c]) == [[a], [wide], [b, c]]
+    assert charts.page_rows([a, b, c]) == [[a, b], [c]]
+
+
+def test_overlays_draw_runs_from_several_experiments(tiny_experiment):
+    # History passes a list of renamed runs, not an Experiment.
+    runs = []
+    for i, r in enumerate(tiny_experiment.runs):
+        rr = copy.copy(r)
+        rr.name = f"#{i + 1} {r.name}"
+        runs.append(rr)
+    overlays = charts.overlays()
+    assert overlays and all(c.data is None and not c.wide for c in overlays)
+    for c in overlays:
+        fig = c.figure(runs)
+        assert {t.legendgroup for t in fig.data if t.meta == "mean"} == {r.name for r in runs}
+        pio.to_json(fig, validate=True)
 
 
 def test_pending_and_stopped_runs_do_not_break_charts(tiny_experiment):
@@ -85,71 +104,9 @@ def test_pending_and_stopped_runs_do_not_break_charts(tiny_experiment):
     pending = RunResult.empty(cfg, "never ran", cfg.depth)
     pending.status = "stopped"
     exp = Experiment(tiny_experiment.base, [*tiny_experiment.runs, pending])
-    for build in ALL_CHARTS:
-        pio.to_json(build(exp), validate=True)
     only_pending = Experiment(tiny_experiment.base, [pending])
+    for c in charts.CHARTS.values():
+        pio.to_json(c.figure(exp), validate=True)
+        pio.to_json(c.figure(only_pending), validate=True)
+        pio.to_json(c.figure([]), validate=True)
     assert "No epochs" in charts.learning_curves(only_pending).layout.annotations[0].text
-
-
-def test_zero_sources_stacks_activation_and_dropout(tiny_experiment):
-    fig = charts.zero_sources(tiny_experiment)
-    assert fig.layout.barmode == "stack"
-    bars = [t for t in fig.data if t.type == "bar"]
-    assert {b.name for b in bars} == {"zeroed by the activation (train)", "zeroed by dropout (train)"}
-    drop = next(b for b in bars if "dropout" in b.name and b.xaxis == "x")
-    relu_idx = list(drop.x).index("ReLU")
-    assert drop.y[relu_idx] == pytest.approx(0.0)  # no dropout -> no dropout zeros
-    assert drop.y[list(drop.x).index("dropout")] > 0.2
-
-
-def test_dead_units_adds_negative_for_leaky(tiny_experiment):
-    from core.train import run_experiment
-
-    exp = run_experiment(tiny_experiment.base.replace(epochs=1, seeds=1), {"leaky": {"activation": "leaky_relu"}})
-    fig = charts.dead_units(exp)
-    assert any("negative" in t.hovertemplate for t in _means(fig))
-
-
-def test_boundary_has_heatmap_and_points(tiny_experiment):
-    fig = charts.boundary(tiny_experiment, seed_index=1)
-    types = [t.type for t in fig.data]
-    assert types.count("contour") == 2
-    assert types.count("scatter") >= 4  # train and validation points of both classes
-
-
-def test_confusion_for_digits(tiny_digits_experiment):
-    fig = charts.boundary(tiny_digits_experiment)
-    hm = [t for t in fig.data if t.type == "heatmap"]
-    assert len(hm) == 1 and np.asarray(hm[0].z).shape == (10, 10)
-    assert "Confusion" in fig.layout.title.text
-
-
-def test_raster_two_train_passes_and_eval(tiny_experiment):
-    fig = charts.raster(tiny_experiment, layer=1, seed_index=0)
-    assert len([t for t in fig.data if t.type == "heatmap"]) == 3 * len(tiny_experiment.runs)
-    titles = [a.text for a in fig.layout.annotations]
-    assert any("agrees 100%" in t for t in titles)  # ReLU alone: the two passes are identical
-
-
-def test_chart_config_png_button():
-    cfg = charts.chart_config("learning-curves", "Does ReLU do what dropout does?")
-    assert cfg["displayModeBar"] is True
-    assert cfg["toImageButtonOptions"]["format"] == "png"
-    assert cfg["toImageButtonOptions"]["filename"] == "relu-dropout-lab-does-relu-do-what-dropout-does-learning-curves"
-
-
-def test_summary_rows(tiny_experiment):
-    rows = charts.summary_rows(tiny_experiment)
-    assert [r["variant"] for r in rows] == ["ReLU", "dropout"]
-    assert "±" in rows[0]["val acc"] and "status" not in rows[0]
-
-
-def test_charts_module_imports_pandas_before_any_thread_builds_a_figure():
-    # plotly peeks at sys.modules for pandas and imports it lazily in to_json(): concurrent
-    # sessions on a fresh server could see a half-imported pandas unless it is imported up front.
-    import subprocess
-    import sys
-    code = "import sys, dashboard.charts; assert sys.modules['pandas'].Series; print('ok')"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-    assert out.stdout.strip() == "ok", out.stderr

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import validate
 from core.presets import PRESETS
-from dashboard import controls, state
+from dashboard import charts, controls, state
 from dashboard.controls import Spec, spec_from_query, spec_to_query
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
@@ -24,6 +24,12 @@ def _app(query: dict[str, str] | None = None) -> AppTest:
 
 def _charts(at: AppTest) -> int:
     return len(at.get("plotly_chart"))
+
+
+def _all_charts_drawn(at: AppTest) -> None:
+    """The page draws every chart of the registry that applies to its current experiment."""
+    want = [c.name for c in charts.shown(_store(at).current().exp)]
+    assert want and _charts(at) == len(want), (_charts(at), want)
 
 
 def _no_exception(at: AppTest) -> None:
@@ -42,7 +48,7 @@ def test_first_load_trains_the_default_preset():
     at = _app()
     _no_exception(at)
     assert at.title[0].value == PRESETS["relu-vs-dropout"].title
-    assert _charts(at) == 7
+    _all_charts_drawn(at)
     store = _store(at)
     assert [r.name for r in store.current().exp.runs] == list(PRESETS["relu-vs-dropout"].variants)
     assert store.current().exp.status == "ok"
@@ -56,7 +62,7 @@ def test_every_preset_renders(preset):
     at = _app({"preset": preset, **TINY})
     _no_exception(at)
     assert not at.warning, [w.value for w in at.warning]
-    assert _charts(at) == 7
+    _all_charts_drawn(at)
     exp = _store(at).current().exp
     assert [r.name for r in exp.runs] == list(PRESETS[preset].variants)
     assert all(r.epochs_done == 3 for r in exp.runs)
@@ -75,7 +81,7 @@ def test_bad_query_values_warn_and_fall_back():
     # the rewritten link keeps the good parameters and drops the bad ones
     assert at.query_params.get("epochs") == "2"
     assert "lr" not in at.query_params and "vA" not in at.query_params
-    assert _charts(at) == 7
+    _all_charts_drawn(at)
 
 
 def test_cross_field_error_in_link_falls_back():
@@ -83,7 +89,7 @@ def test_cross_field_error_in_link_falls_back():
     _no_exception(at)
     text = _warnings(at)
     assert "model" in text and "batch_size" in text
-    assert _charts(at) == 7
+    _all_charts_drawn(at)
 
 
 def test_link_round_trips_settings_and_variants():
@@ -187,7 +193,7 @@ def test_stop_keeps_partial_results():
     _no_exception(at)
     assert len(store.entries) == 1  # not trained again
     assert any("Stopped early" in i.value for i in at.info)
-    assert _charts(at) == 7
+    _all_charts_drawn(at)
 
 
 def test_should_stop_flag_stops_cleanly():
@@ -205,7 +211,7 @@ def test_seminar_mode_renders():
     _no_exception(at)
     labels = [b.label for b in at.button]
     assert all(p.title in labels for p in PRESETS.values())
-    assert _charts(at) == 7
+    _all_charts_drawn(at)
     at.button(key="sem_linear-is-not-enough").click().run()
     _no_exception(at)
     assert _store(at).current().spec.preset == "linear-is-not-enough"
@@ -224,7 +230,7 @@ def test_history_and_about_pages():
     at.switch_page("views/lab_page.py").run()  # back to the Lab: the last run is shown, not retrained
     _no_exception(at)
     assert len(_store(at).entries) == 1
-    assert _charts(at) == 7
+    _all_charts_drawn(at)
 
 
 def test_history_is_capped():
@@ -252,15 +258,17 @@ def test_uploaded_csv_is_found_by_hash(tmp_path, monkeypatch):
 def test_a_bug_in_drawing_shows_one_line_not_a_traceback(monkeypatch, caplog):
     # Whatever goes wrong while drawing (here a chart builder that raises), the visitor sees one
     # line and the rest of the page; the traceback goes to the server log.
-    from dashboard import charts
+    import dataclasses
 
     def broken(*args, **kwargs):
         raise IndexError("tuple index out of range")
 
-    monkeypatch.setattr(charts, "mask_stability", broken)
+    mask = charts.CHARTS["mask-stability"]
+    monkeypatch.setitem(charts.CHARTS, mask.name, dataclasses.replace(mask, build=broken))
     with caplog.at_level("ERROR", logger="relu_lab.page"):
         at = _app(TINY)
     _no_exception(at)
     assert any("Something went wrong" in e.value and "IndexError" in e.value for e in at.error)
-    assert _charts(at) >= 2  # what was drawn before the failure stays
+    drawn_before = [c.name for c in charts.shown(_store(at).current().exp)].index(mask.name)
+    assert drawn_before and _charts(at) == drawn_before  # what was drawn before the failure stays
     assert any("Traceback" in (r.exc_text or "") or r.exc_info for r in caplog.records)

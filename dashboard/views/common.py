@@ -10,8 +10,8 @@ from typing import Any
 import streamlit as st
 
 from core.config import FIELD, Field
-from dashboard import charts
-from dashboard.controls import LOG_GRIDS, SAME, SLOTS, VARIANT_FIELDS, log_options, vkey, wkey
+from dashboard import charts, text
+from dashboard.controls import LOG_GRIDS, SAME, VARIANT_FIELDS, log_options, vkey, wkey
 
 _MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
@@ -49,10 +49,24 @@ def font_size() -> int:
     return 17 if is_seminar() else 13
 
 
-def chart(fig, name: str, title: str = "", caption: str | None = None, alt: str | None = None) -> None:
-    st.plotly_chart(fig, width="stretch", config=charts.chart_config(name, title), alt=alt or name)
-    if caption:
-        st.caption(caption)
+def draw_charts(shown: list[charts.Chart], obj, title: str = "", prefix: str = "", **picks: int) -> None:
+    """Draw registry charts in order, two per row (a wide one alone), each with its caption.
+    `obj` is an Experiment or a list of runs; `picks` (layer, seed) go to the charts that read
+    them; `prefix` and `title` name the PNG a chart's camera button saves."""
+    fs = font_size()
+    for row in charts.page_rows(shown):
+        if len(row) == 1 and row[0].wide:
+            _chart(row[0], obj, title, prefix, fs, picks)
+            continue
+        for col, c in zip(st.columns(2, gap="medium"), row, strict=False):
+            with col:
+                _chart(c, obj, title, prefix, fs, picks)
+
+
+def _chart(c: charts.Chart, obj, title: str, prefix: str, fs: int, picks: dict[str, int]) -> None:
+    fig = c.figure(obj, font_size=fs, **picks)
+    st.plotly_chart(fig, width="stretch", config=charts.chart_config(prefix + c.name, title), alt=c.alt)
+    st.caption(text.CAPTIONS[c.name])
 
 
 def label(f: Field) -> str:
@@ -105,6 +119,3 @@ def render_variant_slot(slot: str) -> None:
 def load_widgets(values: dict[str, Any]) -> None:
     for k, v in values.items():
         st.session_state[k] = v
-
-
-SLOT_KEYS = tuple(vkey(s, n) for s in SLOTS for n in ("name", *VARIANT_FIELDS))

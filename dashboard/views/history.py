@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, hosted, state, text
-from dashboard.views.common import chart, font_size, guarded, md_escape
+from dashboard import charts, hosted, state
+from dashboard.views.common import draw_charts, guarded, md_escape
 
 MAX_OVERLAY = 4
 MAX_STORED = 100
@@ -140,13 +140,6 @@ def session_history(ss) -> None:
         rr.name = f"#{e.id} {r.name}"
         runs.append(rr)
     st.subheader("Selected runs, overlaid")
-    fs = font_size()
-    c1, c2 = st.columns(2)
-    with c1:
-        chart(charts.learning_curves(runs, font_size=fs), "history-learning-curves", "", text.CAPTIONS["learning"])
-        chart(charts.mask_stability(runs, 0, font_size=fs), "history-mask", "", text.CAPTIONS["mask"])
-    with c2:
-        chart(charts.gap_chart(runs, font_size=fs), "history-gap", "", text.CAPTIONS["gap"])
-        chart(charts.dead_units(runs, font_size=fs), "history-dead", "", text.CAPTIONS["dead"])
+    draw_charts(charts.overlays(), runs, prefix="history-")
     names = ", ".join(md_escape(r.name) for r in runs)
     st.caption(f"Overlaid: {names}")

@@ -41,7 +41,7 @@ from dashboard.controls import (
     widget_values,
 )
 from dashboard.views.common import (
-    chart,
+    draw_charts,
     font_size,
     guarded,
     is_seminar,
@@ -303,44 +303,25 @@ def summary(entry: state.Entry) -> None:
 @st.fragment
 @guarded  # a fragment reruns on its own, outside the page's guard
 def results(entry: state.Entry) -> None:
+    """The charts of this experiment (dashboard.charts.CHARTS), with the pickers they read."""
     exp = entry.exp
-    fs = font_size()
-    title = exp.title or entry.spec.title
-    seeds = max(len(r.seeds) for r in exp.runs)
-    layers = max(r.layers for r in exp.runs)
+    shown = charts.shown(exp)
+    needs = {n for c in shown for n in c.needs}
+    picks: dict[str, int] = {}
     c1, c2, _ = st.columns([2, 2, 3])
-    with c1:
-        seed = st.segmented_control("Seed shown in the pictures", [f"#{i + 1}" for i in range(seeds)],
-                                    default="#1", key="seed_pick") or "#1"
-    with c2:
-        layer = st.segmented_control("Hidden layer", [str(i + 1) for i in range(layers)], default="1",
-                                     key="layer_pick") or "1"
-    s, k = int(seed[1:]) - 1, int(layer) - 1
-    is_digits = any("confusion" in r.artifacts for r in exp.runs)
-    left, right = st.columns(2, gap="medium")
-    with left:
-        chart(charts.learning_curves(exp, font_size=fs), "learning-curves", title, text.CAPTIONS["learning"],
-              "Loss and accuracy per epoch, train and validation, per variant")
-    with right:
-        chart(charts.boundary(exp, s, font_size=fs), "confusion" if is_digits else "boundary", title,
-              text.CAPTIONS["confusion" if is_digits else "boundary"],
-              "Confusion matrices" if is_digits else "Decision boundary of each variant with the data points")
-    left, right = st.columns(2, gap="medium")
-    with left:
-        chart(charts.mask_stability(exp, k, font_size=fs), "mask-stability", title, text.CAPTIONS["mask"],
-              "Mask agreement and mask flips per epoch")
-    with right:
-        chart(charts.zero_sources(exp, font_size=fs), "zero-sources", title, text.CAPTIONS["zeros"],
-              "Share of zeros from the activation and from dropout per layer")
-    left, right = st.columns(2, gap="medium")
-    with left:
-        chart(charts.gap_chart(exp, font_size=fs), "overfitting-gap", title, text.CAPTIONS["gap"],
-              "Overfitting gap per epoch")
-    with right:
-        chart(charts.dead_units(exp, font_size=fs), "dead-units", title, text.CAPTIONS["dead"],
-              "Dead units per hidden layer per epoch")
-    chart(charts.raster(exp, k, s, font_size=fs), "on-off-raster", title, text.CAPTIONS["raster"],
-          "On/off pattern of units for two train passes and the eval pass")
+    if "seed" in needs:
+        seeds = max(len(r.seeds) for r in exp.runs)
+        with c1:
+            seed = st.segmented_control("Seed shown in the pictures", [f"#{i + 1}" for i in range(seeds)],
+                                        default="#1", key="seed_pick") or "#1"
+        picks["seed"] = int(seed[1:]) - 1
+    if "layer" in needs:
+        layers = max(r.layers for r in exp.runs)
+        with c2:
+            layer = st.segmented_control("Hidden layer", [str(i + 1) for i in range(layers)], default="1",
+                                         key="layer_pick") or "1"
+        picks["layer"] = int(layer) - 1
+    draw_charts(shown, exp, exp.title or entry.spec.title, **picks)
 
 
 def downloads(entry: state.Entry) -> None:

@@ -1,0 +1,31 @@
+"""The page's table of final numbers (dashboard/charts/summary.py)."""
+from __future__ import annotations
+
+from dashboard.charts import summary
+
+
+def test_summary_rows(tiny_experiment):
+    rows = summary.summary_rows(tiny_experiment)
+    assert [r["variant"] for r in rows] == ["ReLU", "dropout"]
+    assert "±" in rows[0]["val acc"] and "status" not in rows[0]
+
+
+def test_summary_numbers_are_last_epoch_mean_and_std_over_seeds():
+    from core.config import validate
+    from core.results import RunResult
+
+    r = RunResult.empty(validate(epochs=1, seeds=2, depth=2), "hand", 2)
+    r.metrics["val_acc"][:] = [[0.1, 0.5], [0.1, 0.7]]  # last epoch: 0.5 and 0.7
+    r.metrics["dead"][:] = [[[9, 9], [1, 2]], [[9, 9], [3, 4]]]  # all layers together: 3 and 7
+    r.metrics["mask_agreement"][:] = [[[0, 0], [1.0, 0.0]], [[0, 0], [0.5, 0.0]]]  # layer 1: 1.0, 0.5
+    r.epochs_done, r.status = 2, "stopped"
+    pending = RunResult.empty(validate(epochs=1, seeds=2, depth=2), "pending", 2)
+    pending.status = "stopped"
+    row, empty = summary.summary_rows([r, pending])
+    assert row["val acc"] == "0.600 ± 0.100"
+    assert row["dead units"] == "5.0 ± 2.0"
+    assert row["mask agree"] == "0.750 ± 0.250"
+    assert row["acc gap"] == "–"  # never measured (all NaN)
+    assert row["status"] == "stopped (1 epochs)"
+    assert empty["val acc"] == "–" and empty["status"] == "stopped (0 epochs)"
+    assert list(row) == ["variant", "status", *(label for _, label in summary.SUMMARY)]
