@@ -23,15 +23,13 @@ from dashboard.charts.style import (
     style_legend,
 )
 
+
 # Until core.registry's activations carry these traits: the activations whose outputs can be
 # negative without being exactly 0, and those that saturate. (Removed when the traits land.)
-_TRAIT_FALLBACK = {"keeps_negative": {"leaky_relu", "elu", "gelu", "silu"}, "saturates": {"tanh", "sigmoid"}}
-
-
 def shows(act: str, trait: str) -> bool:
     """Whether activation `act` has `trait` ("keeps_negative", "saturates"): the dead-units chart
     then also draws that count, where it differs from dead."""
-    return bool(getattr(ACTIVATIONS[act], trait, act in _TRAIT_FALLBACK[trait]))
+    return bool(getattr(ACTIVATIONS[act], trait))
 
 
 NO_EPOCHS = "No epochs measured yet."
