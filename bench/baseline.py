@@ -91,28 +91,14 @@ def build_mlp(cfg: Config, n_in: int, n_out: int) -> tuple[nn.Sequential, list[n
 
 
 def build_cnn(cfg: Config, n_out: int) -> tuple[nn.Sequential, list[nn.Module], list[nn.Module]]:
-    """The lab's CNN on 8x8 images, as build_mlp: Conv2d(3x3, padding 1) -> [BatchNorm2d] ->
-    activation -> [Dropout], `depth` times, then a 2x2 max pool, Flatten and a Linear head.
-    Default initialization only (enough for the oracle test, which sets the weights itself)."""
-    layers: list[nn.Module] = []
-    acts: list[nn.Module] = []
-    outs: list[nn.Module] = []
-    channels_in = 1
-    for _ in range(cfg.depth):
-        layers.append(nn.Conv2d(channels_in, cfg.width, 3, padding=1))
-        if cfg.batchnorm:
-            layers.append(nn.BatchNorm2d(cfg.width))
-        act = make_activation(cfg.activation)
-        layers.append(act)
-        acts.append(act)
-        out = act
-        if cfg.dropout > 0:
-            out = nn.Dropout(cfg.dropout)
-            layers.append(out)
-        outs.append(out)
-        channels_in = cfg.width
-    layers += [nn.MaxPool2d(2), nn.Flatten(), nn.Linear(cfg.width * 16, n_out)]
-    return nn.Sequential(*layers), acts, outs
+    """The lab's CNN on 8x8 images, returned as build_mlp's: build_mlp's hidden layers with a
+    Conv2d(3x3, padding 1) for each Linear and BatchNorm2d for each BatchNorm1d, then a 2x2 max
+    pool, Flatten and a Linear head. Default initialization (the oracle test sets the weights)."""
+    mlp, acts, outs = build_mlp(cfg, 1, n_out)  # 1 input channel
+    as_conv = {nn.Linear: lambda m: nn.Conv2d(m.in_features, m.out_features, 3, padding=1),
+               nn.BatchNorm1d: lambda m: nn.BatchNorm2d(m.num_features)}
+    hidden = [as_conv.get(type(m), lambda m: m)(m) for m in list(mlp)[:-1]]
+    return nn.Sequential(*hidden, nn.MaxPool2d(2), nn.Flatten(), nn.Linear(cfg.width * 16, n_out)), acts, outs
 
 
 @torch.no_grad()
