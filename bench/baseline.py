@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from core.config import Config, validate
-from core.cost import PROBE_MLP
+from core.cost import PROBE_MLP, probe_rows
 from core.data import make_dataset
 from core.registry import ACTIVATIONS, INITS, OPTIMIZERS
 
@@ -74,6 +74,38 @@ def build_mlp(cfg: Config, n_in: int, n_out: int) -> tuple[nn.Sequential, list[n
     return model, acts, outs
 
 
+def build_cnn(cfg: Config, n_out: int) -> tuple[nn.Sequential, list[nn.Module], list[nn.Module]]:
+    """The lab's CNN on 8x8 images, returned as build_mlp's: build_mlp's hidden layers with a
+    Conv2d(3x3, padding 1) for each Linear and BatchNorm2d for each BatchNorm1d, then a 2x2 max
+    pool, Flatten and a Linear head. Default initialization (the oracle test sets the weights)."""
+    mlp, acts, outs = build_mlp(cfg, 1, n_out)  # 1 input channel
+    as_conv = {nn.Linear: lambda m: nn.Conv2d(m.in_features, m.out_features, 3, padding=1),
+               nn.BatchNorm1d: lambda m: nn.BatchNorm2d(m.num_features)}
+    hidden = [as_conv.get(type(m), lambda m: m)(m) for m in list(mlp)[:-1]]
+    return nn.Sequential(*hidden, nn.MaxPool2d(2), nn.Flatten(), nn.Linear(cfg.width * 16, n_out)), acts, outs
+
+
+@torch.no_grad()
+def set_weights(model: nn.Sequential, weights: list[tuple[torch.Tensor, ...]]) -> None:
+    """Put given weights into a model from build_mlp/build_cnn, in PyTorch's own layouts, module
+    by module in order: (weight, bias) for each Linear/Conv2d, (weight, bias, running_mean,
+    running_var) for each batch norm. The oracle test (tests/test_oracle.py) runs the plain
+    definitions on the lab's weights this way."""
+    names = ("weight", "bias", "running_mean", "running_var")
+    kinds = (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d)
+    modules = [m for m in model if isinstance(m, kinds)]
+    for m, tensors in zip(modules, weights, strict=True):
+        for name, t in zip(names, tensors, strict=False):
+            getattr(m, name).copy_(t)
+
+
+def _by_unit(t: torch.Tensor) -> torch.Tensor:
+    """t as (observations, units): an MLP's (inputs, units) as it is; a CNN's (inputs, channels,
+    height, width) as (inputs x pixels, channels), since a channel is one unit, as in the lab.
+    Then .all(dim=0) asks "on every input (and pixel)"."""
+    return t if t.dim() == 2 else t.transpose(1, -1).reshape(-1, t.shape[1])
+
+
 class Recorder:
     """Forward hooks that keep the last input and output of each watched module."""
 
@@ -96,7 +128,7 @@ def measure_epoch(cfg: Config, model: nn.Sequential, acts: list[nn.Module], outs
     """All metrics of one network at one epoch. Returns the record and the eval-mode on/off states
     of the probe (for next epoch's mask_flip)."""
     x_tr, y_tr, x_va, y_va = data.x_train, data.y_train, data.x_val, data.y_val
-    n_probe = min(len(x_tr), PROBE_SIZE)
+    n_probe = probe_rows(cfg, len(x_tr))  # PROBE_SIZE for an MLP, fewer inputs for a CNN
     rec: dict[str, Any] = {}
     rec_layers: dict[str, list] = {k: [] for k in (
         "dead", "negative", "saturated", "zero_frac", "act_zero_frac_train",
@@ -119,12 +151,13 @@ def measure_epoch(cfg: Config, model: nn.Sequential, acts: list[nn.Module], outs
 
         on_now = []
         for i, (act, z, a) in enumerate(zip(acts, pre, post, strict=True)):
-            rec_layers["dead"].append(float((a == 0).all(dim=0).sum()))
-            rec_layers["negative"].append(float((z <= 0).all(dim=0).sum()))
+            rec_layers["dead"].append(float((_by_unit(a) == 0).all(dim=0).sum()))
+            rec_layers["negative"].append(float((_by_unit(z) <= 0).all(dim=0).sum()))
             # Derivative of the (elementwise) activation by autograd.
             zg = z.clone().requires_grad_(True)
             with torch.enable_grad():
                 (d,) = torch.autograd.grad(act(zg).sum(), zg)
+            d = _by_unit(d)
             sat = (d < 0.01 * ACTIVATIONS[cfg.activation].grad_max).all(dim=0).sum()
             rec_layers["saturated"].append(float(sat))
             rec_layers["zero_frac"].append((a == 0).float().mean().item())

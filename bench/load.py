@@ -22,26 +22,20 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
-# The brief's flags, plus: each simulated visitor has its page in the foreground, as real
+from bench.harness import ALL_CHARTS, browser_missing, chromium, lab_server
+
+# On top of the harness's flags: each simulated visitor has its page in the foreground, as real
 # visitors on their own machines do (Chromium otherwise throttles the timers of hidden pages).
-ARGS += ["--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-         "--disable-backgrounding-occluded-windows"]
-ALL_CHARTS = 7
+FOREGROUND_ARGS = ("--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                   "--disable-backgrounding-occluded-windows")
 # Runs in every page: notes the wall-clock time (ms) at which the page first shows all its charts
 # and no progress bar, so slow polling from here does not inflate the figures.
 WATCH_JS = """(() => {
@@ -81,12 +75,6 @@ from streamlit.web.cli import main
 sys.argv = ["streamlit", "run", *sys.argv[1:]]
 main()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -152,40 +140,6 @@ class MemorySampler(threading.Thread):
         self.join(5)
 
 
-def start_server(store: Path, train_log: Path, extra_env: dict[str, str] | None = None):
-    port = free_port()
-    env = {**os.environ, "RELU_LAB_STORE": str(store), "RELU_LAB_HOSTED": "1",
-           "RELU_LAB_LOAD_TRAIN_LOG": str(train_log), **(extra_env or {})}
-    cmd = [sys.executable, "-c", SERVER, "dashboard/app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    log = open(store.parent / "server.log", "w")  # noqa: SIM115 - closed by stop_server
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    proc.log = log  # type: ignore[attr-defined]
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                stop_server(proc)
-                tail = (store.parent / "server.log").read_text()[-2000:]
-                raise RuntimeError("streamlit did not start:\n" + tail) from None
-            time.sleep(0.2)
-
-
-def stop_server(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    proc.log.close()
-
-
 def session_plan(n: int, same: int, epochs: int | None) -> list[str]:
     """Query strings: `same` identical links, the rest round-robin over the other presets."""
     from core.presets import PRESETS
@@ -206,63 +160,46 @@ POLL_JS = """() => ({
 })"""
 
 
-def niced_chromium(folder: str) -> str:
-    """A launcher for Debian's Chromium at the lowest CPU priority (its page processes inherit it).
-
-    Real visitors draw their charts on their own machines; here twenty browser pages share the
-    server's two cores, and at equal priority their rendering starves the server under test
-    (measured: a 3 s training took 50 s, and pages timed out). At nice 19 they get whatever
-    the server leaves, which is what the test is about."""
-    path = os.path.join(folder, "chromium-niced")
-    with open(path, "w") as fh:
-        fh.write(f'#!/bin/sh\nexec nice -n 19 {CHROMIUM} "$@"\n')
-    os.chmod(path, 0o755)
-    return path
-
-
 def drive(url: str, plan: list[str], timeout: float) -> tuple[list[Session], float]:
     """Open every page (within a few seconds), then poll them all until charts or timeout."""
-    from playwright.sync_api import sync_playwright
-
     sessions = [Session(url + "/" + q, q.split("preset=")[1].split("&")[0]) for q in plan]
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=niced_chromium(tmp), args=ARGS)
-        try:
-            for s in sessions:  # blank pages first: opening them costs the server nothing
-                s.page = browser.new_page(viewport={"width": 1280, "height": 900})
-                s.page.add_init_script(WATCH_JS)
-            t_open = time.perf_counter()
-            for s in sessions:  # then every visitor follows the link, without waiting for the server
-                s.started = time.time()
-                s.page.evaluate("url => { window.location.href = url; }", s.url)
-            spread = time.perf_counter() - t_open
-            deadline = time.perf_counter() + timeout
-            pending = list(sessions)
-            while pending and time.perf_counter() < deadline:
-                for s in list(pending):
-                    try:
-                        st = s.page.evaluate(POLL_JS)
-                    except Exception:  # noqa: BLE001 - page still navigating: next round
-                        continue
-                    s.exception = s.exception or st["exception"] > 0
-                    s.errors = st["errors"]
-                    s.notes = st["infos"]
-                    if s.exception or s.errors:
-                        pending.remove(s)
-                    elif st["chartsAt"]:
-                        s.charts_at = st["chartsAt"] / 1000.0
-                        pending.remove(s)
-                time.sleep(0.25)
-            for s in sessions:  # a last look for late errors
+    # Chromium at nice 19: real visitors draw their charts on their own machines; here twenty pages
+    # share the server's two cores, and at equal priority their rendering starves the server under
+    # test (measured: a 3 s training took 50 s, and pages timed out).
+    with chromium(FOREGROUND_ARGS, nice=True) as browser:
+        for s in sessions:  # blank pages first: opening them costs the server nothing
+            s.page = browser.new_page(viewport={"width": 1280, "height": 900})
+            s.page.add_init_script(WATCH_JS)
+        t_open = time.perf_counter()
+        for s in sessions:  # then every visitor follows the link, without waiting for the server
+            s.started = time.time()
+            s.page.evaluate("url => { window.location.href = url; }", s.url)
+        spread = time.perf_counter() - t_open
+        deadline = time.perf_counter() + timeout
+        pending = list(sessions)
+        while pending and time.perf_counter() < deadline:
+            for s in list(pending):
                 try:
                     st = s.page.evaluate(POLL_JS)
-                    s.exception = s.exception or st["exception"] > 0
-                    s.errors = s.errors or st["errors"]
-                    s.notes = s.notes or st["infos"]
-                except Exception:  # noqa: BLE001
-                    pass
-        finally:
-            browser.close()
+                except Exception:  # noqa: BLE001 - page still navigating: next round
+                    continue
+                s.exception = s.exception or st["exception"] > 0
+                s.errors = st["errors"]
+                s.notes = st["infos"]
+                if s.exception or s.errors:
+                    pending.remove(s)
+                elif st["chartsAt"]:
+                    s.charts_at = st["chartsAt"] / 1000.0
+                    pending.remove(s)
+            time.sleep(0.25)
+        for s in sessions:  # a last look for late errors
+            try:
+                st = s.page.evaluate(POLL_JS)
+                s.exception = s.exception or st["exception"] > 0
+                s.errors = s.errors or st["errors"]
+                s.notes = s.notes or st["infos"]
+            except Exception:  # noqa: BLE001
+                pass
     return sessions, spread
 
 
@@ -279,21 +216,22 @@ def store_rows(store: Path) -> list[tuple[str, str]]:
 def run_load(sessions: int = 20, same: int = 10, epochs: int | None = None, timeout: float = TIMEOUT_S,
              verbose: bool = True) -> dict:
     """The whole test; returns figures and a list of (requirement, ok, detail)."""
-    if not os.path.exists(CHROMIUM):
-        raise RuntimeError(f"{CHROMIUM} not found")
+    missing = browser_missing()
+    if missing:
+        raise RuntimeError(missing)
     plan = session_plan(sessions, same, epochs)
     with tempfile.TemporaryDirectory(prefix="relu-lab-load-") as tmp:
         store, train_log = Path(tmp) / "runs.db", Path(tmp) / "trainings.log"
-        proc, url = start_server(store, train_log)
-        sampler = MemorySampler(proc.pid)
-        sampler.start()
-        t0 = time.perf_counter()
-        try:
-            result, spread = drive(url, plan, timeout)
-        finally:
-            wall = time.perf_counter() - t0
-            sampler.stop()
-            stop_server(proc)
+        env = {"RELU_LAB_STORE": str(store), "RELU_LAB_HOSTED": "1", "RELU_LAB_LOAD_TRAIN_LOG": str(train_log)}
+        with lab_server(env, launcher=[sys.executable, "-c", SERVER], log=Path(tmp) / "server.log") as server:
+            sampler = MemorySampler(server.proc.pid)
+            sampler.start()
+            t0 = time.perf_counter()
+            try:
+                result, spread = drive(server.url, plan, timeout)
+            finally:
+                wall = time.perf_counter() - t0
+                sampler.stop()
         server_log = (Path(tmp) / "server.log").read_text(errors="replace")
         if verbose and "Traceback" in server_log:  # the page showed one line; the details are here
             print("--- tracebacks in the server log:\n" + server_log[server_log.index("Traceback") - 200:][-6000:])

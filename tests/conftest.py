@@ -23,6 +23,19 @@ def _isolated_run_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def need_browser():
+    """Skips a test that drives the real page when Chromium or Playwright is missing; with
+    REQUIRE_BROWSER=1 it fails instead, so a machine meant to run them cannot skip them quietly."""
+    from bench.harness import browser_missing
+
+    missing = browser_missing()
+    if missing:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{missing} and REQUIRE_BROWSER=1")
+        pytest.skip(missing)
+
+
+@pytest.fixture(scope="session")
 def tiny_experiment():
     """Two variants (ReLU, ReLU + dropout) on moons: 3 epochs, 2 seeds, 100 points, width 8."""
     from core.config import validate

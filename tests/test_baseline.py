@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.baseline import build_mlp, measure_epoch, train_plain
+from bench.baseline import build_mlp, measure_epoch, set_weights, train_plain
 from core.config import validate
 from core.data import make_dataset
 from core.results import METRICS
@@ -66,3 +66,17 @@ def test_measuring_leaves_batchnorm_statistics_alone():
 def test_cnn_is_not_covered():
     with pytest.raises(NotImplementedError):
         train_plain(validate(dataset="digits", model="cnn", n_samples=100, epochs=1, seeds=1))
+
+
+def test_set_weights_puts_each_tensor_in_its_module_and_counts_them():
+    cfg = validate({**SMALL, "batchnorm": True, "depth": 1, "width": 3})
+    model, _, _ = build_mlp(cfg, 2, 2)
+    given = [(torch.full((3, 2), 1.0), torch.full((3,), 2.0)),
+             (torch.full((3,), 3.0), torch.full((3,), 4.0), torch.full((3,), 5.0), torch.full((3,), 6.0)),
+             (torch.full((2, 3), 7.0), torch.full((2,), 8.0))]
+    set_weights(model, given)
+    linear, bn, head = model[0], model[1], model[-1]
+    got = [linear.weight, linear.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var, head.weight, head.bias]
+    assert [t.unique().item() for t in got] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    with pytest.raises(ValueError):  # one tuple per module with weights, no fewer
+        set_weights(model, given[:2])

@@ -4,32 +4,12 @@ Skipped when /usr/bin/chromium or playwright is missing, unless REQUIRE_BROWSER=
 """
 from __future__ import annotations
 
-import os
-
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 
-
-def _need_browser():
-    missing = None
-    if not os.path.exists(CHROMIUM):
-        missing = f"{CHROMIUM} is missing"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright  # noqa: F401
-        except ImportError:
-            missing = "playwright (python) is not installed"
-    if missing:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{missing} and REQUIRE_BROWSER=1")
-        pytest.skip(missing)
-
-
-def test_reduced_load(capsys):
-    _need_browser()
+def test_reduced_load(need_browser, capsys):
     from bench.load import run_load
 
     # Short runs (epochs=4) keep it under a minute on two cores; the sharing, the

@@ -1,0 +1,165 @@
+"""The real page for benchmarks and browser tests: a Streamlit server and Debian's Chromium.
+
+One place for what bench/page.py, bench/load.py, tests/test_browser.py and tests/test_load.py
+all need: a free loopback port, `streamlit run dashboard/app.py` on it (waited for until its
+health endpoint answers, stopped on exit), and Chromium driven by Playwright. Chromium is the
+system's /usr/bin/chromium (Debian's package); Playwright's own browser download is never used.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dashboard import charts
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+# Headless, no sandbox (containers have no user namespaces), no GPU, and nothing that phones home
+# or updates itself while a test runs.
+CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync")
+# The default page (a comparison on 2-D points) draws every chart of the table for 2-D data.
+ALL_CHARTS = len(charts.charts_for("2d"))
+CHART = ".js-plotly-plot"
+START_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def browser_missing() -> str | None:
+    """Why the browser checks cannot run here (no Chromium, no Playwright), or None if they can."""
+    if not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} is missing (install Debian's chromium package)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright (python) is not installed"
+    return None
+
+
+def streamlit_flags(port: int) -> list[str]:
+    """`streamlit run`'s arguments: the app, on loopback only, headless, no telemetry, no reloads."""
+    return ["dashboard/app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none"]
+
+
+class ServerError(RuntimeError):
+    """The server exited or never answered; the message ends with the tail of its output."""
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def output(self, tail: int = 4000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-tail:]
+        except OSError:
+            return ""
+
+
+def wait_healthy(server: Server, timeout: float = START_TIMEOUT_S) -> None:
+    """Until GET /_stcore/health answers 200; ServerError if the process exits or the deadline
+    passes first. Between tries it waits on the process itself, so a crash ends the wait at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(server.url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise ServerError(f"streamlit did not become healthy within {timeout:g} s:\n{server.output()}")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.proc.wait(timeout=0.2)
+        if server.proc.poll() is not None:
+            raise ServerError(f"streamlit exited with status {server.proc.returncode}:\n{server.output()}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate, then kill if it has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def lab_server(env: dict[str, str] | None = None, launcher: list[str] | None = None,
+               log: Path | None = None, timeout: float = START_TIMEOUT_S) -> Iterator[Server]:
+    """`python -m streamlit run dashboard/app.py` on a free loopback port, healthy; stopped on exit.
+
+    env: added to this process's environment. launcher: the command before streamlit's arguments
+    (default `python -m streamlit run`; bench.load runs a script that instruments the server).
+    log: where the server's output goes (default: a temporary file, deleted on exit)."""
+    port = free_port()
+    cmd = [*(launcher or [sys.executable, "-m", "streamlit", "run"]), *streamlit_flags(port)]
+    with tempfile.TemporaryDirectory(prefix="relu-lab-server-") as tmp:
+        log = log or Path(tmp) / "server.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **(env or {})})
+        server = Server(f"http://127.0.0.1:{port}", proc, log)
+        try:
+            wait_healthy(server, timeout)
+            yield server
+        finally:
+            stop(proc)
+
+
+def _niced(folder: str) -> str:
+    """A launcher for Chromium at the lowest CPU priority (its page processes inherit it)."""
+    path = os.path.join(folder, "chromium-niced")
+    with open(path, "w") as fh:
+        fh.write(f'#!/bin/sh\nexec nice -n 19 {CHROMIUM} "$@"\n')
+    os.chmod(path, 0o755)
+    return path
+
+
+@contextlib.contextmanager
+def chromium(extra_args: tuple[str, ...] = (), nice: bool = False) -> Iterator:
+    """Debian's Chromium under Playwright (a playwright Browser); closed on exit.
+    nice: run it at nice 19, so many pages rendering do not starve a server on the same cores."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="relu-lab-chromium-") as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_niced(tmp) if nice else CHROMIUM,
+                                    args=[*CHROMIUM_ARGS, *extra_args])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def wait_charts(page, n: int = ALL_CHARTS, selector: str = CHART, timeout: float = 60.0) -> None:
+    """Until the page shows at least n elements matching selector (plotly charts by default)."""
+    page.wait_for_function(f"document.querySelectorAll('{selector}').length >= {n}", timeout=timeout * 1000)
+
+
+def wait_drawn(page, timeout: float = 30.0) -> None:
+    """Until every plotly chart on the page has laid itself out and the browser has painted it:
+    each chart has its layout and its SVG, then two animation frames (one full paint) pass."""
+    page.wait_for_function(
+        f"Array.from(document.querySelectorAll('{CHART}'))"
+        ".every(g => g._fullLayout && g.querySelector('.main-svg'))", timeout=timeout * 1000)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
