@@ -101,7 +101,8 @@ def get_store(state: MutableMapping[str, Any]) -> Store:
 
 def stopped_placeholder(spec: Spec) -> Experiment:
     """An Experiment with no epochs, every variant 'stopped': for a run ended before epoch 0."""
-    return stopped_experiment(spec.base, spec.variant_dict(), spec.title, spec.preset if spec.matches_preset() else "")
+    preset = spec.preset if spec.matches_preset() else ""
+    return stopped_experiment(spec.base, spec.variant_dict(), spec.title, preset)
 
 
 def spec_configs(spec: Spec) -> list:
