@@ -10,7 +10,7 @@ its charts, and checks:
 
 - no page shows an exception or an error;
 - every distinct experiment was trained exactly once (identical requests share one training;
-  counted in the server process, by instrumenting core.hosting's job, and in the store);
+  counted in the server process, by instrumenting core.serve's job, and in the store);
 - the server's peak resident memory (server + children, sampled every 0.2 s) < 1.5 GB;
 - every page drew its charts within the timeout.
 
@@ -52,25 +52,26 @@ MEMORY_LIMIT_MB = 1536
 TIMEOUT_S = 360.0
 SAME_PRESET = "relu-vs-dropout"
 
-# Runs the real `streamlit run` in this process after wrapping the hosting job's compute step,
-# so the server itself counts the trainings it starts (one line per training in a log file).
+# Runs the real `streamlit run` in this process after wrapping the job's training step
+# (core.serve.jobs.Job.train), so the server itself counts the trainings it starts (one line per
+# training in a log file).
 SERVER = r"""
 import os, sys, threading
 sys.path.insert(0, os.getcwd())
-import core.hosting as _h
-_log, _lock, _orig = os.environ["RELU_LAB_LOAD_TRAIN_LOG"], threading.Lock(), _h._Job._compute
+from core.serve.jobs import Job as _Job
+_log, _lock, _orig = os.environ["RELU_LAB_LOAD_TRAIN_LOG"], threading.Lock(), _Job.train
 import time as _t
 def _note(*parts):
     with _lock, open(_log, "a") as f:
         f.write(" ".join(map(str, parts)) + "\n")
 def _counted(self):
-    _note("start", self.key, _t.time())
+    _note("start", self.key[1], _t.time())
     try:
         return _orig(self)
     finally:
-        _note("end", self.key, _t.time(), self.exp.status if self.exp is not None else "-",
+        _note("end", self.key[1], _t.time(), self.result.status if self.result is not None else "-",
               round(self.waited, 2), round(self.deadline.elapsed, 2) if self.deadline else "-")
-_h._Job._compute = _counted
+_Job.train = _counted
 from streamlit.web.cli import main
 sys.argv = ["streamlit", "run", *sys.argv[1:]]
 main()
@@ -293,7 +294,7 @@ def run_load(sessions: int = 20, same: int = 10, epochs: int | None = None, time
 
 def engine_only(sessions: int, same: int) -> dict:
     """The same requests straight through the page's engine path, in threads of this process, no
-    browsers: core.hosting.run_guarded with hosted limits and a shared gate and store, each
+    browsers: core.serve.run_guarded with hosted limits and a shared gate and store, each
     session redrawing its live learning curves as the page does (every sessions / 2 s, as
     lab.redraw_interval with everyone watching) and building the four history charts at the end. Separates the server's own cost
     from the browsers' in the full test."""
@@ -301,18 +302,15 @@ def engine_only(sessions: int, same: int) -> dict:
 
     import psutil
 
-    from core import hosting
+    from core import serve
     from core.store import RunStore
-    from dashboard import charts, state
+    from dashboard import charts
     from dashboard.controls import preset_spec
 
     plan = [q.split("preset=")[1] for q in session_plan(sessions, same, None)]
-    lim = hosting.Limits.hosted_defaults()
-    hosting.apply_thread_settings(lim)
-    from core.train import SWITCH_INTERVAL_S
-
-    sys.setswitchinterval(SWITCH_INTERVAL_S)  # as dashboard/hosted.py sets it in the server
-    gate = hosting.TrainingGate(lim.max_concurrent, lim.max_queue)
+    lim = serve.Limits.hosted_defaults()
+    serve.apply_process_settings(lim)  # as dashboard/hosted.start_server does in the server
+    gate = serve.TrainingGate(lim.max_concurrent, lim.max_queue)
     out: dict[int, tuple[str, float, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         store = RunStore(os.path.join(tmp, "runs.db"))
@@ -320,14 +318,14 @@ def engine_only(sessions: int, same: int) -> dict:
         def session(i: int, name: str) -> None:
             spec, last = preset_spec(name), [0.0]
 
-            def on_epoch(exp, vi, epoch):
+            def on_epoch(exp, vi, epoch):  # exp: a private view of a snapshot, as the page gets
                 if time.monotonic() - last[0] >= sessions / 2.0:  # lab.redraw_interval with everyone live
                     last[0] = time.monotonic()
-                    charts.learning_curves(state.private_copy(exp, spec)).to_json()
+                    charts.learning_curves(exp).to_json()
 
             t = time.perf_counter()
-            exp, _, _ = hosting.run_guarded(spec.base, spec.variant_dict(), limits=lim, store=store, gate=gate,
-                                            on_epoch=on_epoch)
+            exp, _, _ = serve.run_guarded(spec.base, spec.variant_dict(), limits=lim, store=store, gate=gate,
+                                          on_epoch=on_epoch)
             for build in (charts.learning_curves, charts.gap_chart, charts.dead_units, charts.zero_sources):
                 build(exp).to_json()
             out[i] = (name, time.perf_counter() - t, exp.status)

@@ -3,7 +3,7 @@
     python -m bench.soak [--runs 200] [--warmup 20] [--skip-faults]
 
 Soak: `--runs` tiny experiments in one process through the path the page uses
-(dashboard.state.train_spec -> core.hosting.run_guarded -> the run store), each with a fresh
+(dashboard.state.train_spec -> core.serve.run_guarded -> the run store), each with a fresh
 seed so nothing is served from the store; this process's RSS is measured after `--warmup`
 runs and at the end. Growth must stay under 100 MB.
 
@@ -39,7 +39,7 @@ def _rss_mb() -> float:
 
 def soak(runs: int, warmup: int, store_path: Path) -> tuple[bool, str]:
     from core.config import validate
-    from core.hosting import Limits
+    from core.serve import Limits
     from core.store import RunStore
     from dashboard import state
     from dashboard.controls import NO_PRESET, Spec
@@ -136,7 +136,8 @@ def corrupt(store_path: Path) -> tuple[bool, str]:
 
 def diverge(store_path: Path) -> tuple[bool, str]:
     from core.config import validate
-    from core.hosting import Limits, run_guarded
+    from core.serve import Limits, run_guarded
+    from core.serve.notes import DIVERGED
     from core.store import RunStore
 
     store = RunStore(store_path)
@@ -144,8 +145,8 @@ def diverge(store_path: Path) -> tuple[bool, str]:
     exp, from_store, notes = run_guarded(base, limits=Limits.from_env({}), store=store)
     stored = [r["status"] for r in store.list()]
     print(f"faults: diverging run (sgd, lr 10, depth 3, he): status {exp.status}, stored {stored}, "
-          f"notes {notes}")
-    ok = exp.status == "diverged" and stored == ["diverged"] and any("curves stop there" in n for n in notes)
+          f"notes {[n.text for n in notes]}")
+    ok = exp.status == "diverged" and stored == ["diverged"] and any(n.code == DIVERGED for n in notes)
     return ok, f"status {exp.status}, stored as {stored}"
 
 

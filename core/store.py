@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -132,18 +132,6 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-class _Slot:
-    """One in-flight computation, shared by every thread that asks for the same key."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.owner = threading.get_ident()
-
-
-# Per process, not per RunStore: Streamlit sessions may each build their own RunStore on the
-# same file and must still share one computation per key. Keyed by (resolved path, key).
-_INFLIGHT: dict[tuple[str, str], _Slot] = {}
-_INFLIGHT_LOCK = threading.Lock()
 _OPEN_LOCK = threading.Lock()  # serializes check / move-aside of a file within this process
 
 
@@ -153,7 +141,6 @@ class RunStore:
         self.warnings: list[str] = []
         self._warn_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._ident = str(self.path.resolve())
         with _OPEN_LOCK:
             for _ in range(3):
                 found = _file_id(self.path)
@@ -311,48 +298,3 @@ class RunStore:
             more = ", ..." if len(keys) > 2 else ""
             raise ValueError(f"key prefix {prefix!r} is ambiguous: {', '.join(keys[:2])}{more}")
         return keys[0]
-
-    def get_or_compute(self, key: str, compute: Callable[[], tuple[dict, dict]], *,
-                       wait_timeout: float = 600) -> tuple[dict, bool]:
-        """(doc, from_store). The stored doc if there is one; else compute, store and return it.
-
-        If another thread of this process is computing the same key, wait for it (at most
-        `wait_timeout` s, then TimeoutError) and read its result from the store. If it failed,
-        or returned a result it did not want stored (summary {"store": False}, e.g. a run the
-        user stopped), the waiters do not get that: one of them computes in turn.
-        A store that cannot be written (disk full, ...) is a warning: the computed doc is
-        still returned to the caller.
-        """
-        slot_key = (self._ident, key)
-        deadline = time.monotonic() + wait_timeout
-        while True:
-            doc = self.get(key)
-            if doc is not None:
-                return doc, True
-            with _INFLIGHT_LOCK:
-                slot = _INFLIGHT.get(slot_key)
-                mine = slot is None
-                if mine:
-                    slot = _INFLIGHT[slot_key] = _Slot()
-            if not mine:
-                if slot.owner == threading.get_ident():
-                    raise RuntimeError(f"get_or_compute({key!r}) called again from inside its own compute()")
-                if not slot.done.wait(max(0.0, deadline - time.monotonic())):
-                    raise TimeoutError(f"waited {wait_timeout} s for another thread computing run {key}")
-                continue  # stored now -> served by get(); failed or not stored -> we compete to compute
-            try:
-                # Between our get() and claiming the slot, an owner may have stored it and left.
-                doc = self.get(key)
-                if doc is not None:
-                    return doc, True
-                doc, summary = compute()
-                if summary.get("store", True):
-                    try:
-                        self.put(key, doc, summary)
-                    except (sqlite3.Error, OSError) as e:
-                        self._warn(f"run {key}: could not be stored ({e}); it will be computed again")
-                return doc, False
-            finally:
-                with _INFLIGHT_LOCK:
-                    del _INFLIGHT[slot_key]
-                slot.done.set()

@@ -33,7 +33,7 @@ RASTER_INPUTS, RASTER_UNITS = 48, 64
 
 
 _DEFAULT_THREADS = torch.get_num_threads()
-# A cap on threads per run, set by hosted mode (core.hosting.apply_thread_settings): many
+# A cap on threads per run, set by hosted mode (core.serve.process): many
 # sessions share two cores, and one thread each keeps the server responsive.
 MAX_THREADS: int | None = None
 SMALL_STEP_MACS = 20_000_000

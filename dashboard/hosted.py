@@ -1,45 +1,65 @@
-"""Server-wide hosting objects for the page: limits, the run store and the training gate.
+"""Server-wide objects for the page: limits, the run store, the training gate, and start-up.
 
 Built once per server process (st.cache_resource), keyed by what they are built from (the
 environment, the store path), so a test that points RELU_LAB_STORE at a temporary file, or
 sets hosted limits, gets its own objects instead of the first test's.
+
+`start_server()` is the one start-up step: process-wide settings (core.serve.process) and the
+engine's warm-up, once per process. It lives in this module, not in app.py: Streamlit runs
+app.py afresh (new globals) on every rerun, so a flag kept there does not survive a click.
 """
 from __future__ import annotations
 
 import os
-import sys
+import threading
 from pathlib import Path
 
 import streamlit as st
 
-from core import hosting
+from core import serve
+from core.config import ConfigError
 from core.store import RunStore, default_path
 
-# Trainings run in threads of the server, and the engine releases the GIL at every (tiny) torch
-# op. With Python's default 5 ms switch interval, each time it wants the GIL back while a page
-# thread builds a figure it waits up to 5 ms: three busy threads made two trainings 15x slower
-# (relu-vs-dropout 3.6 s -> 64 s). At 0.2 ms (core.train.SWITCH_INTERVAL_S, which the engine
-# also uses while it measures beside training) they took 7 s. Only matters when threads compete.
-
-_ENV_VARS = (hosting.ENV_HOSTED, hosting.ENV_MAX_WORK, hosting.ENV_MAX_SECONDS, hosting.ENV_MAX_CONCURRENT,
-             hosting.ENV_MAX_QUEUE, hosting.ENV_MAX_MEMORY_MB, hosting.ENV_TORCH_THREADS)
 SHOWN_WARNINGS = "_store_warnings_shown"
+_start_lock = threading.Lock()
+_started = False
+
+
+def start_server() -> None:
+    """Once per server process: apply the process settings of the environment's limits, and pay
+    the engine's one-time start-up (torch's first kernels, digits) in a background thread, so
+    the first Train press is fast."""
+    global _started
+    with _start_lock:
+        if _started:
+            return
+        _started = True
+    try:
+        serve.apply_process_settings(limits())
+    except ConfigError:  # the page says what is wrong, in one line, on every run
+        pass
+
+    def work() -> None:
+        try:
+            from core.train import warmup
+
+            warmup()
+        except Exception:  # noqa: BLE001 - a failed warm-up only costs speed, never the page
+            pass
+
+    # Not a daemon: the interpreter waits for it (about a second) at exit instead of killing it
+    # inside torch's C++, which aborts the process ("terminate called without an active exception").
+    threading.Thread(target=work, name="lab-warmup", daemon=False).start()
 
 
 @st.cache_resource(show_spinner=False)
-def _limits(env: tuple[tuple[str, str | None], ...]) -> hosting.Limits:
-    lim = hosting.Limits.from_env({k: v for k, v in env if v is not None})
-    hosting.apply_thread_settings(lim)  # once per server (and per distinct environment)
-    from core.train import SWITCH_INTERVAL_S
-
-    if sys.getswitchinterval() > SWITCH_INTERVAL_S:
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
-    return lim
+def _limits(env: tuple[tuple[str, str | None], ...]) -> serve.Limits:
+    return serve.Limits.from_env({k: v for k, v in env if v is not None})
 
 
-def limits() -> hosting.Limits:
-    """Limits.from_env(), built once. A malformed variable raises ConfigError (naming it)."""
-    return _limits(tuple((k, os.environ.get(k)) for k in _ENV_VARS))
+def limits() -> serve.Limits:
+    """Limits.from_env(), built once per environment. A malformed variable raises ConfigError (naming it)."""
+    return _limits(tuple((k, os.environ.get(k)) for k in serve.ENV_VARS))
 
 
 @st.cache_resource(show_spinner=False)
@@ -53,11 +73,11 @@ def run_store() -> RunStore:
 
 
 @st.cache_resource(show_spinner=False)
-def _gate(max_concurrent: int, max_queue: int) -> hosting.TrainingGate:
-    return hosting.TrainingGate(max_concurrent, max_queue)
+def _gate(max_concurrent: int, max_queue: int) -> serve.TrainingGate:
+    return serve.TrainingGate(max_concurrent, max_queue)
 
 
-def gate(lim: hosting.Limits) -> hosting.TrainingGate:
+def gate(lim: serve.Limits) -> serve.TrainingGate:
     """One first-come-first-served gate for every session of this server."""
     return _gate(lim.max_concurrent, lim.max_queue)
 

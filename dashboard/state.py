@@ -3,30 +3,31 @@
 Functions take the state mapping (st.session_state, or a dict in tests), so they work without
 Streamlit. Only results are kept: `Experiment`s of numpy arrays, never torch models.
 
-Stop: `train_spec` stores the Experiment in the state as soon as the engine hands it over (first
-epoch callback), so whatever ends the run early — the Stop button (Streamlit raises its rerun
-exception at the next st.* call or session-state access inside our callbacks; with
-runner.fastReruns, the default, it is a stop exception and the rerun starts at once in a new
-thread), a closed tab, or an error — the `finally` block marks unfinished variants "stopped", keeps what was measured and
-records it as the current run. A later rerun with the same settings then shows that partial run
-instead of training again.
+Stop: `train_spec` keeps the latest snapshot the engine hands over (each epoch callback gets a
+private view of a copy taken in the training thread, never the live object), so whatever ends
+the run early — the Stop button (Streamlit raises its rerun exception at the next st.* call or
+session-state access inside our callbacks; with runner.fastReruns, the default, it is a stop
+exception and the rerun starts at once in a new thread), a closed tab, or an error — the
+`except` block marks unfinished variants "stopped", keeps what was measured and records it as
+the current run. A later rerun with the same settings then shows that partial run instead of
+training again.
 
-Training goes through `core.hosting.run_guarded` with the server's run store: an experiment
+Training goes through `core.serve.run_guarded` with the server's run store: an experiment
 that was trained before (by any session) is served from the store, identical requests in
-flight are trained once and watched by all, the hosted limits and the fair queue apply. The
-experiment handed to on_epoch is then live (written by the training thread), so what the
-`finally` block records after an interruption is a private copy of it.
+flight are trained once and watched by all, the hosted limits and the fair queue apply.
 """
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.results import Experiment, RunResult
+from core import serve
+from core.results import Experiment
+from core.serve.notes import Note
+from core.serve.snapshot import stopped_experiment, view
 from dashboard.controls import Spec
 
 HISTORY_CAP = 20
@@ -39,7 +40,7 @@ class Entry:
     spec: Spec
     exp: Experiment
     when: float = field(default_factory=time.time)
-    notes: list[str] = field(default_factory=list)  # run_guarded's sentences: store, queue, limit, divergence
+    notes: list[Note] = field(default_factory=list)  # how it was served: store, queue, limit, divergence
     from_store: bool = False
 
     @property
@@ -61,7 +62,7 @@ class Store:
         self._idle = threading.Event()
         self._idle.set()
 
-    def add(self, spec: Spec, exp: Experiment, notes: list[str] | None = None, from_store: bool = False) -> Entry:
+    def add(self, spec: Spec, exp: Experiment, notes: list[Note] | None = None, from_store: bool = False) -> Entry:
         """Record a run (newest last), keep at most HISTORY_CAP, make it the current one."""
         with self._lock:
             self.seq += 1
@@ -100,31 +101,8 @@ def get_store(state: MutableMapping[str, Any]) -> Store:
 
 def stopped_placeholder(spec: Spec) -> Experiment:
     """An Experiment with no epochs, every variant 'stopped': for a run ended before epoch 0."""
-    runs = []
-    for name, ov in spec.variant_dict().items():
-        cfg = spec.base.replace(**ov)
-        r = RunResult.empty(cfg, name, cfg.depth)
-        r.status = "stopped"
-        runs.append(r)
-    return Experiment(spec.base, runs, spec.title, spec.preset if spec.matches_preset() else "")
-
-
-def finish_stopped(exp: Experiment) -> None:
-    for r in exp.runs:
-        if r.status in ("running", "pending"):
-            r.status = "stopped"
-
-
-def private_copy(exp: Experiment, spec: Spec) -> Experiment:
-    """A copy of a run another thread may still be writing, unfinished variants marked stopped,
-    named as this session asked (a shared run may have been started under other names)."""
-    snap = copy.deepcopy(exp)
-    finish_stopped(snap)
-    names = list(spec.variant_dict())
-    if len(names) == len(snap.runs):
-        for r, name in zip(snap.runs, names, strict=True):
-            r.name = name
-    return snap
+    preset = spec.preset if spec.matches_preset() else ""
+    return stopped_experiment(spec.base, spec.variant_dict(), spec.title, preset)
 
 
 def spec_configs(spec: Spec) -> list:
@@ -134,50 +112,50 @@ def spec_configs(spec: Spec) -> list:
 def train_spec(store: Store, spec: Spec,
                on_epoch: Callable[[Experiment, int, int], None] | None = None,
                should_stop: Callable[[], bool] | None = None, *,
-               runs: Any = None, limits: Any = None, gate: Any = None,
+               runs: Any = None, limits: serve.Limits | None = None, gate: serve.TrainingGate | None = None,
                on_wait: Callable[[int, int], None] | None = None,
                retrain: bool = False) -> Entry:
-    """Train `spec` through core.hosting.run_guarded (or serve it from the run store), calling
-    on_epoch(exp, variant_index, epoch) while it trains and on_wait(position, waiting) while it
-    waits for a slot, both from this thread. should_stop() true ends it as the Stop button does.
+    """Train `spec` through core.serve.run_guarded (or serve it from the run store), calling
+    on_epoch(exp, variant_index, epoch) while it trains (exp: a private view of the latest
+    snapshot) and on_wait(position, waiting) while it waits for a slot, both from this thread.
+    should_stop() true ends it as the Stop button does.
 
-    runs: a core.store.RunStore (default: RunStore() at $RELU_LAB_STORE); limits: core.hosting.Limits
-    (default: Limits.from_env()); gate: core.hosting.TrainingGate (default: the process's);
+    runs: a core.store.RunStore (default: RunStore() at $RELU_LAB_STORE); limits: serve.Limits
+    (default: Limits.from_env()); gate: serve.TrainingGate (default: the process's);
     retrain: drop a stored copy first, so the experiment is trained again.
 
     Whatever ends it once training began (normally, Stop, a closed tab, an exception), the
     result so far is recorded in `store` as the current run, and the exception (if any)
     propagates. A refusal before training (BudgetError, QueueFull, ConfigError, DataError)
     records nothing."""
-    from core import hosting
+    from core.store import store_key
 
     if runs is None:
         from core.store import RunStore
 
         runs = RunStore()
     if limits is None:
-        limits = hosting.Limits.from_env()
-    box: dict[str, Experiment] = {}
+        limits = serve.Limits.from_env()
+    latest: list[Experiment] = []
 
     def cb(exp: Experiment, vi: int, epoch: int) -> None:
-        box["exp"] = exp
+        latest[:] = [exp]
         if on_epoch is not None:
             on_epoch(exp, vi, epoch)
 
     store._idle.clear()
     try:
         if retrain:
-            runs.delete(hosting.store_key(spec_configs(spec)))
-        exp, from_store, notes = hosting.run_guarded(
+            runs.delete(store_key(spec_configs(spec)))
+        exp, from_store, notes = serve.run_guarded(
             spec.base, spec.variant_dict(), limits=limits, store=runs, on_epoch=cb, user_stop=should_stop,
             on_wait=on_wait, title=spec.title, preset=spec.preset if spec.matches_preset() else "", gate=gate)
         return store.add(spec, exp, notes, from_store)
     except BaseException as e:
         # Streamlit's stop/rerun exceptions are BaseExceptions: keep what was measured. An
         # engine error after some epochs: keep those too. A refusal before training: nothing.
-        if "exp" in box or not isinstance(e, Exception):
-            exp = private_copy(box["exp"], spec) if "exp" in box else stopped_placeholder(spec)
-            store.add(spec, exp)
+        if latest or not isinstance(e, Exception):
+            store.add(spec, view(latest[0], stopped=True) if latest else stopped_placeholder(spec))
         raise
     finally:
         store._idle.set()

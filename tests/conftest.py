@@ -55,3 +55,26 @@ def tiny_digits_experiment():
     base = validate(dataset="digits", model="cnn", n_samples=200, epochs=1, seeds=1, width=4, depth=1,
                     batch_size=64)
     return run_experiment(base, {"cnn": {}})
+
+
+class FakeClock:
+    """A clock that moves only when a test says so: time limits and grace periods without sleeping."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._now = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

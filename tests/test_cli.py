@@ -137,8 +137,8 @@ def count_trainings(monkeypatch):
 
 
 def test_a_run_is_kept_listed_and_then_served_by_the_cli_and_the_page(tmp_path, capsys, request):
-    from core.hosting import Limits, run_guarded
     from core.runs_cli import main as runs_main
+    from core.serve import Limits, run_guarded
     from core.store import RunStore, store_key
 
     db = tmp_path / "X.db"

@@ -203,7 +203,8 @@ def test_should_stop_flag_stops_cleanly():
     entry = state.train_spec(store, spec, should_stop=lambda: calls.append(1) or len(calls) > 3)
     assert entry.exp.runs[0].status == "stopped"
     assert all(r.status == "stopped" for r in entry.exp.runs[1:])
-    assert any(n.startswith("Stopped at your request") for n in entry.notes), entry.notes
+    assert any(n.code == "stopped-by-you" and n.text.startswith("Stopped at your request") for n in entry.notes), \
+        entry.notes
 
 
 def test_seminar_mode_renders():

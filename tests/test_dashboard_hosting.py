@@ -1,4 +1,4 @@
-"""The page on the hosting engine (AppTest): the run store, hosted limits, divergence, History.
+"""The page on the serving engine, core.serve (AppTest): the run store, hosted limits, divergence, History.
 
 Each test points RELU_LAB_STORE at its own file before the app builds its store: the page's
 st.cache_resource objects are keyed by the store path and the limit variables, so a new path
@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import serve
 from core.store import RunStore
 from dashboard import state
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TINY = {"epochs": "3", "seeds": "1"}
-LIMIT_VARS = ("RELU_LAB_HOSTED", "RELU_LAB_MAX_WORK", "RELU_LAB_MAX_SECONDS", "RELU_LAB_MAX_CONCURRENT",
-              "RELU_LAB_MAX_QUEUE", "RELU_LAB_MAX_MEMORY_MB", "RELU_LAB_TORCH_THREADS")
+LIMIT_VARS = serve.ENV_VARS
 
 
 @pytest.fixture
@@ -31,15 +31,13 @@ def store_path(tmp_path, monkeypatch):
 
 @pytest.fixture
 def keep_threads():
-    """Hosted mode caps torch threads process-wide (apply_thread_settings): undo it afterwards."""
-    import torch
+    """A hosted server caps torch threads process-wide (core.serve.apply_process_settings, at its
+    start): if this test's app is the first of the process, undo it afterwards."""
+    from core.serve.process import current_settings, restore_process_settings
 
-    import core.train as train
-
-    saved = (torch.get_num_threads(), train.MAX_THREADS, train._DEFAULT_THREADS)
+    saved = current_settings()
     yield
-    torch.set_num_threads(saved[0])
-    train.MAX_THREADS, train._DEFAULT_THREADS = saved[1], saved[2]
+    restore_process_settings(saved)
 
 
 def _app(query: dict[str, str]) -> AppTest:
@@ -161,3 +159,33 @@ def test_hosted_store_warning_does_not_show_the_server_folder(store_path, monkey
     warn = _text(at.warning)
     assert "unreadable" in warn and "runs.db" in warn, warn
     assert str(store_path.resolve().parent) not in warn and str(store_path.parent) not in warn
+
+
+def test_server_start_up_runs_once_per_process(store_path, monkeypatch, keep_threads):
+    """Process settings and the warm-up happen once, at the first page, not on every rerun
+    (Streamlit runs app.py afresh each time) and not from inside a getter."""
+    import threading
+
+    import torch
+
+    import core.train as train
+    from dashboard import hosted
+
+    warmed = []
+    monkeypatch.setattr(train, "warmup", lambda: warmed.append(threading.current_thread().name))
+    monkeypatch.setattr(hosted, "_started", False)  # as in a fresh server process
+    monkeypatch.setenv("RELU_LAB_HOSTED", "1")
+    torch.set_num_threads(2)
+    at = _app(TINY)
+    at.button(key="train_top").click().run()
+    at.run()
+    _no_exception(at)
+    for t in threading.enumerate():
+        if t.name == "lab-warmup":
+            t.join(30)
+    assert warmed == ["lab-warmup"]
+    seen = []  # the hosted thread cap, applied at start: a new thread (a training's) starts with it
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join(30)
+    assert seen == [1]

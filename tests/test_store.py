@@ -106,12 +106,9 @@ def test_experiment_key() -> None:
     assert experiment_key([cfg], "v1") == experiment_key([cfg.to_dict()], "v1")
 
 
-def test_summarize_is_what_the_page_stores(tiny_experiment) -> None:
-    from core.hosting import summarize as page_summary  # the page's own (core/serve/ after the split)
-
+def test_summarize(tiny_experiment) -> None:
     exp = tiny_experiment
     s = store_mod.summarize(exp)
-    assert s == page_summary(exp, exp.title, exp.preset)
     assert s["variants"] == ["ReLU", "dropout"] and s["title"] == "tiny" and s["status"] == "ok"
     for r in exp.runs:  # each variant's final validation accuracy, averaged over seeds, by hand
         finals = [r.metrics["val_acc"][i, r.epochs_done - 1] for i in range(len(r.seeds))]
@@ -207,9 +204,9 @@ def test_undecodable_rows_are_skipped_with_warning(db: Path) -> None:
     s.get("badblob")
     s.list()
     assert len(s.warnings) == 4  # repeated reads do not pile up copies
-    # get_or_compute repairs an undecodable run by computing it again.
-    doc, from_store = s.get_or_compute("badblob", lambda: ({"fixed": True}, {"title": "again"}))
-    assert (doc, from_store) == ({"fixed": True}, False) and s.get("badblob") == {"fixed": True}
+    # An undecodable run is repaired by storing it again.
+    s.put("badblob", {"fixed": True}, {"title": "again"})
+    assert s.get("badblob") == {"fixed": True}
 
 
 # --- kill -9 ----------------------------------------------------------------------------
@@ -312,107 +309,10 @@ def _run_threads(n: int, target) -> list:
     return results
 
 
-@pytest.mark.parametrize("shared_instance", [True, False])
-def test_same_key_computes_once(db: Path, shared_instance: bool) -> None:
-    shared = RunStore(db)
-    calls = []
-
-    def compute():
-        calls.append(threading.get_ident())
-        time.sleep(0.3)
-        return {"v": 42}, {"title": "x"}
-
-    # Separate instances model Streamlit sessions that each build their own RunStore.
-    res = _run_threads(8, lambda i: (shared if shared_instance else RunStore(db)).get_or_compute("k", compute))
-    assert len(calls) == 1
-    assert all(r[0] == {"v": 42} for r in res)
-    assert sorted(r[1] for r in res) == [False] + [True] * 7
-    assert shared.get_or_compute("k", compute) == ({"v": 42}, True) and len(calls) == 1
-
-
-def test_different_keys_compute_in_parallel(db: Path) -> None:
+def test_store_flag_is_not_part_of_the_summary(db: Path) -> None:
     s = RunStore(db)
-    together = threading.Barrier(4, timeout=5)  # breaks (raises) unless all 4 computes run at once
-
-    def compute(i: int):
-        together.wait()
-        return {"i": i}, {}
-
-    res = _run_threads(4, lambda i: s.get_or_compute(f"k{i}", lambda: compute(i)))
-    assert res == [({"i": i}, False) for i in range(4)]
-
-
-def test_failing_compute_frees_slot_and_waiters_do_not_hang(db: Path) -> None:
-    s = RunStore(db)
-    calls = []
-
-    def compute():
-        calls.append(1)
-        time.sleep(0.3)
-        if len(calls) == 1:
-            raise RuntimeError("boom")
-        return {"ok": True}, {}
-
-    res = _run_threads(8, lambda i: s.get_or_compute("k", compute))
-    errors = [r for r in res if isinstance(r, BaseException)]
-    assert len(errors) == 1 and str(errors[0]) == "boom"  # only the failing owner sees it
-    assert [r for r in res if not isinstance(r, BaseException)].count(({"ok": True}, False)) == 1
-    assert len(calls) == 2  # one failure, then one waiter computed for everybody
-    assert s.get("k") == {"ok": True}
-    assert store_mod._INFLIGHT == {}  # slot freed
-
-
-def test_failing_compute_alone_frees_slot(db: Path) -> None:
-    s = RunStore(db)
-    with pytest.raises(ValueError):
-        s.get_or_compute("k", lambda: (_ for _ in ()).throw(ValueError("x")))
-    assert s.get_or_compute("k", lambda: ({"a": 1}, {})) == ({"a": 1}, False)
-
-
-def test_store_false_is_returned_not_stored(db: Path) -> None:
-    s = RunStore(db)
-    calls = []
-
-    def stopped():
-        calls.append(1)
-        time.sleep(0.2)
-        return {"partial": True}, {"store": False, "status": "stopped"}
-
-    assert s.get_or_compute("k", stopped) == ({"partial": True}, False)
-    assert s.get("k") is None and s.list() == []
-    # Concurrent waiters do not receive someone else's stopped run as if it were complete:
-    # each computes in turn (none stored), and nothing hangs.
-    calls.clear()
-    res = _run_threads(3, lambda i: s.get_or_compute("k", stopped))
-    assert res == [({"partial": True}, False)] * 3 and len(calls) == 3
-    # "store": True is a flag, not part of the summary.
-    s.get_or_compute("k", lambda: ({"full": True}, {"store": True, "title": "t"}))
+    s.put("k", {"full": True}, {"store": True, "title": "t"})
     assert s.list()[0]["title"] == "t" and "store" not in s.list()[0]
-
-
-def test_wait_timeout_and_reentrancy(db: Path) -> None:
-    s = RunStore(db)
-    release, started = threading.Event(), threading.Event()
-
-    def slow():
-        started.set()
-        release.wait(10)
-        return {"a": 1}, {}
-
-    owner = threading.Thread(target=lambda: s.get_or_compute("k", slow))
-    owner.start()
-    assert started.wait(5)
-    t0 = time.monotonic()
-    with pytest.raises(TimeoutError):
-        s.get_or_compute("k", slow, wait_timeout=0.2)
-    assert time.monotonic() - t0 < 2
-    release.set()
-    owner.join(5)
-    assert s.get("k") == {"a": 1}
-    # compute() asking for its own key would wait for itself forever: an error instead.
-    with pytest.raises(RuntimeError, match="inside its own compute"):
-        s.get_or_compute("r", lambda: s.get_or_compute("r", lambda: ({}, {})))
-    assert store_mod._INFLIGHT == {}
 
 
 def test_many_threads_read_and_write_without_errors(db: Path) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.serve import notes
 from dashboard import charts, hosted, state
 from dashboard.views.common import draw_charts, guarded, md_escape
 
 MAX_OVERLAY = 4
 MAX_STORED = 100
-REOPENED = "Reopened from the store: this experiment was trained before, on this server."
+REOPENED = notes.Note("info", notes.REOPENED,
+                      "Reopened from the store: this experiment was trained before, on this server.")
 
 
 @guarded

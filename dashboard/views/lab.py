@@ -6,7 +6,7 @@ What gets trained on a run of this page:
    session already has a run of exactly those settings it is shown, otherwise they are trained
    automatically (first visit: the relu-vs-dropout preset, no clicks needed).
 
-Either way the run goes through core.hosting.run_guarded with the server's run store: an
+Either way the run goes through core.serve.run_guarded with the server's run store: an
 identical experiment trained before (by anyone on this server) is served from the store at
 once, so Train on unchanged settings shows the stored result. "Train again" (local mode
 only) drops the stored copy and trains it anew; a different `seed` is a fresh draw anywhere.
@@ -21,10 +21,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core import hosting as core_hosting
+from core import serve
 from core.config import ConfigError
 from core.csvdata import DataError, example_csv, load_points
 from core.presets import PRESETS
+from core.serve.notes import DIVERGED, FROM_STORE, REOPENED, SHARED, STOP_CODES, WAITED
 from dashboard import charts, hosted, state, text
 from dashboard.controls import (
     DEFAULT_PRESET,
@@ -167,7 +168,7 @@ def _on_submit() -> None:
     ss[RETRAIN] = bool(ss.get("f_retrain")) and not hosted.limits().hosted
 
 
-def sidebar(limits: core_hosting.Limits) -> None:
+def sidebar(limits: serve.Limits) -> None:
     ss = st.session_state
     with st.sidebar:
         st.selectbox("Preset", [*PRESETS, NO_PRESET], key="preset_pick", on_change=_pick_preset,
@@ -212,7 +213,7 @@ def seminar_buttons() -> None:
 # ------------------------------------------------------------------ training with live curves
 def _error_line(e: Exception) -> str:
     """One sentence for the page, never a traceback (user text inside is markdown-escaped)."""
-    if isinstance(e, (core_hosting.BudgetError, core_hosting.HostingError, ConfigError, DataError)):
+    if isinstance(e, (serve.ServeError, ConfigError, DataError)):
         return f"Not trained: {md_escape(str(e))}"
     return f"Training failed ({type(e).__name__}): {md_escape(str(e)) or 'no details'}"
 
@@ -236,7 +237,7 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
 
     def on_wait(position: int, n_waiting: int) -> None:
         waiting[0] = True
-        status.info(core_hosting.waiting_message(position, n_waiting) +
+        status.info(serve.waiting_message(position, n_waiting) +
                     " Press Stop to leave the line.", icon=":material/hourglass_top:")
 
     def on_epoch(exp, vi: int, epoch: int) -> None:
@@ -249,12 +250,7 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
         if now - last[0] < redraw_interval() and not final:
             return
         last[0] = now
-        # The experiment is being written by the training thread: draw a private copy of it.
-        try:
-            exp = state.private_copy(exp, spec)
-            fig = charts.learning_curves(exp, font_size=fs)
-        except Exception:  # noqa: BLE001 - caught mid-write: skip this redraw, the next one comes soon
-            return
+        fig = charts.learning_curves(exp, font_size=fs)  # exp: a private view of a snapshot, never live
         done = sum(x.epochs_done for x in exp.runs)
         bar.progress(min(1.0, done / total),
                      text=f"Training {md_escape(r.name)} ({vi + 1} of {len(exp.runs)}): epoch {epoch} of {r.config.epochs}")
@@ -335,17 +331,17 @@ def downloads(entry: state.Entry) -> None:
 
 
 # ------------------------------------------------------------------ the page
-_INFO_NOTES = ("Served from the store", "This exact experiment was already being trained", "Waited ",
-               "Reopened from the store")
+_NOTE_ICONS = {FROM_STORE: ":material/database:", REOPENED: ":material/database:",
+               SHARED: ":material/group:", WAITED: ":material/group:"}
 
 
 def notes(entry: state.Entry) -> None:
-    """run_guarded's sentences: sharing and queueing as info, limits/stops/divergence as warnings."""
+    """How the run was served (core.serve.notes.Note): infos as infos, the rest as warnings."""
     for n in entry.notes:
-        if n.startswith(_INFO_NOTES):
-            st.info(md_escape(n), icon=":material/database:" if "store" in n else ":material/group:")
+        if n.level == "info":
+            st.info(md_escape(n.text), icon=_NOTE_ICONS.get(n.code, ":material/info:"))
         else:
-            st.warning(md_escape(n), icon=":material/warning:")
+            st.warning(md_escape(n.text), icon=":material/warning:")
 
 
 @guarded
@@ -390,7 +386,7 @@ def page() -> None:
     store = state.get_store(ss)
     store.wait_idle()  # a run interrupted by this rerun first records what it measured
     if ss.get("stop_btn"):  # this rerun is a Stop press: stop the run now unless others watch it
-        core_hosting.stop_unwatched(spec.base, spec.variant_dict(), store=runs)
+        serve.stop_unwatched(spec.base, spec.variant_dict(), store=runs)
     entry = store.current()
     if train_now or entry is None or entry.spec.key() != spec.key():
         found = None if train_now else store.find(spec)
@@ -403,13 +399,13 @@ def page() -> None:
     if entry is None:
         return
     with summary_slot:
-        timed_or_noted = any(n.startswith("Stopped") for n in entry.notes)
+        timed_or_noted = any(n.code in STOP_CODES for n in entry.notes)
         if entry.stopped and not timed_or_noted:
             done = max(r.epochs_done for r in entry.exp.runs)
             st.info(f"Stopped early (after {max(0, done - 1)} epochs of the last variant that ran): showing what "
                     "was measured. Press Train to run again.", icon=":material/stop_circle:")
         notes(entry)
-        diverged_noted = any("diverged" in n for n in entry.notes)
+        diverged_noted = any(n.code == DIVERGED for n in entry.notes)
         for r in entry.exp.runs:
             for m in r.messages:
                 if diverged_noted and "diverged" in m:

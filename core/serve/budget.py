@@ -1,0 +1,88 @@
+"""The work and memory budget of one experiment, and the advice that comes with a refusal.
+
+`check_budget(configs, limits)` refuses a run before any training with one sentence that says
+how big it is, what is allowed and which settings to reduce, biggest factor first (measured
+against the settings' defaults), with a value that fits when one setting alone can make it fit.
+The figures come from core.cost, which computes them from the engine's own constants.
+"""
+from __future__ import annotations
+
+import math
+
+from core.config import DEFAULTS, FIELD, Config
+from core.cost import estimate_memory_mb, memory_bytes, work
+from core.cost import examples as _examples
+from core.serve.errors import BudgetError
+from core.serve.limits import Limits, sci
+
+# How a setting compares with its usual value decides which ones a message suggests reducing.
+_WORK_FACTORS = ("epochs", "n_samples", "width", "depth", "seeds")
+_MEMORY_FACTORS = ("width", "seeds", "depth", "batch", "epochs")  # weights grow with width squared
+
+
+def _ratio(cfg: Config, name: str, square_width: bool = False) -> float:
+    if name == "batch":
+        n = _examples(cfg)
+        n_train = n - max(1, round(n * cfg.val_fraction))
+        return min(cfg.batch_size or n_train, n_train) / DEFAULTS.batch_size
+    value = _examples(cfg) if name == "n_samples" else getattr(cfg, name)
+    ratio = value / getattr(DEFAULTS, name)
+    return ratio * ratio if square_width and name == "width" and ratio > 1 else ratio
+
+
+def _factor_text(cfg: Config, name: str) -> str:
+    if name == "batch":
+        if cfg.batch_size == 0:
+            return f"batch_size (0 = all {_examples(cfg)} examples at once)"
+        return f"batch_size ({cfg.batch_size})"
+    if name == "n_samples" and cfg.dataset == "csv":
+        return f"the rows of the CSV file ({_examples(cfg)})"
+    return f"{name} ({getattr(cfg, name)})"
+
+
+def _reduce_list(cfg: Config, names: tuple[str, ...], n_variants: int, fit: str = "",
+                 square_width: bool = False) -> str:
+    def ratio(n: str) -> float:
+        return _ratio(cfg, n, square_width)
+
+    ranked = sorted((n for n in names if ratio(n) > 1), key=lambda n: -ratio(n))[:3]
+    if not ranked:  # everything is at its usual size or below: name the largest anyway
+        ranked = sorted(names, key=lambda n: -ratio(n))[:2]
+    items = [_factor_text(cfg, n) for n in ranked]
+    if fit:
+        items[0] = items[0][:-1] + f"; at most {fit} fits)"
+    if n_variants > 1 and len(items) < 3:
+        items.append(f"the number of variants ({n_variants})")
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def check_budget(configs: list[Config], limits: Limits) -> None:
+    """Raise BudgetError (one sentence) if the experiment exceeds the work or memory limit."""
+    if not configs:
+        return
+    biggest = max(configs, key=lambda c: work([c]))
+    over = f", over {len(configs)} variants" if len(configs) > 1 else ""
+    where = "the hosted demo allows" if limits.hosted else "the limit is"
+    if limits.max_work is not None:
+        total = work(configs)
+        if total > limits.max_work:
+            fit = ""
+            top = max(_WORK_FACTORS, key=lambda n: _ratio(biggest, n))
+            if top != "n_samples" or biggest.dataset != "csv":
+                value = _examples(biggest) if top == "n_samples" else getattr(biggest, top)
+                best = math.floor(value * limits.max_work / total)
+                if best >= max(1, FIELD[top].lo or 0, value // 10):  # else one factor alone is no answer
+                    fit = str(best)
+            raise BudgetError(
+                f"This run is {sci(total)} units of work (epochs × samples × width × depth × seeds{over}); "
+                f"{where} {sci(limits.max_work)}. "
+                f"Reduce {_reduce_list(biggest, _WORK_FACTORS, len(configs), fit)}.")
+    if limits.max_memory_mb is not None:
+        mb = estimate_memory_mb(configs)
+        if mb > limits.max_memory_mb:
+            heavy = max(configs, key=lambda c: sum(memory_bytes(c)))
+            size = f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
+            raise BudgetError(
+                f"This run needs about {size} of memory (for its networks, their activations and the "
+                f"per-epoch history it records{over}); {where} {limits.max_memory_mb} MB per run. "
+                f"Reduce {_reduce_list(heavy, _MEMORY_FACTORS, len(configs), square_width=True)}.")

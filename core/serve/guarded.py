@@ -1,0 +1,156 @@
+"""run_guarded: an experiment served the way the hosted page must serve it.
+
+    exp, from_store, notes = run_guarded(base, variants, limits=..., store=...)
+
+1. The run store first: a stored experiment is returned at once, whatever its size (no slot,
+   no training), so heavy experiments can be trained offline into the store a demo serves.
+2. The budget (BudgetError before any training).
+3. The job of this experiment (core.serve.jobs): joined if another request started it, else
+   started. It waits for the gate, trains under the time limit and stores a complete result.
+4. Meanwhile the caller watches from its own thread: every callback (on_wait, on_epoch) runs
+   there, because Streamlit needs each session's page updates to come from that session's
+   script thread, and a session that reruns, stops or disappears must not take the training
+   away from others watching the same run.
+
+Notes (core.serve.notes.Note) say how it was served: from the store, shared, after a wait,
+stopped (why and where), diverged, store trouble.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from core.config import Config
+from core.results import Experiment
+from core.serve import notes as N
+from core.serve.budget import check_budget
+from core.serve.errors import Cancelled
+from core.serve.gate import TrainingGate, get_gate
+from core.serve.jobs import JOBS, Job, JobRegistry, Runner, job_key
+from core.serve.limits import Limits
+from core.serve.notes import Note
+from core.serve.snapshot import stopped_experiment, view
+from core.store import store_key
+
+POLL_S = 0.1            # how often a watcher looks at its job
+WAIT_NOTE_S = 1.0       # queue waits shorter than this are not worth a note
+STOP_WAIT_S = 30.0      # after a Stop press, wait at most this long for the run to wind down
+
+
+def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None, *, limits: Limits,
+                store, on_epoch: Callable[[Experiment, int, int], Any] | None = None,
+                user_stop: Callable[[], bool] | None = None,
+                on_wait: Callable[[int, int], Any] | None = None,
+                cancelled: Callable[[], bool] | None = None,
+                title: str = "", preset: str = "", gate: TrainingGate | None = None,
+                jobs: JobRegistry | None = None, runner: Runner | None = None,
+                ) -> tuple[Experiment, bool, list[Note]]:
+    """-> (experiment, from_store, notes). The experiment is the caller's own view (its variant
+    names, title and preset); its arrays may be shared with other callers and are not written.
+
+    Raises ConfigError (a variant's settings), DataError (a CSV), BudgetError (too big and not
+    in the store) before any training; QueueFull when the line is full; Cancelled when
+    cancelled() turns true. Callbacks run in the caller's thread: on_wait(position, waiting)
+    while the run waits for a slot; on_epoch(experiment, variant_index, epoch) as it trains, at
+    most every POLL_S, with a private view of the latest snapshot (never the live object).
+    user_stop() true: the caller gets the run as far as it got, and the training stops unless
+    someone else is watching it. gate / jobs / runner default to the process's.
+    """
+    variants = dict(variants or {"run": {}})
+    configs = [base.replace(**ov) for ov in variants.values()]  # ConfigError before anything
+    names = list(variants)
+    key = store_key(configs)  # DataError for an unusable CSV
+    notes: list[Note] = []
+
+    doc = store.get(key)
+    if doc is not None:
+        try:
+            exp = Experiment.from_dict(doc)
+        except Exception:  # a document from an older engine or a damaged one: train it again
+            store.delete(key)
+            notes.append(N.stored_copy_unreadable())
+        else:
+            return view(exp, names, title, preset), True, [N.from_store()]
+    check_budget(configs, limits)
+
+    gate = gate if gate is not None else get_gate()
+    jobs = jobs if jobs is not None else JOBS
+    job, joined = jobs.join(job_key(store, key), lambda k: Job(
+        jobs, k, base, variants, title=title, preset=preset, limits=limits, store=store, gate=gate, runner=runner))
+
+    def show(p) -> None:
+        on_epoch(view(p.experiment, names, title, preset), p.variant, p.epoch)
+
+    user_stopped = left = False
+    seen, last_wait, last_state = 0, 0.0, None
+    try:
+        while not job.done.wait(POLL_S):
+            if cancelled is not None and cancelled():
+                # The session is gone for good (a rerun raises instead): if nobody else watches,
+                # the run leaves the queue, or stops, now rather than after the grace period.
+                left = True
+                job.leave(stop=True)
+                raise Cancelled("The request was abandoned before its run finished.")
+            if user_stop is not None and user_stop():
+                user_stopped = True
+                break
+            state = job.queue_state()
+            if state is not None:
+                now = time.monotonic()
+                if on_wait is not None and (state != last_state or now - last_wait >= 0.25):
+                    last_wait, last_state = now, state
+                    on_wait(*state)
+            elif on_epoch is not None:
+                p = job.snapshot()
+                if p is not None and p.version != seen:
+                    seen = p.version
+                    show(p)
+        if user_stopped:
+            left = True
+            others = job.leave(stop=True)  # the one place a Stop press stops a run
+            if others > 0 or not job.done.wait(STOP_WAIT_S):
+                p = job.snapshot()
+                exp = view(p.experiment, names, title, preset, stopped=True) if p is not None else \
+                    stopped_experiment(base, variants, title, preset)
+                notes += N.outcome(exp, limits, timed_out=False, user_stopped=True)
+                if others > 0:
+                    notes.append(N.goes_on(others))
+                return exp, False, notes
+    finally:
+        if not left:
+            job.leave()
+
+    if job.error is not None:
+        if user_stopped and isinstance(job.error, Cancelled):  # stopped while it was still in line
+            return stopped_experiment(base, variants, title, preset), False, notes + [N.stopped_in_line()]
+        raise job.error
+    p = job.snapshot()
+    if on_epoch is not None and job.trained and not user_stopped and p is not None and p.version != seen:
+        show(p)  # the finished run, pictures and all
+    if job.from_store:
+        notes.append(N.from_store())
+    elif joined:
+        notes.append(N.shared())
+    if job.trained and job.waited >= WAIT_NOTE_S:
+        notes.append(N.waited(job.waited, gate.max_concurrent))
+    exp = view(job.result, names, title, preset)
+    notes += N.outcome(exp, limits, timed_out=job.deadline is not None and job.deadline.timed_out,
+                       user_stopped=user_stopped)
+    notes += [N.store_problem(w) for w in job.store_warnings]
+    return exp, job.from_store, notes
+
+
+def stop_unwatched(base: Config, variants: dict[str, dict[str, Any]] | None, *, store,
+                   jobs: JobRegistry | None = None) -> bool:
+    """Stop the training of this experiment at once if nobody watches it any longer.
+
+    For the page's rerun after a Stop press: the interrupted request left its job without
+    saying it was a Stop (Streamlit's exception gave it no chance), so the job would train on
+    for the grace period. Returns whether a job was stopped. A job others still watch goes on."""
+    variants = dict(variants or {"run": {}})
+    try:
+        key = store_key([base.replace(**ov) for ov in variants.values()])
+    except (ValueError, OSError):
+        return False
+    return (jobs if jobs is not None else JOBS).stop_unwatched(job_key(store, key))

@@ -1,0 +1,146 @@
+"""What one run may cost, read from the environment (RELU_LAB_HOSTED and friends).
+
+Hosted (RELU_LAB_HOSTED=1): a work budget, a memory estimate cap, a wall-clock limit, one torch
+thread per run. Locally: no budget, no time limit, but still at most two trainings at once.
+A malformed value is a ConfigError naming the variable: a server that was meant to be limited
+must not start unlimited because of a typo.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from core.config import ConfigError
+
+ENV_HOSTED = "RELU_LAB_HOSTED"
+ENV_MAX_WORK = "RELU_LAB_MAX_WORK"
+ENV_MAX_SECONDS = "RELU_LAB_MAX_SECONDS"
+ENV_MAX_CONCURRENT = "RELU_LAB_MAX_CONCURRENT"
+ENV_MAX_QUEUE = "RELU_LAB_MAX_QUEUE"
+ENV_MAX_MEMORY_MB = "RELU_LAB_MAX_MEMORY_MB"
+ENV_TORCH_THREADS = "RELU_LAB_TORCH_THREADS"
+ENV_VARS = (ENV_HOSTED, ENV_MAX_WORK, ENV_MAX_SECONDS, ENV_MAX_CONCURRENT, ENV_MAX_QUEUE, ENV_MAX_MEMORY_MB,
+            ENV_TORCH_THREADS)
+
+# The heaviest preset (memorize-random-labels) is 2.1e8 units; 5e8 leaves room to double a
+# preset's epochs and rejects the runs that would hold a slot for minutes.
+HOSTED_MAX_WORK = 500_000_000
+HOSTED_MAX_SECONDS = 60.0
+# Per run. Two runs at once plus the server itself (~0.5 GB with torch and scikit-learn
+# loaded) stay under 2 GB. The presets need 35 to 70 MB by the same estimate.
+HOSTED_MAX_MEMORY_MB = 512
+DEFAULT_MAX_CONCURRENT = 2  # the hosts have two cores; locally too, so the page stays responsive
+DEFAULT_MAX_QUEUE = 50
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_UNLIMITED = {"none", "off", "unlimited", "0"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run may cost. None means no limit. The defaults are the local (not hosted) ones."""
+
+    hosted: bool = False
+    max_work: int | None = None          # epochs x n_samples x width x depth x seeds, summed over variants
+    max_seconds: float | None = None     # wall clock per run, from the moment it gets a slot
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT
+    max_queue: int = DEFAULT_MAX_QUEUE
+    torch_threads: int | None = None     # None: leave core.train's own choice alone
+    max_memory_mb: int | None = None     # estimated peak memory of one run (core.cost.estimate_memory_mb)
+
+    @classmethod
+    def hosted_defaults(cls) -> Limits:
+        return cls(hosted=True, max_work=HOSTED_MAX_WORK, max_seconds=HOSTED_MAX_SECONDS,
+                   torch_threads=1, max_memory_mb=HOSTED_MAX_MEMORY_MB)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
+        """Hosted mode when RELU_LAB_HOSTED is 1/true/yes/on; every limit can be overridden.
+
+        RELU_LAB_MAX_WORK / _MAX_SECONDS / _MAX_MEMORY_MB accept 'none' (or 0) for no limit.
+        """
+        env = os.environ if environ is None else environ
+        raw = env.get(ENV_HOSTED, "").strip().lower()
+        if raw not in _TRUE | _FALSE:
+            raise ConfigError(ENV_HOSTED, env.get(ENV_HOSTED), "1, true, yes or on (hosted); 0, false, no, off "
+                                                               "or unset (local)")
+        lim = cls.hosted_defaults() if raw in _TRUE else cls()
+        over: dict[str, Any] = {}
+        for var, name, parse in ((ENV_MAX_WORK, "max_work", _env_budget_int),
+                                 (ENV_MAX_SECONDS, "max_seconds", _env_budget_float),
+                                 (ENV_MAX_MEMORY_MB, "max_memory_mb", _env_budget_int),
+                                 (ENV_MAX_CONCURRENT, "max_concurrent", _env_count(1)),
+                                 (ENV_MAX_QUEUE, "max_queue", _env_count(0)),
+                                 (ENV_TORCH_THREADS, "torch_threads", _env_count(1))):
+            value = env.get(var)
+            if value is not None and value.strip() != "":
+                over[name] = parse(var, value)
+        return replace(lim, **over)
+
+    def describe(self) -> str:
+        """One sentence for the page's 'about this demo' line."""
+        if not self.hosted and self.max_work is None and self.max_seconds is None:
+            return f"Local mode: no limits on run size; {self.max_concurrent} trainings at a time."
+        parts = []
+        if self.max_work is not None:
+            parts.append(f"up to {sci(self.max_work)} units of work")
+        if self.max_memory_mb is not None:
+            parts.append(f"about {self.max_memory_mb} MB of memory")
+        if self.max_seconds is not None:
+            parts.append(f"{self.max_seconds:g} s")
+        size = ", ".join(parts) if parts else "no size limit"
+        return (f"{'Hosted demo' if self.hosted else 'Limited mode'}: each run may use {size}; "
+                f"{self.max_concurrent} runs train at a time and up to {self.max_queue} wait in line.")
+
+
+def _env_number(var: str, value: str, allowed: str) -> float:
+    try:
+        x = float(value.strip().replace("_", ""))
+    except ValueError:
+        raise ConfigError(var, value, allowed) from None
+    if not math.isfinite(x) or x < 0:
+        raise ConfigError(var, value, allowed)
+    return x
+
+
+def _env_budget_int(var: str, value: str) -> int | None:
+    allowed = "a positive whole number such as 500000000 or 5e8, or 'none' for no limit"
+    if value.strip().lower() in _UNLIMITED:
+        return None
+    x = _env_number(var, value, allowed)
+    if not x.is_integer():
+        raise ConfigError(var, value, allowed)
+    return int(x)
+
+
+def _env_budget_float(var: str, value: str) -> float | None:
+    if value.strip().lower() in _UNLIMITED:
+        return None
+    return _env_number(var, value, "a positive number of seconds such as 60, or 'none' for no limit")
+
+
+def _env_count(lo: int) -> Callable[[str, str], int]:
+    def parse(var: str, value: str) -> int:
+        allowed = f"a whole number >= {lo}"
+        x = _env_number(var, value, allowed)
+        if not x.is_integer() or x < lo:
+            raise ConfigError(var, value, allowed)
+        return int(x)
+    return parse
+
+
+def sci(x: float) -> str:
+    """3200000000 -> '3.2e9'; small numbers as they are."""
+    if x < 10_000:
+        return f"{x:g}"
+    m, e = f"{x:.1e}".split("e")
+    return f"{m}e{int(e)}"
+
+
+def count(n: int, one: str, many: str) -> str:
+    """count(1, 'run', 'runs') -> '1 run'; count(3, ...) -> '3 runs'."""
+    return f"{n} {one if n == 1 else many}"

@@ -1,0 +1,73 @@
+"""The budget: work and memory limits, refused before training with advice on what to reduce."""
+from __future__ import annotations
+
+import pytest
+
+from core.config import validate
+from core.cost import estimate_memory_mb, work
+from core.presets import PRESETS
+from core.serve.budget import check_budget
+from core.serve.errors import BudgetError, ServeError
+from core.serve.limits import HOSTED_MAX_WORK, Limits
+
+
+def test_work_formula():
+    c = validate(epochs=10, n_samples=100, width=8, depth=2, seeds=3)
+    assert work([c]) == 10 * 100 * 8 * 2 * 3
+    assert work([c, c.replace(width=16)]) == 10 * 100 * 8 * 2 * 3 * 3
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_fits_the_hosted_defaults(name):
+    configs = list(PRESETS[name].variant_configs().values())
+    check_budget(configs, Limits.hosted_defaults())
+    # with room to spare: a seminar may double a preset's epochs
+    assert 2 * work(configs) <= HOSTED_MAX_WORK
+    assert estimate_memory_mb(configs) <= Limits.hosted_defaults().max_memory_mb / 2
+
+
+def test_budget_message_names_work_budget_and_biggest_factors_first():
+    big = validate(epochs=5000, n_samples=20000, width=1024)
+    with pytest.raises(BudgetError) as e:
+        check_budget([big], Limits.hosted_defaults())
+    msg = str(e.value)
+    assert msg.startswith("This run is 6.1e11 units of work (epochs × samples × width × depth × seeds)")
+    assert "the hosted demo allows 5.0e8" in msg and "\n" not in msg
+    assert msg.index("epochs (5000") < msg.index("n_samples (20000)") < msg.index("width (1024)")
+    assert "depth" not in msg.split("Reduce")[1] and "seeds" not in msg.split("Reduce")[1]  # at their defaults
+
+
+def test_budget_message_suggests_a_value_that_fits():
+    cfg = validate(seeds=64, n_samples=20000, batch_size=64, epochs=10)
+    with pytest.raises(BudgetError, match=r"Reduce seeds \(64; at most 19 fits\) or n_samples \(20000\)\."):
+        check_budget([cfg], Limits.hosted_defaults())
+    check_budget([cfg.replace(seeds=19)], Limits.hosted_defaults())  # and it does fit
+
+
+def test_budget_counts_every_variant():
+    c = validate(epochs=2000, n_samples=10000, width=16, seeds=3)  # 1.9e9 for four variants
+    with pytest.raises(BudgetError, match="over 4 variants"):
+        check_budget([c] * 4, Limits.hosted_defaults())
+    check_budget([c.replace(epochs=100)] * 4, Limits.hosted_defaults())
+
+
+def test_budget_memory_check_catches_huge_networks_of_little_work():
+    # 1 epoch of 50 points is almost no work, but 64 networks of 20 x 1024^2 weights is 20+ GB
+    cfg = validate(width=1024, depth=20, seeds=64, epochs=1, n_samples=50, batch_size=16)
+    assert work([cfg]) < HOSTED_MAX_WORK
+    with pytest.raises(BudgetError) as e:
+        check_budget([cfg], Limits.hosted_defaults())
+    msg = str(e.value)
+    assert "GB of memory" in msg and "512 MB per run" in msg
+    assert msg.index("width (1024)") < msg.index("seeds (64)")
+
+
+def test_a_local_limit_says_the_limit_not_the_demo():
+    with pytest.raises(BudgetError, match="; the limit is 1000. Reduce") as e:
+        check_budget([validate(epochs=10, n_samples=100)], Limits(max_work=1000))
+    assert isinstance(e.value, ServeError) and isinstance(e.value, ValueError)  # shown as it is
+
+
+def test_local_limits_never_reject():
+    check_budget([validate(epochs=5000, n_samples=20000, width=1024, depth=20, seeds=64)], Limits())
+    check_budget([], Limits(max_work=1))

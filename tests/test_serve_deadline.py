@@ -1,0 +1,37 @@
+"""The time limit as a should_stop: which of the two reasons fired, on a clock the test moves."""
+from __future__ import annotations
+
+from core.serve.deadline import Deadline
+
+
+def test_deadline_fires_at_the_limit_and_says_it_was_the_time(clock):
+    stop = Deadline(5.0, clock=clock)
+    clock.advance(4.9)
+    assert not stop() and not stop.timed_out and stop.elapsed == 4.9
+    clock.advance(0.1)
+    assert stop() and stop.timed_out and not stop.requested
+    assert stop()  # sticky
+
+
+def test_the_clock_starts_when_the_deadline_is_made(clock):
+    clock.advance(100.0)  # time spent in the queue does not count
+    stop = Deadline(5.0, clock=clock)
+    assert not stop()
+    clock.advance(5.0)
+    assert stop() and stop.timed_out
+
+
+def test_also_is_the_stop_button(clock):
+    pressed = [False]
+    stop = Deadline(60, also=lambda: pressed[0], clock=clock)
+    assert not stop()
+    pressed[0] = True
+    assert stop() and stop.requested and not stop.timed_out
+    pressed[0] = False
+    assert stop() and stop.fired  # sticky
+
+
+def test_no_limit_never_times_out(clock):
+    stop = Deadline(None, clock=clock)
+    clock.advance(1e9)
+    assert not stop() and not stop.fired

@@ -1,0 +1,201 @@
+"""The training gate: never more than max_concurrent inside, strict first-come-first-served,
+leaving the line (cancelled, a rerun), a full line refused at once. No sleeps: threads report
+what they see through a condition the test waits on."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from core.serve import gate as gate_mod
+from core.serve.errors import Cancelled, QueueFull
+from core.serve.gate import TrainingGate, get_gate, waiting_message
+
+TIMEOUT = 10.0  # only a guard against a hang: every wait below ends on an event
+
+
+class Rerun(BaseException):
+    """Stands in for Streamlit's RerunException / StopException (BaseException subclasses)."""
+
+
+class Seen:
+    """What threads report, and a way to wait until it says something."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.items: list = []
+
+    def add(self, item) -> None:
+        with self.cond:
+            self.items.append(item)
+            self.cond.notify_all()
+
+    def wait_for(self, pred, what: str) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: pred(self.items), TIMEOUT), f"timed out waiting for {what}"
+
+
+def _start(target) -> threading.Thread:
+    t = threading.Thread(target=target)
+    t.start()
+    return t
+
+
+def test_gate_never_lets_more_than_max_concurrent_in():
+    g, lock, inside, peak = TrainingGate(2, 50, poll=0.01), threading.Lock(), [0], [0]
+    seen, release = Seen(), threading.Event()
+
+    def work(i):
+        with g.slot(on_wait=lambda p, w: seen.add(("queued", i))):
+            with lock:
+                inside[0] += 1
+                peak[0] = max(peak[0], inside[0])
+            seen.add(("in", i))
+            release.wait(TIMEOUT)
+            with lock:
+                inside[0] -= 1
+
+    threads = [_start(lambda i=i: work(i)) for i in range(8)]
+    seen.wait_for(lambda xs: sum(x[0] == "in" for x in xs) == 2 and len({x[1] for x in xs if x[0] == "queued"}) == 6,
+                  "two inside and six in line")
+    assert g.stats() == (2, 6) and peak[0] == 2
+    release.set()  # all at once: the gate alone keeps them to two
+    for t in threads:
+        t.join(TIMEOUT)
+    assert peak[0] == 2 and g.stats() == (0, 0)
+    assert sorted(x[1] for x in seen.items if x[0] == "in") == list(range(8))
+
+
+def test_gate_is_strict_fifo_and_reports_decreasing_positions():
+    g, n = TrainingGate(1, 50, poll=0.01), 6
+    order, positions, seen = [], [Seen() for _ in range(n)], Seen()
+    go = [threading.Event() for _ in range(n)]
+    holder = g.slot()
+    holder.__enter__()
+    threads = []
+    for i in range(n):  # enqueue in a known order while the only slot is held
+        def waiter(i=i):
+            with g.slot(on_wait=lambda p, w: positions[i].add((p, w))):
+                order.append(i)
+                seen.add(i)
+                go[i].wait(TIMEOUT)
+        threads.append(_start(waiter))
+        positions[i].wait_for(len, f"waiter {i} in line")
+    assert g.stats() == (1, n)
+    holder.__exit__(None, None, None)
+    seen.wait_for(lambda xs: xs == [0], "the first in line to get the slot")
+    positions[-1].wait_for(lambda xs: xs[-1][0] == n - 1, "the last one to see the line move")
+    for e in go:
+        e.set()
+    for t in threads:
+        t.join(TIMEOUT)
+    assert order == list(range(n))  # nobody overtook
+    for i, ps in enumerate(positions):
+        places = [p for p, _ in ps.items]
+        assert ps.items[0] == (i + 1, i + 1)  # 1-based place, and how many were waiting
+        assert all(a >= b >= 1 for a, b in zip(places, places[1:], strict=False))  # only ever moves up
+    assert g.stats() == (0, 0)
+
+
+def test_waiting_message():
+    assert waiting_message(3, 5) == "Waiting for a training slot: you are 3rd in line (5 waiting)."
+    assert waiting_message(1, 1) == "Waiting for a training slot: you are next."
+    assert waiting_message(12, 20) == "Waiting for a training slot: you are 12th in line (20 waiting)."
+    assert waiting_message(22, 30).startswith("Waiting for a training slot: you are 22nd in line")
+
+
+def test_gate_cancelled_leaves_the_queue_without_a_slot():
+    g = TrainingGate(1, 50, poll=0.01)
+    gone, result, entered = threading.Event(), {}, []
+    a_seen, b_seen = Seen(), Seen()
+    holder = g.slot()
+    holder.__enter__()
+
+    def abandoned():
+        try:
+            with g.slot(cancelled=gone.is_set, on_wait=lambda p, w: a_seen.add(p)):
+                entered.append("a")
+        except Cancelled as e:
+            result["a"] = str(e)
+
+    def patient():
+        with g.slot(on_wait=lambda p, w: b_seen.add(p)):
+            entered.append("b")
+
+    ta = _start(abandoned)
+    a_seen.wait_for(len, "a in line")
+    tb = _start(patient)
+    b_seen.wait_for(len, "b in line")
+    assert g.stats() == (1, 2) and b_seen.items[0] == 2
+    gone.set()
+    ta.join(TIMEOUT)
+    assert "abandoned" in result["a"] and g.stats() == (1, 1)
+    b_seen.wait_for(lambda ps: ps[-1] == 1, "b to move up")
+    holder.__exit__(None, None, None)
+    tb.join(TIMEOUT)
+    assert entered == ["b"] and g.stats() == (0, 0)
+
+
+def test_gate_on_wait_raising_leaves_the_queue():
+    g, caught = TrainingGate(1, 50, poll=0.01), []
+
+    def rerun(position, waiting):
+        raise Rerun()  # what Streamlit does to a session's thread on rerun or stop
+
+    def session():
+        try:
+            with g.slot(on_wait=rerun):
+                caught.append("entered")
+        except Rerun as e:
+            caught.append(e)
+
+    with g.slot():
+        t = _start(session)
+        t.join(TIMEOUT)
+        assert isinstance(caught[0], Rerun) and g.stats() == (1, 0)
+    assert g.stats() == (0, 0)
+
+
+def test_gate_full_queue_raises_at_once():
+    g, done, in_line = TrainingGate(1, 1, poll=0.01), threading.Event(), Seen()
+
+    def waiter():
+        with g.slot(on_wait=lambda p, w: in_line.add(p)):
+            done.set()
+
+    with g.slot():
+        t = _start(waiter)
+        in_line.wait_for(len, "the waiter in line")
+        told = []
+        with pytest.raises(QueueFull, match="busy: 1 run is training and 1 is waiting"):
+            with g.slot(on_wait=lambda p, w: told.append(p)):
+                pass
+        assert told == [] and g.stats() == (1, 1)  # refused without ever joining the line
+    t.join(TIMEOUT)
+    assert done.is_set() and g.stats() == (0, 0)
+
+
+@pytest.mark.parametrize("exc", [ValueError, Rerun])
+def test_gate_releases_on_exceptions(exc):
+    g = TrainingGate(1, 5, poll=0.01)
+    with pytest.raises(exc):
+        with g.slot():
+            assert g.stats() == (1, 0)
+            raise exc()
+    assert g.stats() == (0, 0)
+    with g.slot() as info:  # usable again, at once
+        assert info.waited == 0 and info.position == 0
+
+
+def test_gate_rejects_impossible_sizes():
+    with pytest.raises(ValueError, match="max_concurrent"):
+        TrainingGate(0, 5)
+    with pytest.raises(ValueError, match="max_queue"):
+        TrainingGate(1, -1)
+
+
+def test_get_gate_is_one_shared_gate_from_the_environment(monkeypatch):
+    monkeypatch.setattr(gate_mod, "GATE", None)
+    monkeypatch.setenv("RELU_LAB_MAX_CONCURRENT", "3")
+    g = get_gate()
+    assert g is get_gate() is gate_mod.GATE and g.max_concurrent == 3
