@@ -25,6 +25,7 @@ import torch
 from bench.baseline import train_plain
 from core.atomic import write_text
 from core.config import validate
+from core.cost import batches, split
 from core.train import _DEFAULT_THREADS as DEFAULT_THREADS
 from core.train import train, warmup
 
@@ -155,9 +156,8 @@ def scaling(quick: bool) -> pd.DataFrame:
             t, res = timed(train, cfg)
             if t < 2.0 and not quick:
                 t = min([t, *(timed(train, cfg)[0] for _ in range(2))])
-            n_train = cfg.n_samples - round(cfg.n_samples * cfg.val_fraction)
-            b = cfg.batch_size or n_train
-            steps = cfg.epochs * -(-n_train // b)
+            n_train, _ = split(cfg)  # the examples the run uses (n_samples 0 = all)
+            steps = cfg.epochs * len(batches(n_train, cfg.batch_size, cfg.batchnorm))
             rows.append({"vary": axis, "value": v if v else "full", "seconds": round(t, 3),
                          "ms/epoch": round(1000 * t / cfg.epochs, 2), "steps": steps,
                          "val_acc": round(float(res.final("val_acc").mean()), 3)})

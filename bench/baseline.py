@@ -76,12 +76,15 @@ def build_mlp(cfg: Config, n_in: int, n_out: int) -> tuple[nn.Sequential, list[n
 
 def build_cnn(cfg: Config, n_out: int) -> tuple[nn.Sequential, list[nn.Module], list[nn.Module]]:
     """The lab's CNN on 8x8 images, returned as build_mlp's: build_mlp's hidden layers with a
-    Conv2d(3x3, padding 1) for each Linear and BatchNorm2d for each BatchNorm1d, then a 2x2 max
-    pool, Flatten and a Linear head. Default initialization (the oracle test sets the weights)."""
+    Conv2d(3x3, padding 1) for each Linear, BatchNorm2d for each BatchNorm1d and Dropout2d (whole
+    channels, as the lab drops them) for each Dropout, then a 2x2 max pool, Flatten and a Linear
+    head. Default initialization (the oracle test sets the weights)."""
     mlp, acts, outs = build_mlp(cfg, 1, n_out)  # 1 input channel
     as_conv = {nn.Linear: lambda m: nn.Conv2d(m.in_features, m.out_features, 3, padding=1),
-               nn.BatchNorm1d: lambda m: nn.BatchNorm2d(m.num_features)}
+               nn.BatchNorm1d: lambda m: nn.BatchNorm2d(m.num_features),
+               nn.Dropout: lambda m: nn.Dropout2d(m.p)}
     hidden = [as_conv.get(type(m), lambda m: m)(m) for m in list(mlp)[:-1]]
+    outs = [hidden[list(mlp).index(o)] for o in outs]  # the Dropout2d that replaced each Dropout
     return nn.Sequential(*hidden, nn.MaxPool2d(2), nn.Flatten(), nn.Linear(cfg.width * 16, n_out)), acts, outs
 
 

@@ -1,7 +1,10 @@
 """ReLU-Dropout Lab engine: settings, data, batched networks, metrics, training. No UI here."""
 # Part of every stored run's key: bump it whenever the same settings give different numbers.
 # 0.2.0: dropout masks laid out layer by layer (other random bits per unit), loss via logsumexp.
-__version__ = "0.2.0"
+# 0.3.0: inputs scaled per feature by default (digits were global), n_samples 0 = all (digits use all
+# 1797), CNN drops whole channels, a last batch of one is merged under batch norm, and with batch
+# norm + dropout the two train-mode passes have their own statistics (issue #11).
+__version__ = "0.3.0"
 
 
 def __getattr__(name):  # `core.train(...)` without importing torch on `import core.config`

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.registry import ACTIVATIONS, DATASETS, INITS, MODELS, OPTIMIZERS
+from core.toysets import DIGITS_SIZE  # noqa: F401 - part of this module's interface
 
-DIGITS_SIZE = 1797  # images in scikit-learn's bundled digits set
+SCALINGS = ("feature", "global", "none")  # input scaling (core.data.scale)
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,10 @@ class Field:
     hi: float | None = None
     choices: tuple[str, ...] | None = None
     log: bool = False  # widgets use a log scale (lr; a field whose range starts at 0 cannot)
+    # 0 is a word here (n_samples: "all of the data set"), and other values start at nonzero_lo:
+    # lo stays 0, so a widget accepts 0, and parse rejects 1..nonzero_lo-1.
+    zero: str | None = None
+    nonzero_lo: float | None = None
 
     @property
     def flag(self) -> str:
@@ -50,6 +55,8 @@ class Field:
         if self.type is bool:
             return "true or false"
         kind = "an integer" if self.type is int else "a number"
+        if self.zero is not None:
+            return f"0 ({self.zero}) or {kind} from {_fmt(self.nonzero_lo)} to {_fmt(self.hi)}"
         if self.hi is None:
             return f"{kind} >= {_fmt(self.lo)}"
         return f"{kind} from {_fmt(self.lo)} to {_fmt(self.hi)}"
@@ -62,6 +69,8 @@ class Field:
         if self.lo is not None and value < self.lo:
             raise ConfigError(self.name, raw, self.allowed())
         if self.hi is not None and value > self.hi:
+            raise ConfigError(self.name, raw, self.allowed())
+        if self.nonzero_lo is not None and 0 < value < self.nonzero_lo:
             raise ConfigError(self.name, raw, self.allowed())
         return value
 
@@ -123,9 +132,10 @@ def _coerce(f: Field, raw: Any) -> Any:
     return x
 
 
-def _f(default, help, group, lo=None, hi=None, choices=None, log=False):
+def _f(default, help, group, lo=None, hi=None, choices=None, log=False, zero=None, nonzero_lo=None):
     meta = {"help": help, "group": group, "lo": lo, "hi": hi,
-            "choices": tuple(choices) if choices is not None else None, "log": log}
+            "choices": tuple(choices) if choices is not None else None, "log": log, "zero": zero,
+            "nonzero_lo": nonzero_lo}
     return field(default=default, metadata=meta)
 
 
@@ -134,12 +144,18 @@ class Config:
     # data
     dataset: str = _f("moons", "Data set: 2-D toy sets, scikit-learn's 8x8 digits, or an uploaded CSV",
                       "data", choices=tuple(DATASETS))
-    n_samples: int = _f(1000, "Number of examples before the train/validation split (digits: at most 1797)",
-                        "data", lo=50, hi=20000)
+    # 0 = the data set's natural size; core.cost.examples(cfg) is the number a run really uses.
+    n_samples: int = _f(0, "Examples before the train/validation split; 0 = all of the data set: 1000 "
+                           "generated points or all 1797 digits (digits: at most 1797). A CSV always uses "
+                           "every row", "data", lo=0, hi=20000, zero="all of the data set",
+                        nonzero_lo=50)
     noise: float = _f(0.3, "Input noise of the 2-D sets (ignored by digits and csv)", "data", lo=0.0, hi=2.0)
     label_noise: float = _f(0.0, "Fraction of training labels replaced by uniformly random labels "
                                  "(validation labels stay true)", "data", lo=0.0, hi=1.0)
     val_fraction: float = _f(0.3, "Fraction of examples held out for validation", "data", lo=0.1, hi=0.9)
+    scaling: str = _f("feature", "Input scaling, with training-set statistics: feature = each input its own "
+                                 "mean and std (constant inputs become 0); global = one mean and std over all "
+                                 "inputs (the image convention); none = raw values", "data", choices=SCALINGS)
     data_path: str = _f("", "CSV file of 2-D points with a label column (dataset=csv only)", "data")
     # network
     model: str = _f("mlp", "mlp: fully connected; cnn: small convolutional net (digits only)",
@@ -186,7 +202,8 @@ def _fields() -> tuple[Field, ...]:
     for f in dataclasses.fields(Config):
         m = f.metadata
         typ = {"int": int, "float": float, "bool": bool, "str": str}[f.type] if isinstance(f.type, str) else f.type
-        out.append(Field(f.name, typ, f.default, m["help"], m["group"], m["lo"], m["hi"], m["choices"], m["log"]))
+        out.append(Field(f.name, typ, f.default, m["help"], m["group"], m["lo"], m["hi"], m["choices"], m["log"],
+                         m["zero"], m["nonzero_lo"]))
     return tuple(out)
 
 
@@ -213,16 +230,26 @@ def validate(values: dict[str, Any] | None = None, **overrides: Any) -> Config:
 
 def check_rules(cfg: Config) -> None:
     """Rules that involve more than one field."""
+    from core import cost  # core.cost imports this module
+
     if MODELS[cfg.model].needs_images and not DATASETS[cfg.dataset].images:
         images = " or ".join(f"dataset={n}" for n, d in DATASETS.items() if d.images)
         raise ConfigError("model", cfg.model, f"{cfg.model} works on images, so only with {images} "
                                               f"(got {cfg.dataset})")
-    if cfg.dataset == "digits" and cfg.n_samples > DIGITS_SIZE:
-        raise ConfigError("n_samples", cfg.n_samples, f"50 to {DIGITS_SIZE} with dataset=digits "
-                                                      "(the bundled set has 1797 images)")
+    source = DATASETS[cfg.dataset]
+    if source.fixed and cfg.n_samples > source.size:
+        raise ConfigError("n_samples", cfg.n_samples,
+                          f"0 (all {source.size}) or {_fmt(FIELD['n_samples'].nonzero_lo)} to {source.size} "
+                          f"with dataset={cfg.dataset} (the bundled set has {source.size} examples)")
     if cfg.dataset == "csv" and not cfg.data_path:
         raise ConfigError("data_path", cfg.data_path, "a CSV file path when dataset=csv")
-    n_train = cfg.n_samples - max(1, round(cfg.n_samples * cfg.val_fraction))
-    if cfg.dataset != "csv" and cfg.batch_size > n_train:
-        raise ConfigError("batch_size", cfg.batch_size,
-                          f"0 (full batch) or 1 to {n_train}, the training examples of these settings")
+    if cfg.batchnorm and cfg.batch_size == 1:
+        # A batch of one has no batch statistics to speak of (variance 0 in an MLP); longer final
+        # batches of one are merged into the batch before (core.cost.batches).
+        raise ConfigError("batch_size", cfg.batch_size, "0 (full batch) or at least 2 with batchnorm=true "
+                                                        "(batch norm needs two examples per batch)")
+    if cfg.dataset != "csv":
+        n_train, _ = cost.split(cfg)
+        if cfg.batch_size > n_train:
+            raise ConfigError("batch_size", cfg.batch_size,
+                              f"0 (full batch) or 1 to {n_train}, the training examples of these settings")

@@ -22,15 +22,18 @@ _MB = 1024 * 1024
 
 
 def examples(cfg: Config) -> int:
-    """Examples the run really uses: a CSV's rows (n_samples does not apply to it)."""
-    if cfg.dataset == "csv":
-        from core.csvdata import csv_info
+    """Examples the run really uses: n_samples, where 0 means the data set's natural size (1000
+    generated points, all 1797 digits); a CSV's rows (n_samples does not apply to it). Every
+    reader of a run's size asks here, never cfg.n_samples."""
+    size = DATASETS[cfg.dataset].size
+    if size is None:  # a CSV
+        from core.csvdata import MIN_ROWS, csv_info
 
         try:
             return csv_info(cfg.data_path).rows
         except ValueError:  # DataError: training reports it, with its own clear message
-            return cfg.n_samples
-    return cfg.n_samples
+            return MIN_ROWS  # the smallest usable file: an estimate for a run that will not train
+    return cfg.n_samples or size
 
 
 def n_inputs(cfg: Config) -> int:
@@ -55,7 +58,23 @@ def split(cfg: Config, n: int | None = None) -> tuple[int, int]:
 
 
 def batch(cfg: Config, n_train: int) -> int:
+    """The usual batch size (the largest batch but one; see batches)."""
     return min(cfg.batch_size or n_train, n_train)
+
+
+def batches(n_train: int, batch_size: int, batchnorm: bool) -> list[int]:
+    """The sizes of one epoch's batches, in order: batch_size examples each (0 = all at once) and
+    what is left over last. The one place the engine cuts an epoch into steps (core.train).
+
+    With batch norm a batch of one example has no batch statistics (its variance is 0, so the
+    layer outputs only its shift, and PyTorch raises there): a last batch of one is merged into
+    the batch before it, which then has batch_size + 1 examples. Settings where every batch
+    would have one example (batch_size 1) are refused by core.config."""
+    b = min(batch_size or n_train, n_train)
+    sizes = [b] * (n_train // b) + ([n_train % b] if n_train % b else [])
+    if batchnorm and len(sizes) > 1 and sizes[-1] == 1:
+        sizes[-2:] = [sizes[-2] + 1]
+    return sizes
 
 
 def units_per_input(cfg: Config) -> int:

@@ -140,12 +140,33 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     return out, [a[-s:].clone() for a in on]  # a copy: the view would keep every snapshot's states
 
 
+def _separate_passes(net: BatchedNet) -> bool:
+    """Whether the two train-mode passes must be two forwards. One forward over [x; x] is two
+    passes only while no layer mixes rows: batch norm takes its statistics over the batch, and
+    from the second layer on the rows of the two copies differ (their dropout masks differ), so
+    one forward would give both passes the statistics of both."""
+    return net.cfg.batchnorm and net.cfg.dropout > 0
+
+
+def _two_forwards(net: BatchedNet, x: Tensor, streams: SeedStreams, **kw) -> list[list[Layer]]:
+    """Two train-mode forwards over x, each with its own batch statistics, with the dropout masks
+    one forward over [x; x] would draw (the same bits: first pass rows :P, second P:).
+    Returns each pass's recorded layers (empty unless record=True)."""
+    P = len(x)
+    keep = net._keep(streams, 2 * P)
+    return [net.forward(_expand(x, net.S), train=True, keep=keep[:, :, k * P:(k + 1) * P], update_bn=False,
+                        **kw)[1] for k in range(2)]
+
+
 @torch.no_grad()
 def train_mode_passes(net: BatchedNet, x: Tensor, streams: SeedStreams):
     """Two train-mode passes over the same inputs with the same weights (BN statistics untouched)."""
+    P = len(x)
+    if _separate_passes(net):
+        first, second = _two_forwards(net, x, streams, record=True)
+        return first, second
     # One forward over the inputs twice: each row draws its own dropout mask, so the second
     # copy is a second pass (same batch statistics: duplicating rows leaves mean and variance).
-    P = len(x)
     _, r = net.forward(_expand(torch.cat([x, x]), net.S), train=True, streams=streams, record=True,
                        update_bn=False)
 
@@ -163,15 +184,31 @@ def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[s
     nz_a, nz_d, differ = [], [], []
     relu = net.act.saturates_where_negative
 
-    def reduce(i: int, z: Tensor | None, a: Tensor, d: Tensor) -> None:
-        d1, d2 = d[:, :P], d[:, P:]
-        nz_a.append(_nnz(a[:, :P], nonneg=relu))
-        on1, on2 = _on(d1, _tmp(1, d1), nonneg=relu), _on(d2, _tmp(2, d2), nonneg=relu)
+    def first_pass(i: int, a: Tensor, d1: Tensor) -> Tensor:
+        nz_a.append(_nnz(a, nonneg=relu))
+        on1 = _on(d1, _tmp(1, d1), nonneg=relu)
         # ReLU outputs are >= 0, so the on-states already count d1's non-zeros.
         nz_d.append(on1.flatten(1).sum(1) if relu else _nnz(d1))
-        differ.append(_differ(on1, on2))
+        return on1
 
-    net.forward(_expand(torch.cat([x, x]), net.S), train=True, streams=streams, update_bn=False, inspect=reduce)
+    def second_pass(on1: Tensor, d2: Tensor) -> None:
+        differ.append(_differ(on1, _on(d2, _tmp(2, d2), nonneg=relu)))
+
+    if _separate_passes(net):
+        on_first: list[Tensor] = []
+
+        def reduce(i: int, z: Tensor | None, a: Tensor, d: Tensor) -> None:
+            if len(on_first) < net.layers:  # the first pass; its on-states are kept for the second
+                on_first.append(first_pass(i, a, d).clone())
+            else:
+                second_pass(on_first[i], d)
+
+        _two_forwards(net, x, streams, inspect=reduce)
+    else:
+        def reduce(i: int, z: Tensor | None, a: Tensor, d: Tensor) -> None:
+            second_pass(first_pass(i, a[:, :P], d[:, :P]), d[:, P:])
+
+        net.forward(_expand(torch.cat([x, x]), net.S), train=True, streams=streams, update_bn=False, inspect=reduce)
     n = P * net.cfg.width * (64 if net.cnn else 1)
     # Dropout only zeroes (and scales survivors), so its extra zeros are nnz(a) - nnz(d).
     return {

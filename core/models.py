@@ -299,16 +299,26 @@ class BatchedNet:
         if c.dropout == 0:
             yield from [None] * len(batch_sizes)
             return
-        per_input = self.S * self.units_per_input
+        per_input = self.S * math.prod(self._keep_shape(1))
         group = max(1, MASK_DRAW_ELEMENTS // (per_input * max(batch_sizes)))
         for lo in range(0, len(batch_sizes), group):
             yield from streams.keep_masks(c.dropout, [self._keep_shape(b) for b in batch_sizes[lo: lo + group]])
 
     def _keep_shape(self, B: int) -> tuple[int, ...]:
-        return (self.cfg.depth, B, self.cfg.width, 64 if self.cnn else 1)
+        # The CNN drops whole channels (nn.Dropout2d): one draw per (input, channel), shared by
+        # its 64 pixels. With a draw per pixel, the final 2x2 max-pool picks the largest of four
+        # pixels each scaled by 0 or 1/(1-p), and a maximum of scaled survivors is larger on
+        # average than the maximum of the unscaled pixels: pooled train-mode features came out
+        # larger than eval-mode ones (2.05x on a trained network, issue #11), breaking inverted
+        # dropout's promise that they match on average. A channel's factor k is the same at every
+        # pixel, so pooling commutes with it (max(k*a) = k*max(a) for k >= 0) and the promise
+        # holds (tests/test_models.py). Channels are the CNN's units everywhere else in the lab
+        # (dead, mask figures), so dropout drops units, as in the MLP.
+        return (self.cfg.depth, B, self.cfg.width, 1)
 
     def _keep(self, streams: SeedStreams | None, B: int) -> Tensor | None:
-        """(S, depth, B, width, positions) dropout multipliers, or None without dropout.
+        """(S, depth, B, width, 1) dropout multipliers, or None without dropout (a CNN's apply to
+        every pixel of a channel, see _keep_shape).
 
         One draw for every layer's mask at once, laid out layer by layer so that each layer's
         mask is one contiguous block per seed. Inverted dropout, as nn.Dropout: a unit survives

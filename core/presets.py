@@ -49,8 +49,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "At a large learning rate most ReLU units end up negative on every input: dead, with zero "
         "gradient, never to recover. Leaky ReLU keeps a small slope, so its units are 'negative' but not "
         "dead and can still learn. A small learning rate keeps most ReLU units alive.",
-        dict(dataset="moons", n_samples=600, noise=0.2, depth=4, width=32, optimizer="adam", lr=0.1,
-             batch_size=32, epochs=60, seeds=3, init="he"),
+        dict(dataset="moons", n_samples=600, noise=0.2, scaling="feature", depth=4, width=32, optimizer="adam",
+             lr=0.1, batch_size=32, epochs=60, seeds=3, init="he"),
         {"ReLU, lr 0.1": {"activation": "relu"}, "leaky ReLU, lr 0.1": {"activation": "leaky_relu"},
          "ReLU, lr 0.003": {"activation": "relu", "lr": 0.003}},
     ),
@@ -86,8 +86,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "digits-cnn", "Handwritten digits with a small CNN",
         "Does the story hold on real images and convolutions?",
         "On the 8x8 digits a small CNN learns fast; ReLU's zeros are stable pass to pass, dropout's are not.",
-        dict(dataset="digits", n_samples=1797, val_fraction=0.3, model="cnn", depth=2, width=16,
-             optimizer="adam", lr=0.003, batch_size=64, epochs=15, seeds=2),
+        dict(dataset="digits", n_samples=1797, scaling="global", val_fraction=0.3, model="cnn", depth=2,
+             width=16, optimizer="adam", lr=0.003, batch_size=64, epochs=15, seeds=2),
         {"ReLU": {"dropout": 0.0}, "ReLU + dropout 0.3": {"dropout": 0.3}},
     ),
 ]}

@@ -153,16 +153,24 @@ OPTIMIZERS: dict[str, Optimizer] = {
 
 # --- data sets and models ---------------------------------------------------------------------
 
+GENERATED_SIZE = 1000  # points a generated 2-D set has when n_samples is 0 (the default)
+
 @dataclass(frozen=True)
 class DataSource:
     label: str
-    # (settings, rng) -> raw (x, y): x (n, features), y (n,) labels 0..classes-1. Only the data
-    # settings are read, and all randomness comes from rng (core.data: the data never depend on seed).
-    load: Callable[[Config, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+    # (settings, n, rng) -> raw (x, y): n examples (a CSV: all its rows, n is ignored), x (n, features),
+    # y (n,) labels 0..classes-1. Only the data settings are read, and all randomness comes from rng
+    # (core.data: the data never depend on seed). n is core.cost.examples(settings).
+    load: Callable[[Config, int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
     n_features: int
     n_classes: int | None  # None: read from the data (a CSV)
     is_2d: bool            # points in the plane: the decision-boundary chart applies
     images: bool = False   # 8x8 images, flattened: the CNN applies
+    # The data set's natural size, what n_samples = 0 means: the examples a generator makes by
+    # default, every image of a fixed set (also the most n_samples may ask for), None for a CSV
+    # (its rows; n_samples does not apply).
+    size: int | None = GENERATED_SIZE
+    fixed: bool = False    # a fixed set of `size` examples: n_samples may not ask for more
 
     @property
     def max_classes(self) -> int:
@@ -171,7 +179,7 @@ class DataSource:
 
 
 def _generated(gen: Callable[[int, float, np.random.Generator], tuple[np.ndarray, np.ndarray]]):
-    return lambda cfg, rng: gen(cfg.n_samples, cfg.noise, rng)
+    return lambda cfg, n, rng: gen(n, cfg.noise, rng)
 
 
 DATASETS: dict[str, DataSource] = {
@@ -180,10 +188,11 @@ DATASETS: dict[str, DataSource] = {
     "spirals": DataSource("two interleaved spirals", _generated(toysets.spirals), 2, 2, True),
     "xor": DataSource("four quadrants, opposite ones share a class", _generated(toysets.xor), 2, 2, True),
     "gaussians": DataSource("three overlapping Gaussian blobs", _generated(toysets.gaussians), 2, 3, True),
-    "digits": DataSource("scikit-learn's 1797 bundled 8x8 handwritten digits, 10 classes",
-                         lambda cfg, rng: toysets.digits(cfg.n_samples, rng), 64, 10, False, images=True),
-    "csv": DataSource("your own 2-D points from a CSV file", lambda cfg, rng: load_points(cfg.data_path)[:2],
-                      2, None, True),
+    "digits": DataSource(f"scikit-learn's {toysets.DIGITS_SIZE} bundled 8x8 handwritten digits, 10 classes",
+                         lambda cfg, n, rng: toysets.digits(n, rng), 64, 10, False, images=True,
+                         size=toysets.DIGITS_SIZE, fixed=True),
+    "csv": DataSource("your own 2-D points from a CSV file", lambda cfg, n, rng: load_points(cfg.data_path)[:2],
+                      2, None, True, size=None),
 }
 
 

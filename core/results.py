@@ -125,7 +125,10 @@ class RunResult:
 
 def config_from_dict(d: dict[str, Any]) -> Config:
     """Settings of a stored run, validated again; a CSV run's file may be gone since it ran, so
-    its path is not required to exist (nothing here reads it)."""
+    its path is not required to exist (nothing here reads it). A run stored before `scaling`
+    existed (engine 0.2) was scaled as that engine did: digits globally, the rest per feature."""
+    if "scaling" not in d:
+        d = {**d, "scaling": "global" if d.get("dataset") == "digits" else "feature"}
     return validate(d)
 
 

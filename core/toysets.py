@@ -54,6 +54,9 @@ def gaussians(n, noise, rng):
     return centers[y] + rng.normal(0.0, 0.35 + noise, (n, 2)), y
 
 
+DIGITS_SIZE = 1797  # images in scikit-learn's bundled digits set (tests/test_toysets.py checks it)
+
+
 @lru_cache(maxsize=1)
 def _all_digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits  # bundled with scikit-learn: read from disk
@@ -62,7 +65,7 @@ def _all_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def digits(n, rng) -> tuple[np.ndarray, np.ndarray]:
-    """n of the 1797 bundled 8x8 digits (flattened to 64 features), chosen by rng."""
+    """n of the 1797 bundled 8x8 digits (all of them in a shuffled order when n = 1797) (flattened to 64 features), chosen by rng."""
     x, y = _all_digits()
     idx = rng.permutation(len(x))[:n]
     return x[idx], y[idx]

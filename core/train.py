@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from core.config import Config
-from core.cost import step_macs
+from core.cost import batches, step_macs
 from core.data import Dataset, make_dataset
 from core.metrics import chunk_rows, evaluate, measure, probe_size, train_mode_passes
 from core.models import MEASURE, TRAIN, BatchedNet, SeedStreams
@@ -278,7 +278,8 @@ def _loop(cfg, net, opt, res, data, g_train, g_meas, alive, all_alive_now, recor
     S = cfg.seeds
     x, y = data.x_train, data.y_train
     N = len(x)
-    B = min(cfg.batch_size or N, N)
+    sizes = batches(N, cfg.batch_size, cfg.batchnorm)  # batch norm never gets a batch of one
+    starts = np.cumsum([0, *sizes[:-1]]).tolist()
     record(0)
     stopped = False
     step = 0
@@ -287,9 +288,9 @@ def _loop(cfg, net, opt, res, data, g_train, g_meas, alive, all_alive_now, recor
             break
         perms = g_train.permutations(N)  # each seed its own order
         xs, ys = x[perms], y[perms]     # one gather per epoch; each step takes a view
-        masks = net.dropout_masks(g_train, [min(B, N - lo) for lo in range(0, N, B)])
-        for lo in range(0, N, B):
-            xb, yb = xs[:, lo: lo + B], ys[:, lo: lo + B]
+        masks = net.dropout_masks(g_train, sizes)
+        for lo, b in zip(starts, sizes, strict=True):
+            xb, yb = xs[:, lo: lo + b], ys[:, lo: lo + b]
             keep = next(masks)
             all_alive = all_alive_now()
             if net.manual_backward:

@@ -6,7 +6,9 @@ table of field <-> key, used both ways):
     preset=<name>|none     start from a preset's base settings and variants (missing: relu-vs-dropout;
                            `none`: the schema defaults and a single run)
     <field>=<value>        any schema field except data_path, by its schema name, e.g. lr=0.003,
-                           activation=tanh, batchnorm=true; overrides the preset's base settings
+                           activation=tanh, batchnorm=true, scaling=global; overrides the preset's
+                           base settings. n_samples=0 (the default) is the whole data set; the
+                           page shows the number of examples it stands for (examples_note).
     vA … vD=<name>|<field>:<value>,<field>:<value>
                            the variants to compare (at most four). If any vX is given they replace
                            the preset's variants. `<name>|` may be left out (the name is then made
@@ -31,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core import cost
 from core.atomic import write_bytes
 from core.config import FIELD, FIELDS, GROUPS, Config, ConfigError, validate
 from core.presets import PRESETS
@@ -385,3 +388,16 @@ def spec_from_widgets(values: Mapping[str, Any], preset: str, data_path: str = "
 
 def grouped_fields() -> dict[str, list]:
     return {g: [f for f in FIELDS if f.group == g and f.name != "data_path"] for g in GROUPS}
+
+
+def examples_note(cfg: Config) -> str:
+    """The examples these settings really use (core.cost.examples), for the page: n_samples 0
+    stands for the whole data set, and a CSV always uses every row."""
+    n_train, n_val = cost.split(cfg)
+    if cfg.dataset == "csv":
+        why = "every row of the CSV"
+    elif cfg.n_samples == 0:
+        why = "n samples 0 = all of the data set"
+    else:
+        why = f"n samples {cfg.n_samples}"
+    return f"{n_train + n_val:,} examples ({why}): {n_train:,} for training, {n_val:,} for validation."

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from core.cli import main
 from core.config import FIELDS, ConfigError, Field, validate
+from core.cost import examples
 
 BASE = {"epochs": "1", "n_samples": "60", "width": "4", "seeds": "1", "batch_size": "0"}
 # --no-store: every valid value trains (a stored one would be served instead, untested).
@@ -57,7 +58,7 @@ def _cost(cfg) -> float:
     per_input = (64 if cfg.dataset == "digits" else 2) * w + w * w * (d - 1) + 10 * w
     if cfg.model == "cnn":
         per_input = 64 * 9 * w * (1 + w * (d - 1)) + 160 * w
-    return cfg.seeds * per_input * (6400 + 4 * cfg.n_samples * (cfg.epochs + 1))
+    return cfg.seeds * per_input * (6400 + 4 * examples(cfg) * (cfg.epochs + 1))  # n_samples 0 = all
 
 
 def _run(argv: list[str]) -> tuple[int, str, str]:

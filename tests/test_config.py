@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from core.config import DEFAULTS, FIELD, FIELDS, Config, ConfigError, validate
 
-CONTRACT = ["dataset", "n_samples", "noise", "label_noise", "val_fraction", "model", "depth", "width",
+CONTRACT = ["dataset", "n_samples", "noise", "label_noise", "val_fraction", "scaling", "model", "depth", "width",
             "activation", "init", "dropout", "weight_decay", "batchnorm", "optimizer", "lr", "batch_size",
             "epochs", "seeds", "seed"]
 
@@ -17,7 +17,8 @@ def test_public_field_names_and_defaults():
     for n in CONTRACT:
         assert n in names
     d = DEFAULTS
-    assert (d.dataset, d.n_samples, d.noise, d.label_noise, d.val_fraction) == ("moons", 1000, 0.3, 0.0, 0.3)
+    assert (d.dataset, d.n_samples, d.noise, d.label_noise, d.val_fraction) == ("moons", 0, 0.3, 0.0, 0.3)
+    assert d.scaling == "feature"
     assert (d.model, d.depth, d.width, d.activation, d.init) == ("mlp", 2, 64, "relu", "default")
     assert (d.dropout, d.weight_decay, d.batchnorm, d.optimizer, d.lr) == (0.0, 0.0, False, "adam", 0.01)
     assert (d.batch_size, d.epochs, d.seeds, d.seed) == (64, 200, 3, 0)
@@ -29,6 +30,7 @@ def test_choices_match_the_issue():
                                                 "linear"}
     assert set(FIELD["optimizer"].choices) == {"sgd", "momentum", "adam"}
     assert set(FIELD["init"].choices) == {"default", "he", "xavier"}
+    assert FIELD["scaling"].choices == ("feature", "global", "none") and FIELD["scaling"].group == "data"
 
 
 @pytest.mark.parametrize("name,raw,value", [
@@ -43,7 +45,8 @@ def test_parse_accepts(name, raw, value):
 @pytest.mark.parametrize("name,raw", [
     ("lr", "abc"), ("lr", 0), ("lr", 11), ("lr", "nan"), ("lr", "inf"), ("depth", 0), ("depth", 21),
     ("depth", "2.5"), ("width", 1025), ("dropout", 0.96), ("activation", "swish"), ("batchnorm", "maybe"),
-    ("seeds", 65), ("seed", -1), ("n_samples", 49), ("lr", True), ("epochs", 5001), ("batch_size", -1),
+    ("seeds", 65), ("seed", -1), ("n_samples", 49), ("n_samples", 1), ("n_samples", -1), ("n_samples", 20001),
+    ("lr", True), ("epochs", 5001), ("batch_size", -1), ("scaling", "minmax"),
 ])
 def test_parse_rejects_with_field_value_and_allowed(name, raw):
     with pytest.raises(ConfigError) as e:
@@ -51,6 +54,16 @@ def test_parse_rejects_with_field_value_and_allowed(name, raw):
     msg = str(e.value)
     assert msg.startswith(f"{name}:") and repr(raw) in msg and "allowed" in msg
     assert "\n" not in msg
+
+
+def test_n_samples_zero_means_all_and_its_allowed_text_says_so():
+    f = FIELD["n_samples"]
+    assert f.parse(0) == 0 and f.parse("50") == 50 and f.parse(20000) == 20000
+    assert f.allowed() == "0 (all of the data set) or an integer from 50 to 20000"
+    with pytest.raises(ConfigError, match=r"^n_samples: 12 is not allowed; allowed: 0 \(all of the data set\) or "
+                                          r"an integer from 50 to 20000$"):
+        f.parse(12)
+    assert "0 = all of the data set" in f.help and "1797 digits" in f.help
 
 
 def test_unknown_field_is_an_error_not_ignored():
@@ -62,10 +75,23 @@ def test_cross_field_rules():
     with pytest.raises(ConfigError, match="^model:.*digits"):
         validate(model="cnn")
     assert validate(model="cnn", dataset="digits", n_samples=500).model == "cnn"
-    with pytest.raises(ConfigError, match="^n_samples:.*1797"):
+    with pytest.raises(ConfigError, match=r"^n_samples: 1800 .*allowed: 0 \(all 1797\) or 50 to 1797 with dataset=digits"):
         validate(dataset="digits", n_samples=1800)
+    assert validate(dataset="digits", n_samples=1797).n_samples == 1797
     with pytest.raises(ConfigError, match="^batch_size:"):
         validate(n_samples=100, val_fraction=0.5, batch_size=60)
+    # The batch-size rule counts the examples the run uses: all 1797 digits by default, so
+    # 1797 - round(0.3 * 1797) = 1258 training images; 1000 generated moons leave 700.
+    assert validate(dataset="digits", batch_size=1258).batch_size == 1258
+    with pytest.raises(ConfigError, match="^batch_size: 1259 .*1 to 1258"):
+        validate(dataset="digits", batch_size=1259)
+    with pytest.raises(ConfigError, match="^batch_size: 701 .*1 to 700"):
+        validate(batch_size=701)
+    # Batch norm needs two examples in every batch: batch_size 1 is refused, not trained on.
+    with pytest.raises(ConfigError, match=r"^batch_size: 1 is not allowed; allowed: 0 \(full batch\) or at least 2 "
+                                          "with batchnorm=true"):
+        validate(batchnorm=True, batch_size=1)
+    assert validate(batchnorm=True, batch_size=2).batch_size == 2 and validate(batch_size=1).batch_size == 1
     with pytest.raises(ConfigError, match="^data_path:"):
         validate(dataset="csv")
 

@@ -117,6 +117,7 @@ def test_link_round_trips_settings_and_variants():
     controls.default_spec(),
     controls.preset_spec("tiny-data-overfit"),
     Spec.make(validate(lr=0.0003, weight_decay=1e-4, batchnorm=True, label_noise=0.1), {}, "none"),
+    Spec.make(validate(dataset="digits", scaling="none", n_samples=600), {}, "none"),
     Spec.make(validate(PRESETS["dying-relu"].base), {"a/b": {"lr": 0.1}, "x,y:z": {"init": "xavier", "depth": 3}},
               "dying-relu"),
 ])
@@ -126,6 +127,22 @@ def test_spec_query_round_trip(spec):
     assert not warnings
     assert back == spec
     assert q.get("mode") == "seminar"
+
+
+def test_digits_use_every_image_and_the_page_says_how_many():
+    # n_samples 0 (the default) is the whole data set: the sidebar shows the number it stands
+    # for (1797 digits, 1797 - round(0.3 * 1797) = 1258 of them for training). The scaling
+    # widget and URL key come from the schema.
+    at = _app({"preset": "none", "dataset": "digits", "scaling": "global", "epochs": "1", "seeds": "1",
+               "width": "8"})
+    _no_exception(at)
+    assert not at.warning
+    spec = _store(at).current().spec
+    assert (spec.base.dataset, spec.base.n_samples, spec.base.scaling) == ("digits", 0, "global")
+    assert at.session_state["f_scaling"] == "global"
+    notes = [c.value for c in at.caption]
+    assert "1,797 examples (n samples 0 = all of the data set): 1,258 for training, 539 for validation." in notes
+    assert at.query_params.get("scaling") == "global" and "n_samples" not in at.query_params
 
 
 def test_train_button_applies_form_and_writes_url():

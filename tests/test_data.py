@@ -1,4 +1,5 @@
-"""Data: deterministic, standardized, independent of the network seed, label noise on train only."""
+"""Data: deterministic, scaled as `scaling` says, independent of the network seed, label noise on train only."""
+import numpy as np
 import pytest
 import torch
 
@@ -46,3 +47,57 @@ def test_csv_dataset(tmp_path):
     p.write_text(example_csv(200))
     d = make_dataset(validate(dataset="csv", data_path=str(p)))
     assert len(d.x_train) + len(d.x_val) == 200 and d.is_2d
+
+
+def _raw_split(**settings):
+    """The same split with raw values (scaling none): what the scalers below are applied to."""
+    d = make_dataset(validate(scaling="none", **settings))
+    return d.x_train.double().numpy(), d.x_val.double().numpy()
+
+
+def test_feature_scaling_is_scikit_learns_standard_scaler_fitted_on_training_data():
+    from sklearn.preprocessing import StandardScaler
+
+    raw_tr, raw_va = _raw_split(dataset="digits")
+    d = make_dataset(validate(dataset="digits", scaling="feature"))
+    ref = StandardScaler().fit(raw_tr)  # a constant feature gets scale 1: it becomes 0
+    assert np.allclose(d.x_train.numpy(), ref.transform(raw_tr), atol=1e-5)
+    assert np.allclose(d.x_val.numpy(), ref.transform(raw_va), atol=1e-5)
+    constant = raw_tr.std(0) == 0
+    assert constant.any()  # the digits have blank corner pixels: the case the rule is for
+    assert (d.x_train.numpy()[:, constant] == 0).all()
+
+
+def test_global_scaling_is_one_mean_and_std_over_all_training_inputs():
+    raw_tr, raw_va = _raw_split(dataset="digits")
+    d = make_dataset(validate(dataset="digits", scaling="global"))
+    mu, sd = raw_tr.mean(), raw_tr.std()
+    assert np.allclose(d.x_train.numpy(), (raw_tr - mu) / sd, atol=1e-5)
+    assert np.allclose(d.x_val.numpy(), (raw_va - mu) / sd, atol=1e-5)
+
+
+def test_no_scaling_leaves_the_raw_pixels():
+    raw_tr, _ = _raw_split(dataset="digits")
+    assert raw_tr.min() == 0 and raw_tr.max() == 16 and np.array_equal(raw_tr, raw_tr.round())
+
+
+def test_scaling_keeps_the_split_and_labels():
+    a, b = make_dataset(validate(scaling="none")), make_dataset(validate(scaling="global"))
+    assert torch.equal(a.y_train, b.y_train) and torch.equal(a.y_val, b.y_val)
+    assert not torch.equal(a.x_train, b.x_train)
+
+
+def test_digits_use_every_bundled_image_once_by_default():
+    from sklearn.datasets import load_digits
+
+    d = make_dataset(validate(dataset="digits", scaling="none"))
+    assert len(d.x_train) + len(d.x_val) == 1797
+    got = sorted(r.astype(np.float32).tobytes() + bytes([y]) for r, y in
+                 zip(torch.cat([d.x_train, d.x_val]).numpy(), torch.cat([d.y_train, d.y_val]).tolist(), strict=True))
+    ref = load_digits()
+    want = sorted(r.astype(np.float32).tobytes() + bytes([int(y)]) for r, y in zip(ref.data, ref.target, strict=True))
+    assert got == want
+    # n_samples = 1797 asks for the same examples as the default 0
+    same = make_dataset(validate(dataset="digits", scaling="none", n_samples=1797))
+    assert torch.equal(same.x_train, d.x_train)
+    assert len(make_dataset(validate(dataset="digits", n_samples=500)).y_val) == 150

@@ -140,3 +140,39 @@ def test_set_grads_with_the_fallback_gives_the_same_gradients(monkeypatch):
         net.set_grads(x, y, SeedStreams(cfg.seed_list, TRAIN))
     for a, p in zip(fast, net.params, strict=True):
         assert torch.equal(a, p.grad)
+
+
+@pytest.mark.parametrize("p", [0.3, 0.5])
+def test_cnn_dropout_keeps_inverted_dropouts_promise_layer_by_layer(p):
+    # Inverted dropout promises that a layer's train-mode output equals its eval-mode output on
+    # average over masks. Layer by layer, with only that layer's mask drawn (the others all
+    # kept), over 300 masks: what each layer hands on (to the next convolution, or, from the
+    # last layer, the 2x2 max-pooled features the output layer reads) must average to eval mode
+    # within 2%. Dropout applied pixel by pixel before the pooling breaks it (about 2x).
+    from core.data import make_dataset
+
+    cfg = validate(dataset="digits", model="cnn", depth=3, width=6, dropout=p, seeds=2, n_samples=100,
+                   batch_size=20, init="he")
+    net = BatchedNet(cfg, 64, 10)
+    x = make_dataset(cfg).x_train[:16]
+    masks = 300
+    xs = x.unsqueeze(0).expand(cfg.seeds, *x.shape)
+
+    def handed_on(layers, i):  # (S, inputs, channels, 64) -> what leaves layer i
+        d = layers[i].d
+        if i < cfg.depth - 1:
+            return d
+        S, B, H, _ = d.shape
+        return F.max_pool2d(d.reshape(S * B, H, 8, 8), 2)
+
+    with torch.no_grad():
+        _, ev = net.forward(xs, train=False, record=True)
+        keep_all = next(net.dropout_masks(SeedStreams(cfg.seed_list, TRAIN), [len(x) * masks]))
+        for i in range(cfg.depth):
+            keep = torch.ones_like(keep_all)
+            keep[:, i] = keep_all[:, i]
+            _, tr = net.forward(xs.repeat(1, masks, 1, 1, 1), train=True, keep=keep, record=True)
+            want = handed_on(ev, i).mean().item()
+            got = handed_on(tr, i).mean().item()
+            assert want > 0.05  # not a comparison of zeros
+            assert got == pytest.approx(want, rel=0.02), (i, got / want)

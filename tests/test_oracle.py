@@ -50,6 +50,7 @@ CASES = {
     "cnn": dict(CNN, activation="relu"),
     "cnn+dropout": dict(CNN, activation="relu", dropout=0.3),
     "cnn+batchnorm": dict(CNN, activation="tanh", batchnorm=True),
+    "cnn+batchnorm+dropout": dict(CNN, activation="relu", batchnorm=True, dropout=0.3),
 }
 EXACT = ("train_acc", "val_acc", "gap_acc", "dead", "negative", "saturated", "zero_frac", "mask_flip")
 LOSSES = ("train_loss", "val_loss", "gap_loss")
@@ -105,19 +106,18 @@ def torch_weights(net: BatchedNet, i: int) -> list[tuple[torch.Tensor, ...]]:
 
 
 def lab_masks(cfg, n_train: int) -> torch.Tensor | None:
-    """(seeds, depth, 2 * probe, width, positions): the dropout multipliers train_mode_zeros draws
-    from a fresh measuring stream for its two passes (first probe rows, then second)."""
+    """(seeds, depth, 2 * probe, width, 1): the dropout multipliers train_mode_zeros draws from a
+    fresh measuring stream for its two passes (first probe rows, then second). One per unit: a
+    CNN drops whole channels (nn.Dropout2d), the same factor at every pixel."""
     if cfg.dropout == 0:
         return None
     P = probe_rows(cfg, n_train)
-    positions = 64 if cfg.model == "cnn" else 1
-    return SeedStreams(cfg.seed_list, MEASURE).keep_mask(cfg.dropout, cfg.depth, 2 * P, cfg.width, positions)
+    return SeedStreams(cfg.seed_list, MEASURE).keep_mask(cfg.dropout, cfg.depth, 2 * P, cfg.width, 1)
 
 
-def plain_model(cfg, data, net: BatchedNet, i: int, keep: torch.Tensor | None, doubled: bool = False):
+def plain_model(cfg, data, net: BatchedNet, i: int, keep: torch.Tensor | None):
     """The baseline's model with seed i's weights; with dropout, each nn.Dropout applies the lab's
-    masks in train mode: the probe's first pass gets rows :P, the second rows P: (or, doubled,
-    one pass over the probe twice gets all 2P rows)."""
+    masks in train mode: the probe's first pass gets rows :P, the second rows P:."""
     if cfg.model == "cnn":
         model, acts, outs = baseline.build_cnn(cfg, data.n_classes)
     else:
@@ -127,10 +127,12 @@ def plain_model(cfg, data, net: BatchedNet, i: int, keep: torch.Tensor | None, d
         P = keep.shape[2] // 2
         for layer, module in enumerate(outs):
             k = keep[i, layer]
-            passes = iter([k] if doubled else [k[:P], k[P:]])
+            passes = iter([k[:P], k[P:]])
 
             def apply_mask(mod, inp, out, passes=passes):
-                return inp[0] * next(passes).view_as(inp[0]) if mod.training else None
+                # (rows, units) for an MLP; (rows, channels, 1, 1) spread over a CNN's pixels
+                x = inp[0]
+                return x * next(passes).reshape(*x.shape[:2], *[1] * (x.dim() - 2)) if mod.training else None
 
             module.register_forward_hook(apply_mask)
     return model, acts, outs
@@ -201,38 +203,9 @@ def test_batchnorm_with_dropout_first_layer_and_eval_figures_agree():
     compare(cfg, lab, plain, TRAIN_MODE, layers=[0])
 
 
-def test_batchnorm_with_dropout_lab_passes_are_one_batch_of_both():
-    # What the lab measures with batch norm and dropout: its "two train-mode passes" are one
-    # forward over [probe; probe] (metrics.train_mode_zeros), so from the second layer on, batch
-    # norm's statistics are taken over the rows of both passes, whose dropout masks differ.
-    # The baseline run the same way (one pass over the doubled probe, the lab's masks) agrees.
-    cfg, data, net = lab_net(BN_DROPOUT)
-    m, _ = measure(net, data.x_train, data.y_train, data.x_val, data.y_val,
-                   SeedStreams(cfg.seed_list, MEASURE), None)
-    keep = lab_masks(cfg, len(data.x_train))
-    P = keep.shape[2] // 2
-    for i in range(cfg.seeds):
-        model, acts, outs = plain_model(cfg, data, net, i, keep, doubled=True)
-        hooks = baseline.Recorder(acts + outs)
-        model.train()
-        with torch.no_grad():
-            model(torch.cat([data.x_train[:P]] * 2))
-        hooks.remove()
-        for k in range(cfg.depth):
-            a, d = hooks.outputs[acts[k]][:P], hooks.outputs[outs[k]]
-            d1, d2 = d[:P], d[P:]
-            want = {"act_zero_frac_train": (a == 0).float().mean().item(),
-                    "dropout_zero_frac_train": ((a != 0) & (d1 == 0)).float().mean().item(),
-                    "mask_agreement": ((d1 > 0) == (d2 > 0)).float().mean().item()}
-            for name, v in want.items():
-                assert m[name][i, k].item() == pytest.approx(v, rel=1e-6, abs=1e-6), (name, i, k)
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "a real difference, reported in issue #10: with batch norm and dropout, the lab's two "
-    "train-mode passes share batch statistics (one forward over [probe; probe]), so from the "
-    "second layer on act_zero_frac_train, dropout_zero_frac_train and mask_agreement differ "
-    "from two separate passes (by up to about 0.008 here)"))
 def test_batchnorm_with_dropout_later_layers_equal_two_separate_passes():
+    # Issue #10: the lab once measured both train-mode passes in one forward over [probe; probe],
+    # so batch norm took its statistics over both passes' rows (whose dropout masks differ).
+    # Now they are two forwards, each with its own statistics, as two passes of a plain model.
     cfg, lab, plain = both(BN_DROPOUT)
     compare(cfg, lab, plain, TRAIN_MODE, layers=list(range(1, cfg.depth)))

@@ -184,8 +184,8 @@ def _settings(name, tmp_path):
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_data_sets_load_what_their_traits_say(name, tmp_path):
     ds, cfg = DATASETS[name], validate(_settings(name, tmp_path))
-    x, y = ds.load(cfg, np.random.default_rng(0))
-    x2, y2 = ds.load(cfg, np.random.default_rng(0))
+    x, y = ds.load(cfg, 300, np.random.default_rng(0))
+    x2, y2 = ds.load(cfg, 300, np.random.default_rng(0))
     assert np.array_equal(x, x2) and np.array_equal(y, y2)  # randomness from rng only
     assert x.shape == (300, ds.n_features) and np.isfinite(x).all()
     classes = np.unique(y)

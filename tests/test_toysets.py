@@ -37,6 +37,7 @@ def test_digits_are_distinct_bundled_images():
     from sklearn.datasets import load_digits
     x, y = toysets.digits(500, np.random.default_rng(0))
     ref = load_digits()
+    assert len(ref.data) == toysets.DIGITS_SIZE
     assert x.shape == (500, 64) and x.dtype == np.float32 and y.dtype == np.int64
     # every drawn image, with its label, is one of the bundled ones
     bundled = {(row.astype(np.float32).tobytes(), int(t)) for row, t in zip(ref.data, ref.target, strict=True)}

@@ -26,7 +26,7 @@ def _ratio(cfg: Config, name: str, square_width: bool = False) -> float:
         n_train = n - max(1, round(n * cfg.val_fraction))
         return min(cfg.batch_size or n_train, n_train) / DEFAULTS.batch_size
     value = _examples(cfg) if name == "n_samples" else getattr(cfg, name)
-    ratio = value / getattr(DEFAULTS, name)
+    ratio = value / (_examples(DEFAULTS) if name == "n_samples" else getattr(DEFAULTS, name))  # n_samples 0 = all
     return ratio * ratio if square_width and name == "width" and ratio > 1 else ratio
 
 
@@ -37,7 +37,7 @@ def _factor_text(cfg: Config, name: str) -> str:
         return f"batch_size ({cfg.batch_size})"
     if name == "n_samples" and cfg.dataset == "csv":
         return f"the rows of the CSV file ({_examples(cfg)})"
-    return f"{name} ({getattr(cfg, name)})"
+    return f"{name} ({_examples(cfg) if name == 'n_samples' else getattr(cfg, name)})"
 
 
 def _reduce_list(cfg: Config, names: tuple[str, ...], n_variants: int, fit: str = "",
@@ -71,7 +71,7 @@ def check_budget(configs: list[Config], limits: Limits) -> None:
             if top != "n_samples" or biggest.dataset != "csv":
                 value = _examples(biggest) if top == "n_samples" else getattr(biggest, top)
                 best = math.floor(value * limits.max_work / total)
-                if best >= max(1, FIELD[top].lo or 0, value // 10):  # else one factor alone is no answer
+                if best >= max(1, FIELD[top].nonzero_lo or FIELD[top].lo or 0, value // 10):  # else one factor alone is no answer
                     fit = str(best)
             raise BudgetError(
                 f"This run is {sci(total)} units of work (epochs × samples × width × depth × seeds{over}); "

@@ -32,6 +32,7 @@ from dashboard.controls import (
     NO_PRESET,
     SLOTS,
     Spec,
+    examples_note,
     grouped_fields,
     has_settings,
     preset_spec,
@@ -186,6 +187,7 @@ def sidebar(limits: serve.Limits) -> None:
                     for f in fields:
                         render_field(f)
                     if group == "data":
+                        st.caption(examples_note(ss[SPEC].base))  # the effective n_samples of this run
                         st.file_uploader("Your own CSV (dataset = csv)", type=["csv", "txt"], key="upload",
                                          help="2-D points: two number columns and a label column.")
             with st.expander("Compare variants (A–D)", expanded=False):

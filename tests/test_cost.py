@@ -1,0 +1,86 @@
+"""core.cost: the examples a run really uses, and how an epoch is cut into batches."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core import cost
+from core.config import validate
+from core.csvdata import MIN_ROWS, example_csv
+from core.data import make_dataset
+from core.models import BatchedNet
+
+
+@pytest.mark.parametrize("settings_, n", [
+    ({}, 1000),                                    # generated sets: 1000 points by default
+    ({"dataset": "spirals", "n_samples": 400}, 400),
+    ({"dataset": "digits"}, 1797),                 # every bundled image
+    ({"dataset": "digits", "n_samples": 0}, 1797),
+    ({"dataset": "digits", "n_samples": 500}, 500),
+])
+def test_examples_are_the_data_sets_natural_size_unless_set_lower(settings_, n):
+    cfg = validate(settings_)
+    assert cost.examples(cfg) == n
+    d = make_dataset(cfg)
+    assert len(d.x_train) + len(d.x_val) == n  # what the data really holds
+    assert cost.split(cfg) == (len(d.x_train), len(d.x_val))
+
+
+def test_a_csv_uses_every_row_whatever_n_samples_says(tmp_path):
+    p = tmp_path / "pts.csv"
+    p.write_text(example_csv(230))
+    for n_samples in (0, 50, 5000):
+        assert cost.examples(validate(dataset="csv", data_path=str(p), n_samples=n_samples)) == 230
+    # An unreadable file: training reports it; the estimate meanwhile is the smallest usable file.
+    assert cost.examples(validate(dataset="csv", data_path=str(tmp_path / "missing.csv"))) == MIN_ROWS
+
+
+def test_work_counts_the_effective_examples():
+    assert cost.work([validate(dataset="digits", epochs=2, width=4, depth=1, seeds=1)]) == 2 * 1797 * 4
+
+
+@pytest.mark.parametrize("n,b,bn,sizes", [
+    (700, 3, False, [3] * 233 + [1]),      # 700 = 233 * 3 + 1: without batch norm a last batch of one is kept
+    (700, 3, True, [3] * 232 + [4]),       # with it, merged into the batch before
+    (700, 64, True, [64] * 10 + [60]),
+    (10, 4, True, [4, 4, 2]),
+    (9, 4, True, [4, 5]),
+    (10, 0, True, [10]),                   # 0 = full batch
+    (10, 50, False, [10]),
+    (5, 2, True, [2, 3]),
+])
+def test_batches(n, b, bn, sizes):
+    assert cost.batches(n, b, bn) == sizes
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 3000), st.integers(0, 3000), st.booleans())
+def test_batches_cover_the_epoch_and_batch_norm_never_gets_one(n, b, bn):
+    if bn and b == 1:
+        b = 2  # refused by core.config (tests/test_config.py)
+    sizes = cost.batches(n, b, bn)
+    full = min(b or n, n)
+    assert sum(sizes) == n and all(s >= 1 for s in sizes)
+    assert sizes[:-1] == [full] * (len(sizes) - 1)  # only the last batch differs
+    assert sizes[-1] <= full + 1
+    if bn:
+        assert min(sizes) >= 2
+
+
+def test_training_steps_over_exactly_these_batches(monkeypatch):
+    # 1000 moons leave 700 training points: batch 3 with batch norm gives 232 batches of 3 and
+    # one of 4. Every training forward (the ones that build a graph) is recorded.
+    cfg = validate(batchnorm=True, batch_size=3, epochs=2, seeds=2, width=4)
+    seen = []
+    forward = BatchedNet.forward
+
+    def spy(self, x, train, *args, **kw):
+        if train and torch.is_grad_enabled():
+            seen.append(x.shape[1])
+        return forward(self, x, train, *args, **kw)
+
+    monkeypatch.setattr(BatchedNet, "forward", spy)
+    from core.train import train
+    res = train(cfg)
+    assert res.status == "ok"
+    assert seen == 2 * ([3] * 232 + [4])
