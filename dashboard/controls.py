@@ -26,7 +26,7 @@ naming the parameter, the value (cut to 80 characters) and what is allowed. Numb
 core.numbers, as in the CLI and the CSV loader. A link with more than MAX_LINK_PARAMS parameters
 is read up to that many, with a warning saying how many were ignored. (Streamlit itself drops a
 whole query string of more than 1,000 parameters or 512 KiB before the page sees it: such a link
-opens the default experiment; see README, Hosting.)
+opens the default experiment, and the page cannot tell.)
 """
 from __future__ import annotations
 

@@ -96,7 +96,7 @@ def add_mean_band(fig: go.Figure, x: np.ndarray, a: np.ndarray, *, name: str, co
     """Mean line over seeds with a min–max band behind it (band only with 2+ seeds), in the
     subplot of column `col` (the charts have one row of panels)."""
     mean, lo, hi = stats(a)
-    group = legendgroup or name  # an identifier, never drawn: left as it is
+    group = plain(legendgroup or name)  # never drawn, but kept free of markup like all the figure's text
     name = plain(name)
     if a.shape[0] > 1:
         ok = np.isfinite(lo) & np.isfinite(hi)
