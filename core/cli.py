@@ -81,7 +81,7 @@ def resolve(args: argparse.Namespace) -> tuple[Config, dict[str, dict[str, Any]]
         try:
             base.replace(**ov)
         except ConfigError as e:
-            raise ConfigError(e.field, e.value, f"{e.allowed} (in variant {name!r})") from None
+            raise ConfigError(e.field, e.value, f"{e.allowed} (in variant {name!r})", e.reason) from None
     return base, variants, pre.title, pre.name
 
 
