@@ -165,7 +165,7 @@ def _feature(cell: str, line: int, col: int, header: list[str] | None) -> float:
             raise DataError(f"{where}: {_show(cell)} is too large; features must lie within ±3.4e38.") from None
         if e.kind == "too small":
             raise DataError(f"{where}: {_show(cell)} is too close to 0 to be read (it would become 0); "
-                            "write 0 or a number of at least 1e-308 in size.") from None
+                            "write 0 if 0 is meant.") from None
         raise DataError(f"{where}: {_show(cell)} is not a number; features must be plain numbers "
                         "like 1.5, -2 or 3e-4 (with '.' as the decimal point).") from None
     if abs(value) > _F32_MAX:  # e.g. 1e39: finite in float64, inf in float32
