@@ -5,41 +5,41 @@ and serves an experiment that is already stored instead of training it: a heavy 
 trained here is served instantly by the page. `--store PATH` picks the file, `--no-store`
 neither reads nor writes it, `--retrain` trains again and replaces the stored copy.
 
-Bad input exits with code 2 and one line naming the field, the value and what is allowed;
-output files are written whole (core.atomic) or not at all.
+Bad input, or an output or store path that cannot be used, exits with code 2 and one line
+naming the field or path, the value (cut) and what is allowed, before anything is trained;
+output files are written whole (core.atomic) or not at all. Text from users (variant names of
+stored runs, paths) is printed with control characters escaped (core.safetext.terminal).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import sys
-from pathlib import Path
 from typing import Any
 
 from core.atomic import write_atomic
 from core.config import FIELDS, Config, ConfigError, validate
 from core.csvdata import DataError
-from core.runs_cli import STORE_HELP, StoreUnusable, open_store
+from core.runs_cli import (
+    STORE_HELP,
+    OneLineParser,
+    StoreUnusable,
+    UsageError,
+    check_writable,
+    open_store,
+    path_text,
+)
+from core.safetext import terminal
 
 SUMMARY = [("train_acc", "train acc"), ("val_acc", "val acc"), ("gap_acc", "gap acc"), ("train_loss", "train loss"),
            ("val_loss", "val loss"), ("dead", "dead units"), ("zero_frac", "zero frac"),
            ("mask_agreement", "mask agree"), ("mask_flip", "mask flip")]
 
 
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line and exit 2, like a bad value
-        raise UsageError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m core", description="ReLU-Dropout Lab engine")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    p = OneLineParser(prog="python -m core", description="ReLU-Dropout Lab engine")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="train networks and print a summary")
     run.add_argument("--preset", help="start from a preset (see `python -m core presets`)")
     run.add_argument("--variant", help="with --preset: run only this variant")
@@ -57,14 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the presets")
     sub.add_parser("runs", help="list, show or export stored runs", add_help=False)
     return p
-
-
-def _check_writable(path: str) -> None:
-    d = Path(path).resolve().parent
-    if not d.is_dir():
-        raise UsageError(f"cannot write {path}: folder {d} does not exist")
-    if not os.access(d, os.W_OK):
-        raise UsageError(f"cannot write {path}: folder {d} is not writable")
 
 
 def resolve(args: argparse.Namespace) -> tuple[Config, dict[str, dict[str, Any]], str, str]:
@@ -89,7 +81,7 @@ def resolve(args: argparse.Namespace) -> tuple[Config, dict[str, dict[str, Any]]
         try:
             base.replace(**ov)
         except ConfigError as e:
-            raise ConfigError(e.field, e.value, f"{e.allowed} (in variant {name!r})") from None
+            raise ConfigError(e.field, e.value, f"{e.allowed} (in variant {name!r})", e.reason) from None
     return base, variants, pre.title, pre.name
 
 
@@ -98,7 +90,7 @@ def summary_table(exp) -> str:
 
     rows = [["variant", "status", "seconds"] + [label for _, label in SUMMARY]]
     for r in exp.runs:
-        cells = [r.name, r.status, f"{r.seconds:.2f}"]
+        cells = [terminal(r.name), terminal(r.status), f"{r.seconds:.2f}"]
         for m, _ in SUMMARY:
             v = r.final(m)
             if v.ndim == 2:  # per layer: dead units summed over layers, fractions averaged
@@ -118,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--no-store cannot be combined with --store or --retrain")
     for path in (args.json, args.csv):
         if path:
-            _check_writable(path)
+            check_writable(path)
     configs = {n: base.replace(**ov) for n, ov in variants.items()}
     store = key = exp = None
     if not args.no_store:
@@ -131,7 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             exp = _stored(store, key)
     if exp is not None:
         exp = _as_requested(exp, base, configs, title, preset)
-        print(f"served from the run store {store.path} (key {key[:12]}): this exact experiment was trained "
+        where = terminal(path_text(store.path))
+        print(f"served from the run store {where} (key {key[:12]}): this exact experiment was trained "
               "before; --retrain trains it again, --no-store ignores the store", file=sys.stderr)
     else:
         exp = _train(base, variants, title, preset, args.quiet)
@@ -146,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _say_warnings(store, seen: int) -> int:
     for w in store.warnings[seen:]:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {terminal(w)}", file=sys.stderr)
     return len(store.warnings)
 
 
@@ -158,7 +151,7 @@ def _stored(store, key: str):
     try:
         doc = store.get(key)
     except sqlite3.Error as e:  # e.g. locked by another writer for longer than the busy timeout
-        raise StoreUnusable(f"store {store.path}: {e}") from None
+        raise StoreUnusable(f"store {path_text(store.path)}: {e}") from None
     _say_warnings(store, seen)
     if doc is None:
         return None
@@ -218,9 +211,10 @@ def _keep(store, key: str, exp):
     try:
         store.put(key, doc, summarize(exp))
     except (sqlite3.Error, OSError) as e:  # the results are still reported below
-        print(f"warning: run store {store.path}: this run could not be stored ({e})", file=sys.stderr)
+        print(terminal(f"warning: run store {path_text(store.path)}: this run could not be stored ({e})"),
+              file=sys.stderr)
     else:
-        print(f"kept in the run store {store.path} (key {key[:12]})", file=sys.stderr)
+        print(terminal(f"kept in the run store {path_text(store.path)} (key {key[:12]})"), file=sys.stderr)
     _say_warnings(store, seen)
     return exp
 
@@ -229,15 +223,14 @@ def _report(exp, args: argparse.Namespace) -> None:
     print(summary_table(exp))
     for r in exp.runs:
         for msg in r.messages:
-            print(f"{r.name}: {msg}", file=sys.stderr)
+            print(terminal(f"{r.name}: {msg}"), file=sys.stderr)
     if args.json:
         doc = exp.export()
         write_atomic(args.json, lambda fh: json.dump(doc, fh))
-        print(f"wrote {args.json}", file=sys.stderr)
+        print(terminal(f"wrote {path_text(args.json)}"), file=sys.stderr)
     if args.csv:
-        frame = exp.to_frame()
-        write_atomic(args.csv, lambda fh: frame.to_csv(fh, index=False))
-        print(f"wrote {args.csv}", file=sys.stderr)
+        write_atomic(args.csv, exp.to_csv)  # formula-like text cells made inert for spreadsheets
+        print(terminal(f"wrote {path_text(args.csv)}"), file=sys.stderr)
 
 
 def cmd_presets() -> int:
@@ -276,12 +269,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "presets":
             return cmd_presets()
         return cmd_run(args)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (ConfigError, UsageError, StoreUnusable) as e:
+        return _error(e, 2)
     except DataError as e:  # a --data-path file that cannot be used
-        print(f"error: data-path: {e}", file=sys.stderr)
-        return 2
-    except (UsageError, StoreUnusable) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return _error(f"data-path: {e}", 2)
+    except OSError as e:  # an output write that failed after its path was checked (disk full)
+        return _error(f"{e.strerror or e}" + (f": {path_text(e.filename)}" if e.filename else ""), 1)
+
+
+def _error(e: Any, code: int) -> int:
+    """Every error: one line (whatever the message holds), control characters escaped."""
+    print(f"error: {terminal(e)}", file=sys.stderr)
+    return code

@@ -10,10 +10,13 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.numbers import NumberError, normal_float, parse_number
 from core.registry import ACTIVATIONS, DATASETS, INITS, MODELS, OPTIMIZERS
+from core.safetext import shown
 from core.toysets import DIGITS_SIZE  # noqa: F401 - part of this module's interface
 
 SCALINGS = ("feature", "global", "none")  # input scaling (core.data.scale)
@@ -22,11 +25,13 @@ SCALINGS = ("feature", "global", "none")  # input scaling (core.data.scale)
 class ConfigError(ValueError):
     """A setting that cannot be used: one line naming the field, the value and what is allowed."""
 
-    def __init__(self, field_name: str, value: Any, allowed: str):
+    def __init__(self, field_name: str, value: Any, allowed: str, reason: str = ""):
         self.field = field_name
-        self.value = value
+        self.value = value  # whole, for callers; the message shows it cut (core.safetext.shown)
         self.allowed = allowed
-        super().__init__(f"{field_name}: {value!r} is not allowed; allowed: {allowed}")
+        self.reason = reason
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"{field_name}: {shown(value)} is not allowed{why}; allowed: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,30 @@ def _fmt(x: float | None) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) >= 1 else f"{x:g}"
 
 
+# Variant names are shown in charts, tables, files, terminals and links, and come from URLs: a
+# short plain-text alphabet keeps them inert everywhere (no markup, no formulas, no escapes, no
+# URL separators). Starting with a letter or digit rules out spreadsheet formulas (=, +, -, @).
+VARIANT_NAME_MAX = 40
+VARIANT_NAME_CHARS = "letters A-Z and a-z, digits, space and + - . , ( ) _ : / %"
+_VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 +\-.,()_:/%]*")
+
+
+def variant_name(raw: Any) -> str:
+    """A checked variant name (surrounding spaces dropped), or ConfigError naming 'variant name'."""
+    name = raw.strip() if isinstance(raw, str) else raw
+    allowed = (f"1 to {VARIANT_NAME_MAX} characters: {VARIANT_NAME_CHARS}, "
+               "starting with a letter or digit")
+    if not isinstance(name, str) or not name:
+        raise ConfigError("variant name", raw, allowed)
+    if not _VARIANT_NAME.fullmatch(name):
+        bad = next((c for c in name if not _VARIANT_NAME.fullmatch("a" + c)), None)
+        why = f"it contains {shown(bad)}" if bad is not None else f"it starts with {shown(name[0])}"
+        raise ConfigError("variant name", raw, allowed, why)
+    if len(name) > VARIANT_NAME_MAX:
+        raise ConfigError("variant name", raw, allowed, f"it has {len(name)} characters")
+    return name
+
+
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -100,36 +129,26 @@ def _coerce(f: Field, raw: Any) -> Any:
         return raw.strip()
     if isinstance(raw, bool):  # bool is an int subclass; True is not a learning rate
         raise ConfigError(f.name, raw, f.allowed())
+    if isinstance(raw, str):  # a CLI flag, a URL value, widget text: the one strict parser
+        try:
+            return parse_number(raw, f.type)
+        except NumberError as e:
+            raise ConfigError(f.name, raw, f.allowed(), e.reason) from None
     if f.type is int:
         if isinstance(raw, int):
             return raw
         if isinstance(raw, float) and raw.is_integer():
             return int(raw)
-        if isinstance(raw, str):
-            s = raw.strip()
-            try:
-                return int(s)
-            except ValueError:
-                try:
-                    x = float(s)
-                except ValueError:
-                    raise ConfigError(f.name, raw, f.allowed()) from None
-                if math.isfinite(x) and x.is_integer():
-                    return int(x)
         raise ConfigError(f.name, raw, f.allowed())
-    # float
-    if isinstance(raw, (int, float)):
+    if not isinstance(raw, (int, float)):
+        raise ConfigError(f.name, raw, f.allowed())
+    try:
         x = float(raw)
-    elif isinstance(raw, str):
-        try:
-            x = float(raw.strip())
-        except ValueError:
-            raise ConfigError(f.name, raw, f.allowed()) from None
-    else:
-        raise ConfigError(f.name, raw, f.allowed())
+    except OverflowError:  # an int beyond float range (10**400)
+        raise ConfigError(f.name, raw, f.allowed(), "too large") from None
     if not math.isfinite(x):
         raise ConfigError(f.name, raw, f.allowed())
-    return x
+    return normal_float(x)  # -0.0 from JSON: the same settings (and store key) as 0.0
 
 
 def _f(default, help, group, lo=None, hi=None, choices=None, log=False, zero=None, nonzero_lo=None):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 import os
 import re
 import threading
@@ -21,6 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.numbers import NumberError, numberish, parse_number
+from core.safetext import shown
+
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20000
 MIN_ROWS = 20
@@ -28,12 +30,8 @@ MAX_CLASSES = 10
 
 LABEL_NAMES = ("label", "class", "target", "y")  # header names that mark the label column, by priority
 _SNIFF_CHARS = 4096  # csv.Sniffer is regex based and quadratic in the worst case: keep its sample small
-_SHOW_CHARS = 20  # user values are echoed back truncated, so a huge cell cannot flood the message
+_SHOW_CHARS = 20  # cells are echoed back cut this short, so a huge cell cannot flood the message
 _F32_MAX = float(np.finfo(np.float32).max)
-# Plain decimal numbers only. float() alone would also take "1_000", "nan", " ٣ " and other
-# spellings a spreadsheet would not produce; we want them reported, not silently read.
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 _DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
 
 
@@ -42,10 +40,12 @@ class DataError(ValueError):
 
 
 def _show(value: str) -> str:
-    """A user value for an error message: truncated, and repr-quoted so control characters show."""
-    if len(value) > _SHOW_CHARS:
-        value = value[:_SHOW_CHARS] + "…"
-    return repr(value)
+    """A cell for an error message: cut short, and repr-quoted so control characters show."""
+    return shown(value, _SHOW_CHARS)
+
+
+def _path(path: str) -> str:
+    return shown(path)  # a path is the user's own text too: cut at the usual length
 
 
 def _mb(n: int) -> str:
@@ -62,11 +62,11 @@ def _read_bytes(source: str | os.PathLike[str] | bytes) -> bytes:
     path = os.fspath(source)
     try:
         if not os.path.isfile(path):  # also rules out FIFOs and devices, whose read could block
-            raise DataError(f"{path!r} is not a readable file; give the path of a CSV file.")
+            raise DataError(f"{_path(path)} is not a readable file; give the path of a CSV file.")
         with open(path, "rb") as f:
             data = f.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise DataError(f"Could not read {path!r} ({exc.strerror or exc}); give the path of a readable CSV file.") from exc
+        raise DataError(f"Could not read {_path(path)} ({exc.strerror or exc}); give the path of a readable CSV file.") from exc
     if len(data) > MAX_BYTES:
         size = max(len(data), os.path.getsize(path))
         raise DataError(f"The file is {_mb(size)}; the limit is {_mb(MAX_BYTES)}.")
@@ -95,7 +95,7 @@ def _sniff_delimiter(text: str) -> str:
 
 def _is_numberish(cell: str) -> bool:
     """Number-like for header detection: 'nan' counts, so a NaN row is reported, not eaten as a header."""
-    return bool(_NUMBER.fullmatch(cell) or _NON_FINITE.fullmatch(cell))
+    return numberish(cell)
 
 
 def _label_column(header: list[str] | None) -> int:
@@ -156,13 +156,19 @@ def _feature(cell: str, line: int, col: int, header: list[str] | None) -> float:
     where = f"Row {line}, {_column(col, header)}"
     if not cell:
         raise DataError(f"{where} is empty; every feature cell needs a number.")
-    if _NON_FINITE.fullmatch(cell):
-        raise DataError(f"{where} is {_show(cell)}; features must be finite numbers (no NaN or infinity).")
-    if not _NUMBER.fullmatch(cell):
+    try:
+        value = parse_number(cell, float)  # the same rules as a number in a URL or a CLI flag
+    except NumberError as e:
+        if e.kind == "not finite":
+            raise DataError(f"{where} is {_show(cell)}; features must be finite numbers (no NaN or infinity).") from None
+        if e.kind == "too large":
+            raise DataError(f"{where}: {_show(cell)} is too large; features must lie within ±3.4e38.") from None
+        if e.kind == "too small":
+            raise DataError(f"{where}: {_show(cell)} is too close to 0 to be read (it would become 0); "
+                            "write 0 if 0 is meant.") from None
         raise DataError(f"{where}: {_show(cell)} is not a number; features must be plain numbers "
-                        "like 1.5, -2 or 3e-4 (with '.' as the decimal point).")
-    value = float(cell)
-    if not math.isfinite(value) or abs(value) > _F32_MAX:  # e.g. 1e39: finite in float64, inf in float32
+                        "like 1.5, -2 or 3e-4 (with '.' as the decimal point).") from None
+    if abs(value) > _F32_MAX:  # e.g. 1e39: finite in float64, inf in float32
         raise DataError(f"{where}: {_show(cell)} is too large; features must lie within ±3.4e38.")
     return value
 
@@ -253,7 +259,7 @@ def csv_info(path: str) -> CsvInfo:
     try:
         st = os.stat(path)
     except OSError as e:
-        raise DataError(f"Could not read {path!r} ({e.strerror or e}); give the path of a readable CSV file.") from e
+        raise DataError(f"Could not read {_path(path)} ({e.strerror or e}); give the path of a readable CSV file.") from e
     ck = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
     with _INFO_LOCK:
         hit = _INFO_CACHE.get(ck)
@@ -263,7 +269,7 @@ def csv_info(path: str) -> CsvInfo:
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as e:
-        raise DataError(f"Could not read {path!r} ({e.strerror or e}); give the path of a readable CSV file.") from e
+        raise DataError(f"Could not read {_path(path)} ({e.strerror or e}); give the path of a readable CSV file.") from e
     x, _, _ = load_points(data)  # validates, and bounds the size; raises DataError
     info = CsvInfo(hashlib.sha256(data).hexdigest(), len(x))
     with _INFO_LOCK:

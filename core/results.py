@@ -203,6 +203,14 @@ class Experiment:
         cols = ["variant", "seed", "epoch", "layer", *SCALAR_METRICS, *LAYER_METRICS]
         return pd.DataFrame(rows, columns=cols)
 
+    def to_csv(self, fh=None) -> str | None:
+        """`to_frame()` as CSV text (or written to the open file `fh`), safe to open in a
+        spreadsheet: a text cell that would run as a formula (a variant name like '=HYPERLINK(…)'
+        from an older version) gets a leading apostrophe; numbers are written as they are."""
+        from core.safetext import csv_safe
+
+        return csv_safe(self.to_frame()).to_csv(fh, index=False)
+
     def to_dict(self) -> dict[str, Any]:
         """Everything, arrays and artifacts included: what the store keeps and reopens."""
         return {"base": self.base.to_dict(), "title": self.title, "preset": self.preset,

@@ -14,14 +14,21 @@ table of field <-> key, used both ways):
                            the preset's variants. `<name>|` may be left out (the name is then made
                            from the overrides); `vA=plain|` is a variant with no overrides.
                            Variant fields: VARIANT_FIELDS. Example: vA=ReLU|activation:relu
-                           &vB=dropout|activation:relu,dropout:0.5
+                           &vB=dropout|activation:relu,dropout:0.5. A name is plain text
+                           (core.config.variant_name: letters, digits, space, `+-.,()_:/%`, at
+                           most 40 characters); any other name is replaced by one made from the
+                           overrides, with a warning.
     data=<hex>             an uploaded CSV on this server, by content hash (dataset=csv)
     mode=seminar           large presets buttons and fonts for a projector
 
 The writer is minimal: it writes only fields that differ from the preset's base settings and
 writes variants only when they differ from the preset's, so a link stays short. A malformed or
 out-of-range value never raises: the reader drops it, keeps the default and returns a warning
-naming the parameter, the value and what is allowed.
+naming the parameter, the value (cut to 80 characters) and what is allowed. Numbers are read by
+core.numbers, as in the CLI and the CSV loader. A link with more than MAX_LINK_PARAMS parameters
+is read up to that many, with a warning saying how many were ignored. (Streamlit itself drops a
+whole query string of more than 1,000 parameters or 512 KiB before the page sees it: such a link
+opens the default experiment, and the page cannot tell.)
 """
 from __future__ import annotations
 
@@ -35,8 +42,9 @@ from typing import Any
 
 from core import cost
 from core.atomic import write_bytes
-from core.config import FIELD, FIELDS, GROUPS, Config, ConfigError, validate
+from core.config import FIELD, FIELDS, GROUPS, VARIANT_NAME_MAX, Config, ConfigError, validate, variant_name
 from core.presets import PRESETS
+from core.safetext import shown
 
 DEFAULT_PRESET = "relu-vs-dropout"
 NO_PRESET = "none"
@@ -51,6 +59,9 @@ QUERY_KEYS: dict[str, str] = {name: name for name in URL_FIELDS}
 FIELD_OF_KEY: dict[str, str] = {v: k for k, v in QUERY_KEYS.items()}
 VARIANT_KEYS: dict[str, str] = {s: f"v{s}" for s in SLOTS}
 OTHER_KEYS = {"preset", "data", "mode"}
+# Parameters read from one link: every key above fits several times over, and a hostile link
+# with thousands costs no more than this to read.
+MAX_LINK_PARAMS = 100
 # Grids for the log-scale fields (weight decay is log-scaled in the widgets too; 0 = off).
 LOG_GRIDS = {
     "lr": (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
@@ -104,9 +115,11 @@ def default_spec() -> Spec:
 
 # ------------------------------------------------------------------ variants: text encoding
 def auto_name(ov: Mapping[str, Any]) -> str:
+    """A variant name made from its overrides; always a valid variant name (at most 40 characters)."""
     if not ov:
         return "base"
-    return ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in ov.items())
+    name = ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in ov.items())
+    return name if len(name) <= VARIANT_NAME_MAX else name[:VARIANT_NAME_MAX].rstrip(" ,.")
 
 
 def _fmt(v: Any) -> str:
@@ -134,27 +147,37 @@ def decode_variant(key: str, raw: str) -> tuple[str | None, dict[str, Any], list
     """'name|field:value,...' -> (name or None, overrides, warnings). Bad pieces are dropped."""
     warnings: list[str] = []
     name: str | None = None
+    bad_name = False
     body = raw
     if "|" in raw:
         name, body = raw.split("|", 1)
-        name = name.strip()[:60] or None
+        name = name.strip() or None
+        if name is not None:
+            try:
+                name = variant_name(name)
+            except ConfigError as e:
+                warnings.append(f"{key}: {e}; the variant is named from its settings instead")
+                name, bad_name = None, True
     ov: dict[str, Any] = {}
     allowed = f"name|field:value,... with fields {', '.join(VARIANT_FIELDS)}"
     for piece in filter(None, (p.strip() for p in body.split(","))):
         if ":" not in piece:
-            warnings.append(f"{key}: {piece!r} is not field:value; ignored (allowed: {allowed})")
+            warnings.append(f"{key}: {shown(piece)} is not field:value; ignored (allowed: {allowed})")
             continue
         f, v = (s.strip() for s in piece.split(":", 1))
         if f not in VARIANT_FIELDS:
-            warnings.append(f"{key}: {f!r} cannot be varied; ignored (allowed fields: {', '.join(VARIANT_FIELDS)})")
+            warnings.append(f"{key}: {shown(f)} cannot be varied; ignored (allowed fields: {', '.join(VARIANT_FIELDS)})")
             continue
         try:
             ov[f] = FIELD[f].parse(v)
         except ConfigError as e:
-            warnings.append(f"{key}: {f}={v!r} is not allowed, ignored; allowed: {e.allowed}")
+            why = f" ({e.reason})" if e.reason else ""
+            warnings.append(f"{key}: {f}={shown(v)} is not allowed{why}, ignored; allowed: {e.allowed}")
+    if bad_name:
+        return auto_name(ov), ov, warnings
     if not ov and name is None:
         if body.strip():
-            warnings.append(f"{key}: {raw!r} was not understood; variant ignored (allowed: {allowed})")
+            warnings.append(f"{key}: {shown(raw)} was not understood; variant ignored (allowed: {allowed})")
         return None, {}, warnings
     return name, ov, warnings
 
@@ -188,10 +211,14 @@ def digest_of(path: str) -> str:
 def spec_from_query(q: Mapping[str, Any]) -> tuple[Spec, list[str]]:
     """Query parameters -> (Spec, warnings). Never raises on user input."""
     warnings: list[str] = []
+    if len(q) > MAX_LINK_PARAMS:
+        warnings.append(f"this link has {len(q)} parameters; only the first {MAX_LINK_PARAMS} are read, "
+                        f"so {len(q) - MAX_LINK_PARAMS} were ignored (a link of this page needs fewer than 30)")
+        q = dict(list(q.items())[:MAX_LINK_PARAMS])
     q = {k: _one(v) for k, v in q.items()}
     preset = q.get("preset", DEFAULT_PRESET).strip() or DEFAULT_PRESET
     if preset != NO_PRESET and preset not in PRESETS:
-        warnings.append(f"preset: {preset!r} is not a preset; using {DEFAULT_PRESET} "
+        warnings.append(f"preset: {shown(preset)} is not a preset; using {DEFAULT_PRESET} "
                         f"(allowed: {', '.join(PRESETS)}, {NO_PRESET})")
         preset = DEFAULT_PRESET
     if preset == NO_PRESET:
@@ -200,23 +227,28 @@ def spec_from_query(q: Mapping[str, Any]) -> tuple[Spec, list[str]]:
     else:
         base_vals = dict(PRESETS[preset].base)
         variants = {k: dict(v) for k, v in PRESETS[preset].variants.items()}
+    unknown = []
     for key, raw in q.items():
         if key in FIELD_OF_KEY:
             f = FIELD[FIELD_OF_KEY[key]]
             try:
                 base_vals[f.name] = f.parse(raw)
-            except ConfigError:
-                warnings.append(f"{key}: {raw!r} is not allowed, using the default; allowed: {f.allowed()}")
+            except ConfigError as e:
+                warnings.append(f"{e}; using the default")
         elif key not in OTHER_KEYS and key not in VARIANT_KEYS.values():
-            warnings.append(f"{key}: unknown parameter, ignored (allowed: settings names, preset, "
-                            f"vA-vD, data, mode)")
+            unknown.append(key)
+    if unknown:  # one warning, however many: a link must not be able to fill the page with them
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        names = ", ".join(shown(k, 40) for k in unknown[:3]) + more
+        warnings.append(f"{names}: unknown parameter{'s' if len(unknown) > 1 else ''}, ignored "
+                        "(allowed: settings names, preset, vA-vD, data, mode)")
     # Uploaded data, by content hash; only a file this server wrote itself.
     digest = q.get("data", "").strip().lower()
     if digest:
         if _HEX.fullmatch(digest) and os.path.isfile(upload_path(digest)):
             base_vals["data_path"] = upload_path(digest)
         else:
-            warnings.append(f"data: {digest[:40]!r} is not an uploaded file on this server; "
+            warnings.append(f"data: {shown(digest, 40)} is not an uploaded file on this server; "
                             "upload the CSV again (allowed: the hash this page wrote)")
     if base_vals.get("dataset") == "csv" and not base_vals.get("data_path"):
         fallback = FIELD["dataset"].default if preset == NO_PRESET else PRESETS[preset].base.get("dataset", "moons")
@@ -244,9 +276,11 @@ def spec_from_query(q: Mapping[str, Any]) -> tuple[Spec, list[str]]:
 
 
 def _unique(name: str, taken: Mapping[str, Any]) -> str:
+    """`name`, or `name (2)`, `name (3)`, … if taken: shortened so it stays a valid variant name."""
     out, k = name, 2
     while out in taken:
-        out, k = f"{name} ({k})", k + 1
+        tag = f" ({k})"
+        out, k = name[:VARIANT_NAME_MAX - len(tag)].rstrip() + tag, k + 1
     return out
 
 
@@ -374,9 +408,14 @@ def spec_from_widgets(values: Mapping[str, Any], preset: str, data_path: str = "
             if FIELD[f].type is bool:
                 v = v == "on"
             ov[f] = FIELD[f].parse(v)
-        name = str(values.get(vkey(slot, "name")) or "").replace("|", "/").strip()[:60]  # '|' ends a name in the URL
+        name = str(values.get(vkey(slot, "name")) or "").strip()
         if not name and not ov:
             continue
+        if name:
+            try:
+                name = variant_name(name)
+            except ConfigError as e:
+                raise ConfigError(f"variant {slot}: variant name", e.value, e.allowed, e.reason) from None
         name = _unique(name or auto_name(ov), variants)
         try:
             base.replace(**ov)

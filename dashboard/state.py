@@ -162,14 +162,18 @@ def train_spec(store: Store, spec: Spec,
 
 
 def history_rows(entries: list[Entry]) -> list[dict[str, Any]]:
-    """One row per variant of every run: settings that matter and the final numbers."""
+    """One row per variant of every run: settings that matter and the final numbers. Text cells
+    are spreadsheet-safe (core.safetext.csv_cell): the table's own CSV download writes them as
+    shown, and a stored run from an older version may carry a name like '=HYPERLINK(…)'."""
     import numpy as np
+
+    from core.safetext import csv_cell
 
     rows = []
     for e in entries:
         for r in e.exp.runs:
             c = r.config
-            row = {"run": e.id, "variant": r.name, "status": r.status,
+            row = {"run": e.id, "variant": csv_cell(r.name), "status": r.status,
                    "time": time.strftime("%H:%M:%S", time.localtime(e.when)),
                    "dataset": c.dataset, "activation": c.activation, "dropout": c.dropout,
                    "weight decay": c.weight_decay, "depth×width": f"{c.depth}×{c.width}",

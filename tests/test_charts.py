@@ -110,3 +110,36 @@ def test_pending_and_stopped_runs_do_not_break_charts(tiny_experiment):
         pio.to_json(c.figure(only_pending), validate=True)
         pio.to_json(c.figure([]), validate=True)
     assert "No epochs" in charts.learning_curves(only_pending).layout.annotations[0].text
+
+
+HOSTILE = ('<a href="https://evil.example/x">CLICK ME</a>', '<span style="font-size:90px">%{y}</span><br>&amp;')
+
+
+def _strings(node) -> list[str]:
+    """Every text in a figure's JSON: names, titles, annotations, hover templates, categories."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize("name", list(charts.CHARTS))
+def test_variant_names_enter_every_chart_as_plain_text(name, request):
+    """A stored run from before names were checked (or a name typed into a link then) is drawn
+    as the characters it is: no link, no styling, no hover-template field."""
+    import json
+
+    from dashboard.charts.style import plain
+
+    c = charts.CHARTS[name]
+    exp = copy.deepcopy(_experiment_for(c, request))
+    for r, hostile in zip(exp.runs, HOSTILE, strict=False):
+        r.name = hostile
+    texts = _strings(json.loads(pio.to_json(c.figure(exp, layer=1, seed=1))))
+    joined = "\n".join(texts)
+    for marker in ("<a href", "<span", "</a>", "90px\">%{y}", "90px\"&gt;%{y}"):  # the name's %{y}: no data
+        assert marker not in joined, (name, marker)
+    assert any(plain(exp.runs[0].name) in t for t in texts), name  # the name is there, escaped

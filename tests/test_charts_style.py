@@ -70,3 +70,21 @@ def test_charts_module_imports_pandas_before_any_thread_builds_a_figure():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_plain_escapes_what_plotly_would_render_as_markup():
+    assert style.plain('<a href="https://evil.example/x">CLICK ME</a>') == \
+        '&lt;a href="https://evil.example/x"&gt;CLICK ME&lt;/a&gt;'
+    assert style.plain("<br>&amp;%{y}") == "&lt;br&gt;&amp;amp;%&#123;y&#125;"
+    assert style.plain("ReLU + dropout 0.5 (2)") == "ReLU + dropout 0.5 (2)"  # every valid name is unchanged
+
+
+def test_a_hostile_name_is_text_in_the_legend_and_the_hover():
+    cfg = validate(epochs=1, seeds=2, depth=1)
+    r = RunResult.empty(cfg, '<span style="font-size:90px">%{y}</span>', 1)
+    r.metrics["val_acc"][:] = 0.5
+    r.epochs_done, r.status = 2, "ok"
+    fig = curves.learning_curves([r])
+    mean = _means(fig)[0]
+    assert mean.name == "&lt;span style=\"font-size:90px\"&gt;%&#123;y&#125;&lt;/span&gt;"
+    assert mean.hovertemplate.startswith(mean.name + " ")  # the template's own %{y:...} follows the name

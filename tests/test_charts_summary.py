@@ -29,3 +29,12 @@ def test_summary_numbers_are_last_epoch_mean_and_std_over_seeds():
     assert row["status"] == "stopped (1 epochs)"
     assert empty["val acc"] == "–" and empty["status"] == "stopped (0 epochs)"
     assert list(row) == ["variant", "status", *(label for _, label in summary.SUMMARY)]
+
+
+def test_a_formula_name_is_inert_in_the_tables_csv_download(tiny_experiment):
+    import copy
+
+    exp = copy.deepcopy(tiny_experiment)
+    exp.runs[0].name = '=HYPERLINK("https://evil.example/x","CLICK ME")'
+    rows = summary.summary_rows(exp)
+    assert rows[0]["variant"] == "'" + exp.runs[0].name and rows[1]["variant"] == exp.runs[1].name

@@ -1,4 +1,5 @@
 """The command line: flags from the schema, JSON/CSV export, one-line errors with exit code 2."""
+import argparse
 import json
 import subprocess
 import sys
@@ -300,3 +301,110 @@ def test_what_a_training_prints_is_what_the_store_serves_later(tmp_path, monkeyp
     assert main(["run", *PRESET, "--epochs", "1", "--store", str(db), "--json", str(b)]) == 0
     assert "served from the run store" in capsys.readouterr().err
     assert json.loads(a.read_text())["seconds"] == 0.0 and a.read_bytes() == b.read_bytes()
+
+
+# --- one error contract ---------------------------------------------------------------------------
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip("\n").split("\n")
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("flag,value", [("--noise", "-0"), ("--noise", "-0.0"), ("--noise=-0", None)])
+def test_minus_zero_noise_trains_and_is_the_same_experiment_as_zero(tmp_path, capsys, count_trainings, flag, value):
+    """`--noise -0` used to pass validation and crash in numpy ("scale < 0")."""
+    db, out = tmp_path / "X.db", tmp_path / "out.json"
+    argv = [flag] if value is None else [flag, value]
+    assert main(["run", *TINY, *argv, "--store", str(db), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["config"]["noise"] == 0.0
+    assert main(["run", *TINY, "--noise", "0", "--store", str(db)]) == 0
+    assert len(count_trainings) == 1 and "served from the run store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag,value,field", [
+    ("--epochs", "1_000", "epochs"), ("--epochs", "٣", "epochs"), ("--epochs", "１", "epochs"),
+    ("--noise", " ", "noise"), ("--seeds", "0x10", "seeds"), ("--lr", "inf", "lr"), ("--lr", "nan", "lr"),
+    ("--noise", "1e-400", "noise"), ("--noise", "1e400", "noise"), ("--width", "1.5", "width"),
+])
+def test_numbers_the_csv_loader_refuses_are_refused_here_too(capsys, never_train, flag, value, field):
+    assert main(["run", *TINY, "--no-store", flag, value]) == 2
+    line = _one_line(capsys)
+    assert line.startswith(f"error: {field}: {value!r} is not allowed (")
+
+
+def test_a_huge_value_is_cut_in_the_one_line(capsys, never_train):
+    assert main(["run", *TINY, "--no-store", "--lr", "9" * 30_000]) == 2
+    line = _one_line(capsys)
+    assert len(line) < 300 and "…" in line
+
+
+def _fifo(tmp_path):
+    import os
+
+    p = tmp_path / "pipe"
+    os.mkfifo(p)
+    return p
+
+
+@pytest.mark.parametrize("opt,make,says", [
+    ("--json", lambda t: t, "it is a folder"),  # `run --json /tmp`
+    ("--csv", lambda t: t, "it is a folder"),
+    ("--json", _fifo, "not a regular file"),  # replacing it would replace the pipe (or /dev/null, as root)
+    ("--csv", lambda t: t / "missing" / "out.csv", "does not exist"),
+])
+def test_an_unusable_output_path_is_one_line_before_training(tmp_path, capsys, never_train, opt, make, says):
+    target = make(tmp_path)
+    assert main(["run", *TINY, "--no-store", opt, str(target)]) == 2
+    line = _one_line(capsys)
+    assert line.startswith(f"error: cannot write {target}: ") and says in line
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_a_folder_where_nothing_can_be_created_is_refused_before_training(capsys, never_train):
+    # os.access says "writable" to root here; only creating a file tells the truth.
+    assert main(["run", *TINY, "--no-store", "--csv", "/proc/x.csv"]) == 2
+    assert "is not writable" in _one_line(capsys)
+
+
+@pytest.mark.parametrize("make", [_fifo, lambda t: t])
+def test_a_store_that_is_not_a_regular_file_is_refused_untouched(tmp_path, capsys, never_train, make):
+    target = make(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["run", *TINY, "--store", str(target)]) == 2
+    assert _one_line(capsys).startswith(f"error: store {target}: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing moved aside or created
+
+
+def test_summary_table_and_messages_escape_control_characters(tiny_experiment, capsys):
+    import copy
+
+    from core.cli import _report, summary_table
+
+    exp = copy.deepcopy(tiny_experiment)
+    exp.runs[0].name = "a\x1b[2J\x9b31mb\nc"
+    exp.runs[0].messages = ["note \x1b]0;title\x07"]
+    table = summary_table(exp)
+    assert "\x1b" not in table and "\x9b" not in table and "a\\x1b[2J\\x9b31mb\\x0ac" in table
+    assert len(table.splitlines()) == 2 + len(exp.runs)  # a newline in a name does not add a row
+    _report(exp, argparse.Namespace(json=None, csv=None))
+    out = capsys.readouterr()
+    assert "\x1b" not in out.out + out.err and "\\x1b]0;title\\x07" in out.err
+
+
+def test_csv_export_makes_formula_names_inert_and_keeps_numbers(tiny_experiment, tmp_path):
+    import copy
+
+    exp = copy.deepcopy(tiny_experiment)
+    exp.runs[0].name = '=HYPERLINK("https://evil.example/x","CLICK ME")'
+    from core.cli import _report
+
+    out = tmp_path / "h.csv"
+    _report(exp, argparse.Namespace(json=None, csv=str(out)))
+    back = pd.read_csv(out)
+    plain = exp.to_frame()
+    assert set(back["variant"]) == {"'" + exp.runs[0].name, exp.runs[1].name}
+    numeric = [c for c in plain.columns if c != "variant"]
+    assert back[numeric].equals(plain[numeric].astype(back[numeric].dtypes.to_dict()))  # numbers as they were
+    assert (plain["gap_acc"] < 0).any() or (plain["gap_loss"] < 0).any()  # negatives present, not prefixed

@@ -129,3 +129,75 @@ def test_any_input_validates_or_names_the_field(values):
                 assert v <= f.hi
             if f.choices:
                 assert v in f.choices
+
+
+# --- one error contract: strict numbers, canonical zero, cut values -------------------------------
+
+@pytest.mark.parametrize("raw", ["1_000", "٣", "１", " ", "0x10", "inf", "nan", "1e-400", "1e400"])
+@pytest.mark.parametrize("name", ["noise", "epochs"])
+def test_the_attack_numbers_are_refused_naming_the_field(name, raw):
+    with pytest.raises(ConfigError) as e:
+        validate({name: raw})
+    msg = str(e.value)
+    assert e.value.field == name and msg.startswith(f"{name}: {raw!r} is not allowed (") and "allowed:" in msg
+
+
+@pytest.mark.parametrize("zero", ["-0", "-0.0", -0.0, "-0e3", "0.0", 0, "0"])
+def test_minus_zero_is_the_same_settings_and_the_same_keys_as_zero(zero):
+    from core.store import experiment_key
+
+    plus = validate(noise=0.0, dropout=0.0, weight_decay=0.0)
+    cfg = validate(noise=zero, dropout=zero, weight_decay=zero)
+    assert cfg == plus and cfg.to_dict() == plus.to_dict()
+    assert str(cfg.noise) == "0.0"  # not "-0.0": numpy's normal(scale=-0.0) refuses it ("scale < 0")
+    assert cfg.key() == plus.key() and experiment_key([cfg], "v") == experiment_key([plus], "v")
+
+
+def test_numbers_from_json_are_checked_like_text():
+    with pytest.raises(ConfigError, match="too large"):
+        validate(noise=10**400)  # float() of it raises OverflowError, not a ConfigError, unless caught
+    assert validate(epochs=3.0).epochs == 3 and validate(seed=2**31 - 1).seed == 2**31 - 1
+
+
+def test_a_huge_value_is_cut_in_the_message():
+    e = ConfigError("lr", "9" * 30_000, "a number")
+    assert len(str(e)) < 200 and "…" in str(e) and e.value == "9" * 30_000  # the whole value is kept
+    with pytest.raises(ConfigError) as e:
+        validate(activation="<b>" * 10_000)
+    assert len(str(e.value)) < 400
+
+
+# --- variant names ----------------------------------------------------------------------------------
+
+def test_every_preset_variant_name_is_a_valid_name():
+    from core.config import variant_name
+    from core.presets import PRESETS
+
+    for p in PRESETS.values():
+        for name in p.variants:
+            assert variant_name(name) == name
+
+
+@pytest.mark.parametrize("raw,why", [
+    ('<a href="https://evil.example/x">CLICK ME</a>', "it contains '<'"),
+    ('<span style="font-size:90px">', "it contains '<'"),
+    ("=HYPERLINK(1)", "it contains '='"), ("-1+1", "it starts with '-'"), ("+x", "it starts with '+'"),
+    ("a\x1b[2Jb", "it contains '\\x1b'"), ("a|b", "it contains '|'"), ("Ü", "it contains 'Ü'"),
+    ("x" * 41, "it has 41 characters"), ("", ""), ("   ", ""),
+])
+def test_a_bad_variant_name_is_a_config_error_naming_the_field(raw, why):
+    from core.config import variant_name
+
+    with pytest.raises(ConfigError) as e:
+        variant_name(raw)
+    msg = str(e.value)
+    assert e.value.field == "variant name" and msg.startswith("variant name: ") and why in msg
+    assert "letters" in msg and "40 characters" in msg
+
+
+@pytest.mark.parametrize("name", ["ReLU", "ReLU + dropout 0.5", "lr 0.01, batchnorm on", "x,y:z", "a/b",
+                                  "dropout 50%", "tanh (2)", "3 layers", "x" * 40, "  padded  "])
+def test_good_variant_names_pass(name):
+    from core.config import variant_name
+
+    assert variant_name(name) == name.strip()

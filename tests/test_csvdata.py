@@ -212,6 +212,26 @@ def test_out_of_float32_range(cell: str) -> None:
     assert "Row 2, column 1 ('x1'): " + repr(cell) + " is too large" in error(csv_bytes(lines))
 
 
+@pytest.mark.parametrize("cell", ["1e-400", "-0.5e-330"])
+def test_a_number_that_would_silently_become_zero_is_refused(cell: str) -> None:
+    lines = rows()
+    lines[0] = f"{cell},1,a"
+    assert "Row 2, column 1 ('x1'): " + repr(cell) + " is too close to 0" in error(csv_bytes(lines))
+
+
+@pytest.mark.parametrize("cell", ["-0", "-0.0"])
+def test_minus_zero_is_zero(cell: str) -> None:
+    lines = rows()
+    lines[0] = f"{cell},1,a"
+    X, _, _ = load_points(csv_bytes(lines))
+    assert X[0, 0] == 0 and not np.signbit(X[0, 0])
+
+
+def test_a_huge_path_is_cut_in_the_message(tmp_path: Path) -> None:
+    msg = error(str(tmp_path / ("a" * 30_000)))
+    assert "not a readable file" in msg and "…" in msg and len(msg) < 300
+
+
 def test_empty_feature_cell() -> None:
     lines = rows()
     lines[7] = "1,,a"

@@ -290,3 +290,34 @@ def test_a_bug_in_drawing_shows_one_line_not_a_traceback(monkeypatch, caplog):
     drawn_before = [c.name for c in charts.shown(_store(at).current().exp)].index(mask.name)
     assert drawn_before and _charts(at) == drawn_before  # what was drawn before the failure stays
     assert any("Traceback" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+
+
+def test_history_cells_are_spreadsheet_safe_and_stored_runs_uniquely_labelled(tiny_experiment):
+    """Streamlit's table download writes cells as shown: a name from an older stored run like
+    '=HYPERLINK(…)' is written inert. Two stored runs of one title and minute are told apart."""
+    import copy
+
+    from dashboard.views import history
+
+    exp = copy.deepcopy(tiny_experiment)
+    exp.runs[0].name = '=HYPERLINK("https://evil.example/x","CLICK ME")'
+    store = state.Store()
+    store.add(controls.default_spec(), exp)
+    rows = state.history_rows(store.entries)
+    assert rows[0]["variant"] == "'" + exp.runs[0].name and rows[1]["variant"] == exp.runs[1].name
+    assert isinstance(rows[0]["dropout"], float)  # numbers stay numbers
+
+    same = {"title": "Your experiment", "status": "ok", "created": 1_700_000_000.0}
+    a = history._label({**same, "key": "a" * 32, "variants": ["ReLU"]})
+    b = history._label({**same, "key": "b" * 32, "variants": ["ReLU"]})
+    c = history._label({**same, "created": 1_700_000_001.0, "key": "a" * 32, "variants": ["tanh"]})
+    assert len({a, b, c}) == 3 and "ReLU" in a and "tanh" in c
+
+
+def test_a_link_with_markup_in_a_variant_name_warns_and_trains_a_plain_name():
+    at = _app({"vA": '<a href="https://evil.example/x">CLICK ME</a>|lr:0.01', "vB": "ReLU|", **TINY})
+    _no_exception(at)
+    assert "variant name" in _warnings(at) and "named from its settings instead" in _warnings(at)
+    assert [r.name for r in _store(at).current().exp.runs] == ["lr 0.01", "ReLU"]
+    assert at.query_params.get("vA") == "lr 0.01|lr:0.01"  # the rewritten link carries the plain name
+    _all_charts_drawn(at)

@@ -17,6 +17,7 @@ from dashboard.charts.style import (
     frame,
     gaps,
     pick_layers,
+    plain,
     rgba,
     runs_of,
     stats,
@@ -139,13 +140,13 @@ def zero_sources(obj, font_size: int = 13) -> go.Figure:
     runs, layers, fig = _per_layer(obj, "Where the zeros come from (last epoch)", 360, font_size, unified=False)
     if not runs:
         return fig
-    names = [r.name for _, r in runs]
+    names = [plain(r.name) for _, r in runs]  # categories: drawn as tick labels and in the hover
     for col, k in enumerate(layers, start=1):
         act_v, drop_v, eval_v, cols, xs = [], [], [], [], []
         for i, r in runs:
             if k >= r.layers:
                 continue
-            xs.append(r.name)
+            xs.append(plain(r.name))
             cols.append(color(i))
             act_v.append(float(stats(r.final("act_zero_frac_train")[:, k])[0]))
             drop_v.append(float(stats(r.final("dropout_zero_frac_train")[:, k])[0]))

@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import CLASS_COLORS, PROB_SCALE, color, empty, frame, runs_of
+from dashboard.charts.style import CLASS_COLORS, PROB_SCALE, color, empty, frame, plain, runs_of
 
 MAX_POINTS = 600  # points drawn per set in the boundary chart: enough to see, light to send
 
@@ -25,7 +25,7 @@ def _panel_per_variant(runs: list, spacing: float) -> tuple[go.Figure, list[tupl
     (row, col), whether they fit in one row)."""
     n = len(runs)
     nr, nc = (1, n) if n <= 2 else (2, 2) if n <= 4 else ((n + 3) // 4, 4)
-    fig = make_subplots(rows=nr, cols=nc, subplot_titles=[r.name for r in runs],
+    fig = make_subplots(rows=nr, cols=nc, subplot_titles=[plain(r.name) for r in runs],
                         horizontal_spacing=spacing, vertical_spacing=0.12)
     return fig, [(i // nc + 1, i % nc + 1) for i in range(n)], nr == 1
 
@@ -56,17 +56,17 @@ def boundary(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
             fig.add_trace(go.Heatmap(x=gx, y=gy, z=z, zmin=0, zmax=1, colorscale=PROB_SCALE,
                                      showscale=i == 0, colorbar=dict(title="P(class 1)", len=0.8),
                                      hovertemplate="x %{x:.2f}, y %{y:.2f}<br>P(class 1) %{z:.3f}<extra></extra>",
-                                     name=f"{r.name} P(class 1)"), row=row, col=col)
+                                     name=f"{plain(r.name)} P(class 1)"), row=row, col=col)
             fig.add_trace(go.Contour(x=gx, y=gy, z=z, contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
                                      line=dict(color="#111", width=2), showscale=False, hoverinfo="skip",
-                                     showlegend=False, name=f"{r.name} boundary"), row=row, col=col)
+                                     showlegend=False, name=f"{plain(r.name)} boundary"), row=row, col=col)
         else:
             z = np.asarray(art["pred"][s], dtype=float)
             scale = []
             for c in range(n_classes):
                 scale += [[c / n_classes, CLASS_COLORS[c % 10]], [(c + 1) / n_classes, CLASS_COLORS[c % 10]]]
             fig.add_trace(go.Heatmap(x=gx, y=gy, z=z, zmin=-0.5, zmax=n_classes - 0.5, colorscale=scale,
-                                     opacity=0.35, showscale=False, name=f"{r.name} predicted class",
+                                     opacity=0.35, showscale=False, name=f"{plain(r.name)} predicted class",
                                      hovertemplate="x %{x:.2f}, y %{y:.2f}<br>predicted class %{z}<extra></extra>"),
                           row=row, col=col)
         for kind, symbol, size in (("train", "circle", 6), ("val", "x", 6)):
@@ -109,7 +109,7 @@ def confusion(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
         fig.add_trace(go.Heatmap(z=m.tolist(), x=labels, y=labels, colorscale="Blues", showscale=False,
                                  text=m.tolist(), texttemplate="%{text}",
                                  hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
-                                 name=r.name), row=row, col=col)
+                                 name=plain(r.name)), row=row, col=col)
         fig.update_xaxes(title_text="predicted", row=row, col=col)
         fig.update_yaxes(title_text="true", autorange="reversed", row=row, col=col)
     return frame(fig, title, 400 if one_row else 720, font_size, unified=False)
@@ -132,14 +132,14 @@ def raster(obj, layer: int = 0, seed_index: int = 0, font_size: int = 13) -> go.
         a = r.artifacts.get("raster")
         if a is None:
             data.append(None)
-            titles += [f"{r.name}: {p}" if j == 0 else p for j, p in enumerate(PASSES)]
+            titles += [f"{plain(r.name)}: {p}" if j == 0 else p for j, p in enumerate(PASSES)]
             continue
         a = np.asarray(a)
         s, k = min(seed_index, a.shape[0] - 1), min(layer, a.shape[1] - 1)
         passes = a[s, k]  # (3, P, U)
         agree = float((passes[0] == passes[1]).mean())
         data.append(passes)
-        titles += [f"<b>{r.name}</b>: train pass 1", f"train pass 2 (agrees {agree:.0%})", PASSES[2]]
+        titles += [f"<b>{plain(r.name)}</b>: train pass 1", f"train pass 2 (agrees {agree:.0%})", PASSES[2]]
     fig = make_subplots(rows=len(runs), cols=3, subplot_titles=titles, horizontal_spacing=0.03,
                         vertical_spacing=0.12 / max(1, len(runs) - 1) + 0.04 if len(runs) > 1 else 0.1)
     for i, passes in enumerate(data):
@@ -151,7 +151,7 @@ def raster(obj, layer: int = 0, seed_index: int = 0, font_size: int = 13) -> go.
             z = passes[j].T.astype(np.int8)  # rows: units, columns: inputs
             fig.add_trace(go.Heatmap(z=z.tolist(), zmin=0, zmax=1, showscale=False,
                                      colorscale=[[0, "#f4f4f4"], [0.5, "#f4f4f4"], [0.5, color(i)], [1, color(i)]],
-                                     xgap=0.5, ygap=0.5, name=f"{runs[i].name} {PASSES[j]}",
+                                     xgap=0.5, ygap=0.5, name=f"{plain(runs[i].name)} {PASSES[j]}",
                                      hovertemplate="input %{x}, unit %{y}: %{z}<extra>1 = on, 0 = zero</extra>"),
                           row=i + 1, col=j + 1)
     fig.update_xaxes(showticklabels=False)

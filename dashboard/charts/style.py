@@ -7,7 +7,9 @@ Conventions every builder follows:
 * over seeds: a mean line plus a min–max band (drawn only with 2+ seeds); a diverged seed's
   NaNs are left out of the mean; hover on the mean line shows the exact mean, min and max;
 * a variant that has not produced a value yet (pending, or stopped before it ran) is skipped,
-  and pictures a stopped variant never made (boundary, raster) say so instead of failing.
+  and pictures a stopped variant never made (boundary, raster) say so instead of failing;
+* every user-given text (a variant name) enters a figure through `plain`: plotly renders a
+  subset of HTML in names, titles and hover text, and a name must show as the text it is.
 """
 from __future__ import annotations
 
@@ -31,6 +33,18 @@ CLASS_COLORS = ("#1f4e9c", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#7f8c8d"
                 "#b7950b", "#2c3e50", "#e84393")
 PROB_SCALE = [[0, "#c6dbef"], [0.5, "#f7f7f7"], [1, "#f4c1b0"]]  # pale, so the points stay visible
 MAX_LAYERS = 4  # layer panels per chart; deeper nets show the first two and the last two
+
+
+_PLOTLY_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "{": "&#123;", "}": "&#125;"})
+
+
+def plain(text: str) -> str:
+    """`text` for a plotly label (trace name, title, annotation, hover template), shown as typed.
+
+    plotly turns `<a href>`, `<span style>`, `<br>`, `<b>` in labels into links and styling, and
+    replaces `%{...}` in hover templates by data; escaped, they are drawn as the characters they
+    are (plotly decodes the entities, numeric ones included, when it draws the text)."""
+    return str(text).translate(_PLOTLY_ESCAPES)
 
 
 def color(i: int) -> str:
@@ -82,7 +96,8 @@ def add_mean_band(fig: go.Figure, x: np.ndarray, a: np.ndarray, *, name: str, co
     """Mean line over seeds with a min–max band behind it (band only with 2+ seeds), in the
     subplot of column `col` (the charts have one row of panels)."""
     mean, lo, hi = stats(a)
-    group = legendgroup or name
+    group = plain(legendgroup or name)  # never drawn, but kept free of markup like all the figure's text
+    name = plain(name)
     if a.shape[0] > 1:
         ok = np.isfinite(lo) & np.isfinite(hi)
         if ok.any():

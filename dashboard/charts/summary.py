@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.safetext import csv_cell
 from dashboard.charts.style import runs_of
 
 SUMMARY = (("val_acc", "val acc"), ("gap_acc", "acc gap"), ("gap_loss", "loss gap"),
@@ -11,12 +12,13 @@ SUMMARY = (("val_acc", "val acc"), ("gap_acc", "acc gap"), ("gap_loss", "loss ga
 
 def summary_rows(obj) -> list[dict]:
     """Final numbers per variant (mean ± std over seeds), for the page's table. A 'status' column
-    appears only when some variant did not finish normally."""
+    appears only when some variant did not finish normally. The name is spreadsheet-safe: the
+    table's CSV download writes cells as shown."""
     runs = runs_of(obj)
     show_status = any(r.status != "ok" for r in runs)
     out = []
     for r in runs:
-        row: dict = {"variant": r.name}
+        row: dict = {"variant": csv_cell(r.name)}
         if show_status:
             row["status"] = f"{r.status} ({max(0, r.epochs_done - 1)} epochs)"
         for m, label in SUMMARY:

@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import FIELD, Field
+from core.config import FIELD, VARIANT_NAME_CHARS, VARIANT_NAME_MAX, Field
 from dashboard import charts, text
 from dashboard.controls import LOG_GRIDS, SAME, VARIANT_FIELDS, log_options, vkey, wkey
 
@@ -97,7 +97,7 @@ def render_field(f: Field) -> None:
 def render_variant_slot(slot: str) -> None:
     """One variant (A..D): a name and, per variable field, 'same as base' or a value."""
     st.text_input("name", key=vkey(slot, "name"), placeholder="e.g. ReLU + dropout 0.5 (empty = unused)",
-                  max_chars=60)
+                  max_chars=VARIANT_NAME_MAX, help=f"Plain text: {VARIANT_NAME_CHARS}.")
     cols = st.columns(2)
     for i, name in enumerate(VARIANT_FIELDS):
         f = FIELD[name]

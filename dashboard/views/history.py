@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.safetext import csv_cell, cut
 from core.serve import notes
 from dashboard import charts, hosted, state
 from dashboard.views.common import draw_charts, guarded, md_escape
@@ -35,7 +36,15 @@ def page() -> None:
 def _when(created: float) -> str:
     import time
 
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(created))
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+
+
+def _label(row: dict) -> str:
+    """A stored run in the picker: unique (its key), and telling runs of one minute apart by
+    their variants rather than by a title they share."""
+    variants = ", ".join(map(str, row.get("variants") or [])) or "one run"
+    return (f"{row.get('title') or '(untitled)'} · {cut(variants, 60)} · {row.get('status', '?')} · "
+            f"{_when(row['created'])} · {row['key'][:8]}")
 
 
 def spec_of(exp) -> state.Spec:
@@ -96,15 +105,16 @@ def stored_runs(runs) -> None:
         return
     st.caption(f"Finished experiments kept in the run store, newest first (at most {MAX_STORED} shown): "
                "pick one to open it in the Lab as your current run.")
-    df = pd.DataFrame([{"title": r.get("title") or "(untitled)", "status": r.get("status", "?"),
-                        "seconds": r.get("seconds"), "variants": ", ".join(r.get("variants") or []),
-                        "when": _when(r["created"])} for r in rows])
+    # Stored text may be anyone's (names from links, older versions): the table's CSV download
+    # writes cells as shown, so text a spreadsheet would run as a formula is made inert.
+    df = pd.DataFrame([{"title": csv_cell(str(r.get("title") or "(untitled)")),
+                        "status": csv_cell(str(r.get("status", "?"))), "seconds": r.get("seconds"),
+                        "variants": csv_cell(", ".join(map(str, r.get("variants") or []))),
+                        "when": _when(r["created"]), "key": r["key"][:12]} for r in rows])
     st.dataframe(df, hide_index=True, width="stretch", key="stored_table")
     by_key = {r["key"]: r for r in rows}
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    key = c1.selectbox("Stored run", list(by_key), key="stored_pick",
-                       format_func=lambda k: f"{by_key[k].get('title') or '(untitled)'} · "
-                                             f"{by_key[k].get('status', '?')} · {_when(by_key[k]['created'])}")
+    key = c1.selectbox("Stored run", list(by_key), key="stored_pick", format_func=lambda k: _label(by_key[k]))
     if c2.button("Open in the Lab", key="open_stored", type="primary", width="stretch") and key:
         err = reopen(runs, key)
         if err:

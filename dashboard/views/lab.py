@@ -326,7 +326,7 @@ def downloads(entry: state.Entry) -> None:
     exp = entry.exp
     stem = charts.slug(f"relu-dropout-lab-{exp.preset or 'custom'}-run{entry.id}")
     c1, c2, _ = st.columns([1, 1, 3])
-    c1.download_button("⬇ History as CSV", lambda: exp.to_frame().to_csv(index=False), file_name=f"{stem}.csv",
+    c1.download_button("⬇ History as CSV", exp.to_csv, file_name=f"{stem}.csv",
                        mime="text/csv", on_click="ignore", width="stretch")
     c2.download_button("⬇ Everything as JSON", lambda: json.dumps(exp.export(), indent=1),
                        file_name=f"{stem}.json", mime="application/json", on_click="ignore", width="stretch")
