@@ -2,10 +2,3 @@
 # Part of every stored run's key: bump it whenever the same settings give different numbers.
 # 0.2.0: dropout masks laid out layer by layer (other random bits per unit), loss via logsumexp.
 __version__ = "0.2.0"
-
-
-def __getattr__(name):  # `core.train(...)` without importing torch on `import core.config`
-    if name in ("train", "run_experiment"):
-        from core import train as _t
-        return getattr(_t, name)
-    raise AttributeError(name)
