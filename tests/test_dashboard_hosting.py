@@ -36,10 +36,10 @@ def keep_threads():
 
     import core.train as train
 
-    saved = (torch.get_num_threads(), train.MAX_THREADS, train._DEFAULT_THREADS)
+    saved = (torch.get_num_threads(), train.MAX_THREADS)
     yield
     torch.set_num_threads(saved[0])
-    train.MAX_THREADS, train._DEFAULT_THREADS = saved[1], saved[2]
+    train.MAX_THREADS = saved[1]
 
 
 def _app(query: dict[str, str]) -> AppTest:

@@ -359,18 +359,18 @@ def test_get_gate_is_one_shared_gate_from_the_environment(monkeypatch):
 
 # --- threads -----------------------------------------------------------------------------------
 
-def test_hosted_thread_cap_wins_over_choose_threads(monkeypatch):
+def test_hosted_thread_cap_wins_over_choose_threads():
     import torch
 
     before = torch.get_num_threads()
-    monkeypatch.setattr(train_mod, "_DEFAULT_THREADS", max(2, train_mod._DEFAULT_THREADS))
     big = validate(width=1024, depth=4, seeds=8, n_samples=20000, batch_size=0)
-    assert train_mod.choose_threads(big, 2, 14000) >= 2  # uncapped: a big step gets every core
+    assert train_mod.choose_threads(big, 2, 14000, cores=2) == 2  # uncapped: a big step gets every core
     try:
         assert apply_thread_settings(Limits()) is None and torch.get_num_threads() == before
         assert apply_thread_settings(Limits.hosted_defaults()) == 1
         assert torch.get_num_threads() == 1
-        assert train_mod.choose_threads(big, 2, 14000) == 1
+        # the cap reaches a run as run_experiment's max_threads (what run_guarded passes)
+        assert train_mod.choose_threads(big, 2, 14000, Limits.hosted_defaults().torch_threads, cores=2) == 1
     finally:
         torch.set_num_threads(before)
 
