@@ -29,8 +29,7 @@ def final_artifacts(net: BatchedNet, data: Dataset, gens: SeedStreams) -> dict[s
         gx = torch.linspace(float(lo[0]), float(hi[0]), BOUNDARY_GRID)
         gy = torch.linspace(float(lo[1]), float(hi[1]), BOUNDARY_GRID)
         grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).reshape(-1, 2)
-        out = evaluate(net, grid, torch.zeros(len(grid), dtype=torch.long), keep_logits=True)
-        prob = torch.softmax(out.logits, -1)
+        prob = torch.softmax(evaluate(net, grid), -1)
         conf, pred = prob.max(-1)
         G = BOUNDARY_GRID
         arts["boundary"] = {
@@ -43,8 +42,7 @@ def final_artifacts(net: BatchedNet, data: Dataset, gens: SeedStreams) -> dict[s
         arts["points"] = {"x_train": data.x_train.numpy(), "y_train": data.y_train.numpy(),
                           "x_val": data.x_val.numpy(), "y_val": data.y_val.numpy()}
     else:
-        out = evaluate(net, data.x_val, data.y_val, keep_logits=True)
-        pred = out.logits.argmax(-1)  # (S, N)
+        pred = evaluate(net, data.x_val).argmax(-1)  # (S, N)
         C = data.n_classes
         conf = torch.zeros(net.S, C, C, dtype=torch.int64)
         for s in range(net.S):
