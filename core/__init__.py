@@ -5,10 +5,3 @@
 # 1797), CNN drops whole channels, a last batch of one is merged under batch norm, and with batch
 # norm + dropout the two train-mode passes have their own statistics (issue #11).
 __version__ = "0.3.0"
-
-
-def __getattr__(name):  # `core.train(...)` without importing torch on `import core.config`
-    if name in ("train", "run_experiment"):
-        from core import train as _t
-        return getattr(_t, name)
-    raise AttributeError(name)

@@ -6,10 +6,8 @@ for all seeds at once. Definitions are in core.results.METRIC_HELP and README.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from core import cost
 from core.models import BatchedNet, Layer, SeedStreams, reused_buffer
@@ -29,26 +27,11 @@ def _expand(x: Tensor, S: int) -> Tensor:
     return x.unsqueeze(0).expand(S, *x.shape)
 
 
-@dataclass
-class EvalOut:
-    loss: Tensor       # (S,) mean cross-entropy
-    acc: Tensor        # (S,)
-    logits: Tensor | None = None
-
-
 @torch.no_grad()
-def evaluate(net: BatchedNet, x: Tensor, y: Tensor, keep_logits: bool = False) -> EvalOut:
-    """Eval-mode loss and accuracy on a whole set, in chunks."""
-    S, loss, correct, outs = net.S, torch.zeros(net.S, dtype=torch.float64), torch.zeros(net.S), []
-    for lo in range(0, len(x), chunk_rows(net)):
-        xb, yb = x[lo: lo + chunk_rows(net)], y[lo: lo + chunk_rows(net)]
-        logits, _ = net.forward(_expand(xb, S), train=False)
-        ce = F.cross_entropy(logits.flatten(0, 1), yb.repeat(S), reduction="none").view(S, -1)
-        loss += ce.double().sum(1)
-        correct += (logits.argmax(-1) == yb).float().sum(1)
-        if keep_logits:
-            outs.append(logits)
-    return EvalOut((loss / len(x)).float(), correct / len(x), torch.cat(outs, 1) if keep_logits else None)
+def evaluate(net: BatchedNet, x: Tensor) -> Tensor:
+    """Eval-mode logits (S, N, C) of every seed on a whole set, in chunks."""
+    rows = chunk_rows(net)
+    return torch.cat([net.forward(_expand(x[lo: lo + rows], net.S), train=False)[0] for lo in range(0, len(x), rows)], 1)
 
 
 @torch.no_grad()

@@ -383,6 +383,3 @@ class BatchedNet:
                 dh = torch.bmm(dz, self.params[2 * i].transpose(1, 2))
         for prm, grd in zip(self.params, grads, strict=True):
             prm.grad = grd
-
-    def state_slices(self, i: int) -> list[Tensor]:
-        return [p[i] for p in self.params]

@@ -1,13 +1,12 @@
-"""Training: batched seeds equal single seeds, determinism, known facts, divergence, stopping."""
-import time
-
+"""Training: batched seeds equal single seeds, determinism, known facts, divergence, stopping.
+(Measuring beside training: test_recorder.py; the final pictures: test_artifacts.py.)"""
 import numpy as np
 import pytest
 
 from core.config import validate
-from core.metrics import measure
+from core.recorder import MeasurePolicy
 from core.results import LAYER_METRICS, METRICS, SCALAR_METRICS
-from core.train import run_experiment, train
+from core.train import batch_bounds, run_experiment, train
 
 SMALL = dict(n_samples=200, epochs=3, width=16, batch_size=32)
 
@@ -118,86 +117,10 @@ def test_should_stop_keeps_what_was_measured():
     r = train(validate(**{**SMALL, "epochs": 50}), on_epoch=on_epoch, should_stop=lambda: len(calls) >= 5)
     assert r.status == "stopped"
     # Stops soon after the request: the epochs already trained but still being measured (up to
-    # two passes of MAX_SNAPSHOTS snapshots) are kept, and every epoch measured was reported, in order.
-    import core.train as T
-    assert 5 <= r.epochs_done <= 5 + 2 * T.MAX_SNAPSHOTS + 1 and calls == list(range(r.epochs_done))
+    # two passes of max_snapshots snapshots) are kept, and every epoch measured was reported, in order.
+    assert 5 <= r.epochs_done <= 5 + 2 * MeasurePolicy().max_snapshots + 1 and calls == list(range(r.epochs_done))
     done = r.epochs_done
     assert np.isfinite(r.metrics["val_acc"][:, :done]).all() and np.isnan(r.metrics["val_acc"][:, done:]).all()
-
-
-DIVERGING = dict(dataset="moons", n_samples=200, depth=3, width=32, optimizer="sgd", epochs=10, seeds=4,
-                 init="he", batch_size=16, dropout=0.1)
-
-
-@pytest.mark.parametrize("settings, diverging", [
-    (dict(DIVERGING, lr=1.2), "some"),   # seeds diverge at different epochs, two survive
-    (dict(DIVERGING, lr=10.0), "all"),   # every seed diverges: the run stops where serial stops
-    ({**SMALL, "epochs": 10, "seeds": 3, "dropout": 0.3, "batchnorm": True, "optimizer": "momentum", "lr": 0.05}, "none"),
-    ({**SMALL, "epochs": 10, "seeds": 3, "dropout": 0.3, "activation": "tanh"}, "none"),
-    (dict(dataset="digits", model="cnn", width=8, n_samples=400, epochs=7, batch_size=32, seeds=3,
-          dropout=0.2), "none"),
-])
-def test_measuring_beside_training_changes_no_number(monkeypatch, settings, diverging):
-    # Measuring in a second thread stacks several epochs' weights into one pass (3 here; CNNs 1
-    # by policy); every figure, mask_flip across pass boundaries, divergence, the run's length
-    # and the measurement stream's dropout draws must equal measuring each epoch in turn.
-    # 10 epochs + epoch 0 leave a partial last pass.
-    import core.train as T
-    cfg = validate(settings)
-    monkeypatch.setattr(T, "OVERLAP_MEASURING", False)
-    plain = train(cfg)
-    monkeypatch.setattr(T, "OVERLAP_MEASURING", True)
-    monkeypatch.setattr(T, "overlap_measuring", lambda threads: True)
-    monkeypatch.setattr(T, "MEASURE_STACK_ELEMENTS", 2**40)
-    monkeypatch.setattr(T, "MAX_SNAPSHOTS", 3)
-    monkeypatch.setattr(T, "SNAPSHOT_WAIT_S", 1e9)  # full passes only, whatever the machine's speed
-    stacked = train(cfg)
-    died = [e is not None for e in plain.diverged_at]
-    assert {"some": any(died) and not all(died), "all": all(died), "none": not any(died)}[diverging]
-    assert (stacked.status, stacked.epochs_done) == (plain.status, plain.epochs_done)
-    assert stacked.diverged_at == plain.diverged_at and stacked.messages == plain.messages
-    for m in METRICS:
-        if m != "seconds":
-            np.testing.assert_array_equal(plain.metrics[m], stacked.metrics[m], err_msg=m)
-
-
-def test_an_epoch_is_reported_by_the_time_the_next_one_is_trained(monkeypatch):
-    # Measuring beside training reports epoch e at the latest when epoch e+1 has been trained
-    # (serially it comes before); epochs are slowed to 0.1 s so the measuring always has time.
-    import core.models as M
-    import core.train as T
-    monkeypatch.setattr(T, "overlap_measuring", lambda threads: True)
-    started, seen = [], []
-    perms = M.SeedStreams.permutations
-
-    def slow(self, n):
-        started.append(len(started) + 1)
-        time.sleep(0.1)
-        return perms(self, n)
-
-    monkeypatch.setattr(M.SeedStreams, "permutations", slow)
-    train(validate(**{**SMALL, "epochs": 5}), on_epoch=lambda r, e: seen.append((e, len(started))))
-    assert [e for e, _ in seen] == list(range(6))
-    assert all(n <= e + 1 for e, n in seen), seen  # never two epochs behind
-
-
-@pytest.mark.parametrize("wait, passes", [(1e9, [1, 3, 3, 3, 1]), (0.0, [1] * 11)])
-def test_measuring_passes_take_epoch_0_at_once_and_never_wait_long(monkeypatch, wait, passes):
-    # Epoch 0 is measured alone, so the first point shows at once; later snapshots wait for a
-    # full pass of K unless waiting would take longer than SNAPSHOT_WAIT_S; the rest goes at the end.
-    import core.train as T
-    seen = []
-
-    def spy(*args, snapshots=1):
-        seen.append(snapshots)
-        return measure(*args, snapshots=snapshots)
-
-    monkeypatch.setattr(T, "measure", spy)
-    monkeypatch.setattr(T, "overlap_measuring", lambda threads: True)
-    monkeypatch.setattr(T, "snapshots_per_pass", lambda *a: 3)
-    monkeypatch.setattr(T, "SNAPSHOT_WAIT_S", wait)
-    r = train(validate(**{**SMALL, "epochs": 10}))
-    assert seen == passes and r.epochs_done == 11
 
 
 def test_experiment_variants_share_data_and_seeds():
@@ -223,45 +146,32 @@ def test_experiment_round_trips_through_dict():
 def test_measuring_never_changes_training():
     # Measurement draws from its own random stream: skipping it leaves the final networks identical.
     cfg = validate(**SMALL, seeds=2, dropout=0.5)
-    a, b = train(cfg), train(cfg, measure_every_epoch=False)
+    a, b = train(cfg), train(cfg, measure=MeasurePolicy(every_epoch=False))
     # (mask_agreement itself is a random draw of the measurement stream, so it is not compared.)
     for m in ("train_loss", "val_loss", "train_acc", "dead", "zero_frac"):
         np.testing.assert_array_equal(a.metrics[m][:, -1], b.metrics[m][:, -1], err_msg=m)
     assert np.isnan(b.metrics["val_loss"][:, 1]).all()
 
 
-def test_overlapped_run_restores_the_interpreter_switch_interval(monkeypatch):
-    import sys
+@pytest.mark.parametrize("n, batch_size, sizes", [
+    (10, 4, [4, 4, 2]), (12, 4, [4, 4, 4]), (10, 0, [10]), (10, 32, [10]), (1, 1, [1]),
+])
+def test_batches_cover_the_epoch_in_order(n, batch_size, sizes):
+    bounds = batch_bounds(n, batch_size)
+    assert [hi - lo for lo, hi in bounds] == sizes
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))  # no gap, no overlap
 
+
+def test_a_stop_press_mid_epoch_is_honoured_within_stop_check_steps(monkeypatch):
+    # 700 training examples in batches of 1: 700 steps an epoch. Stop is true from the first
+    # question on: the run ends after STOP_CHECK_STEPS steps, inside epoch 1, which is not measured.
     import core.train as T
 
-    monkeypatch.setattr(T, "overlap_measuring", lambda threads: True)
-    before = sys.getswitchinterval()
-    seen = []
-    T.train(validate(n_samples=100, epochs=2, seeds=1, batch_size=20),
-            on_epoch=lambda r, e: seen.append(sys.getswitchinterval()))
-    assert seen and max(seen) <= T.SWITCH_INTERVAL_S + 1e-9  # short while two threads share the lock
-    assert sys.getswitchinterval() == before
-
-
-def test_the_measuring_thread_uses_the_threads_the_run_chose():
-    # OpenMP's thread count is per thread: a fresh thread would run a large matmul on every core,
-    # the training thread's included. Ask torch's own OpenMP runtime, in the pool's thread.
-    import ctypes
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    import torch
-
-    import core.train as T
-    torch_lib = os.path.join(os.path.dirname(torch.__file__), "lib")
-    with open("/proc/self/maps") as fh:  # torch's own runtime, not another library's OpenMP
-        libs = sorted({w for w in fh.read().split() if w.startswith(torch_lib) and "omp" in os.path.basename(w)})
-    if not libs:
-        pytest.skip("torch's OpenMP runtime is not a separate library here")
-    omp = ctypes.CDLL(libs[0])
-    with T.measuring_pool(1) as pool:
-        assert pool.submit(omp.omp_get_max_threads).result() == 1
-    if len(os.sched_getaffinity(0)) >= 2 and "OMP_NUM_THREADS" not in os.environ:
-        with ThreadPoolExecutor(1) as plain:  # the check can fail: a plain thread would use every core
-            assert plain.submit(omp.omp_get_max_threads).result() >= 2
+    steps, asked = [], []
+    step = T._step
+    monkeypatch.setattr(T, "_step", lambda *a: steps.append(1) or step(*a))
+    r = train(validate(n_samples=1000, epochs=3, seeds=1, width=4, batch_size=1),
+              should_stop=lambda: asked.append(len(steps)) or True)
+    assert r.status == "stopped" and r.epochs_done == 1
+    assert asked == [T.STOP_CHECK_STEPS] and len(steps) == T.STOP_CHECK_STEPS < 700
