@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table.to_string(index=False))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(res, indent=1, default=float))
+    write_text(out / "latest.json", json.dumps(res, indent=1, default=float))
     return 0
 
 
