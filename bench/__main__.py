@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from bench.baseline import train_plain
+from core.atomic import write_text
 from core.config import validate
 from core.cost import batches, split
 from core.recorder import MeasurePolicy
