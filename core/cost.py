@@ -147,9 +147,13 @@ def memory_bytes(cfg: Config) -> tuple[float, float]:
 
 
 def estimate_memory_mb(configs: list[Config]) -> float:
-    """Estimated peak memory of an experiment in MB, above what the server already holds:
-    variants train one after another, but all their results are kept and stored together."""
+    """Estimated peak memory of an experiment in MB, above what the server already holds: the
+    variants of a group (core.groups) train at once and groups one after another, and all
+    results are kept and stored together."""
     if not configs:
         return 0.0
+    from core.groups import group_configs  # core.groups imports this module
+
     parts = [memory_bytes(c) for c in configs]
-    return (max(t for t, _ in parts) + sum(k for _, k in parts)) / _MB + 32
+    training = max(sum(parts[i][0] for i in g.indices) for g in group_configs(configs))
+    return (training + sum(k for _, k in parts)) / _MB + 32
