@@ -141,7 +141,7 @@ class SlicedActivation:
         k = z.shape[0] // self.period
         parts, split = out.unflatten(0, (k, self.period)), [t.unflatten(0, (k, self.period)) for t in tensors]
         for lo, hi, a in self.runs:
-            parts[:, lo:hi] = f(a, *(t[:, lo:hi].flatten(0, 1) for t in split)).unflatten(0, (k, hi - lo))
+            parts[:, lo:hi] = f(a, *(t[:, lo:hi].contiguous().flatten(0, 1) for t in split)).unflatten(0, (k, hi - lo))
         return out
 
     def fn(self, z: Tensor, out: Tensor | None = None) -> Tensor:

@@ -84,3 +84,16 @@ def test_training_steps_over_exactly_these_batches(monkeypatch):
     res = train(cfg)
     assert res.status == "ok"
     assert seen == 2 * ([3] * 232 + [4])
+
+
+def test_the_memory_estimate_adds_up_the_variants_that_train_at_once():
+    # core.groups: variants that share shapes train as one network (their training memory adds
+    # up); groups train one after another (the largest counts); every result is kept.
+    base = validate(width=64, seeds=3)
+    alike = [base, base.replace(dropout=0.5), base.replace(lr=0.1)]
+    parts = [cost.memory_bytes(c) for c in alike]
+    mb = 1024 * 1024
+    assert cost.estimate_memory_mb(alike) == pytest.approx((sum(t for t, _ in parts) + sum(k for _, k in parts)) / mb + 32)
+    apart = [base, base.replace(width=32), base.replace(width=16)]
+    parts = [cost.memory_bytes(c) for c in apart]
+    assert cost.estimate_memory_mb(apart) == pytest.approx((max(t for t, _ in parts) + sum(k for _, k in parts)) / mb + 32)
