@@ -11,6 +11,7 @@ import torch
 
 from core import cost
 from core.models import BatchedNet, Layer, SeedStreams, reused_buffer
+from core.slices import SlicedActivation
 
 Tensor = torch.Tensor
 
@@ -44,6 +45,9 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     repeated to match): every figure is per slice, so this is the same as measuring the snapshots
     one by one, except mask_flip, which compares each snapshot with the one before it. prev_on is
     then the epoch before the first snapshot, and the on-states returned are the last snapshot's."""
+    if isinstance(net.act, SlicedActivation):
+        return _by_activation(measure, net, x_train, y_train, x_val, y_val, streams=streams, prev_on=prev_on,
+                              snapshots=snapshots)
     S, L, act = net.S, net.layers, net.act
     n, P = len(x_train), probe_size(net, len(x_train))
     sat_threshold = 0.01 * act.grad_max
@@ -259,3 +263,42 @@ def _tmp(slot: int, like: Tensor) -> Tensor | None:
     if grows and sum(b.numel() for k, b in bufs.items() if k != key) + like.numel() > _SCRATCH_MAX:
         bufs.clear()
     return reused_buffer(bufs, key, tuple(like.shape))
+
+
+def _by_activation(fn, net: BatchedNet, *args, streams: SeedStreams, prev_on, snapshots: int = 1, **kw):
+    """fn (measure) on each activation's slices of a network of several (variants as slices,
+    core.slices) as a network of their own, with their own streams (core.models.SeedStreams,
+    `apart`), joined again slice by slice: each activation takes its own shortcuts (ReLU's), and
+    each slice gets what it gets alone."""
+    period = len(net.slices)
+    parts = []
+    for lo, hi, _ in net.act.runs:
+        prev = None if prev_on is None else _cut(prev_on, lo, hi)
+        parts.append((lo, hi, fn(net.rows(lo, hi), *args, streams.rows(lo, hi), prev, snapshots=snapshots, **kw)))
+    k = net.S // period
+    figures: dict[str, Tensor] = {}
+    for name, first in parts[0][2][0].items():
+        out = first.new_empty((k * period, *first.shape[1:]))
+        for lo, hi, (m, _) in parts:
+            out.unflatten(0, (k, period))[:, lo:hi] = m[name].unflatten(0, (k, hi - lo))
+        figures[name] = out
+    return figures, _join([state for _, _, (_, state) in parts])
+
+
+def _cut(state, lo: int, hi: int):
+    """Slices lo..hi of per-slice state: tensors (slices first), in lists, tuples and dicts."""
+    if torch.is_tensor(state):
+        return state[lo:hi]
+    if isinstance(state, dict):
+        return {k: _cut(v, lo, hi) for k, v in state.items()}
+    return type(state)(_cut(v, lo, hi) for v in state)
+
+
+def _join(states: list):
+    """The inverse of _cut over consecutive parts."""
+    first = states[0]
+    if torch.is_tensor(first):
+        return torch.cat(states)
+    if isinstance(first, dict):
+        return {k: _join([s[k] for s in states]) for k in first}
+    return type(first)(_join(list(parts)) for parts in zip(*states, strict=True))

@@ -12,6 +12,7 @@ activation, dropout p and initialization, and draws exactly what its variant's s
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,10 +54,13 @@ class SeedStreams:
     Slices with the same seed and the same flag make the same draws in the same order (the
     number of words a mask takes depends on shapes only, never on p), so they share one stream:
     its batch orders and random words are drawn once, and each slice thresholds the words with
-    its own p. Without draws every slice has a stream of its own."""
+    its own p. Without draws every slice has a stream of its own. apart (a label per slice): slices
+    with different labels never share a stream, so a part of the slices can draw on its own
+    (rows(), for measuring each activation's slices apart: core.metrics)."""
 
-    def __init__(self, seeds: list[int], stream: int, draws: list[bool] | None = None):
-        keys = list(seeds) if draws is None else list(zip(seeds, draws, strict=True))
+    def __init__(self, seeds: list[int], stream: int, draws: list[bool] | None = None,
+                 apart: list | None = None):
+        keys = list(seeds) if draws is None else list(zip(seeds, draws, apart or [None] * len(seeds), strict=True))
         first = {k: j for j, k in reversed(list(enumerate(keys)))}
         order = sorted(set(first.values()))  # one stream per key, in order of first slice
         self.rngs = [np.random.Generator(np.random.PCG64([seeds[j], stream])) for j in order]
@@ -114,6 +118,22 @@ class SeedStreams:
         in one pass draw exactly what k passes one after another would."""
         out = copy.copy(self)
         out.repeats = self.repeats * k
+        return out
+
+    def rows(self, lo: int, hi: int) -> SeedStreams:
+        """The streams of slices lo..hi alone (the same generators, which go on from where they
+        are), repeated as these are. Their streams must be theirs only (see `apart`)."""
+        slot = np.arange(self.slices) if self.slot is None else self.slot
+        mine = sorted(set(slot[lo:hi].tolist()))
+        if set(slot[:lo].tolist() + slot[hi:].tolist()) & set(mine):
+            raise ValueError(f"slices {lo}..{hi} share a stream with others")
+        out = copy.copy(self)
+        out.rngs = [self.rngs[i] for i in mine]
+        out._draws = None if self._draws is None else [self._draws[i] for i in mine]
+        pos = {i: n for n, i in enumerate(mine)}
+        new = [pos[i] for i in slot[lo:hi].tolist()]
+        out.slot = None if new == list(range(hi - lo)) else np.array(new)
+        out.slices = hi - lo
         return out
 
     def permutations(self, n: int) -> Tensor:
@@ -267,6 +287,28 @@ class BatchedNet:
         if n == self.S:
             return self
         return self._resliced(n, lambda t: t[:n], self.__dict__.setdefault("_buffers", {}))
+
+    def rows(self, lo: int, hi: int) -> BatchedNet:
+        """Slices lo..hi of every snapshot of this network (of this stack: period = len(slices))
+        as a network of their own, with copies of their weights: for measuring each activation's
+        slices apart (core.metrics). Its scratch buffers are kept with this network's."""
+        period = len(self.slices)
+        k = self.S // period
+        sl = self.slices
+        sub = Slices(sl.seeds[lo:hi], sl.activations[lo:hi], sl.dropouts[lo:hi], sl.inits[lo:hi])
+        t = copy.copy(self)
+        t.slices, t.S = sub, k * (hi - lo)
+        t.act = activation_of(sub.activations)
+        t.p = sub.dropouts[0] if len(set(sub.dropouts)) == 1 else np.array(sub.dropouts)
+        t.drops = any(q > 0 for q in sub.dropouts)
+        t.cfg = dataclasses.replace(self.cfg, seeds=t.S, dropout=max(sub.dropouts))
+
+        def take(x: Tensor) -> Tensor:
+            return x.detach().unflatten(0, (k, period))[:, lo:hi].flatten(0, 1).contiguous()
+        t.params = [take(p) for p in self.params]
+        t.bn_stats = [(take(m), take(v)) for m, v in self.bn_stats]
+        t._buffers = self.__dict__.setdefault("_buffers", {}).setdefault(("rows", lo, hi), {})
+        return t
 
     def _resliced(self, n: int, make: Callable[[Tensor], Tensor], buffers: dict) -> BatchedNet:
         """This network with n slices: every parameter and statistic made by `make`."""

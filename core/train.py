@@ -86,7 +86,9 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
     opt = make_sliced_optimizer([(lo, hi, c) for (lo, hi), c in zip(ranges, configs, strict=True)], net.params)
     for r in results:
         r.status = "running"
-    g_train, g_meas = SeedStreams(list(spec.seeds), TRAIN, spec.draws), SeedStreams(list(spec.seeds), MEASURE, spec.draws)
+    # Measuring takes each activation's slices apart (core.metrics): their streams must be their own.
+    g_train = SeedStreams(list(spec.seeds), TRAIN, spec.draws)
+    g_meas = SeedStreams(list(spec.seeds), MEASURE, spec.draws, apart=list(spec.activations))
     log = _Log(configs, results, ranges, net, opt, on_epoch, t0)
     x, y = data.x_train, data.y_train
     bounds = batch_bounds(len(x), shapes.batch_size, shapes.batchnorm)

@@ -242,3 +242,29 @@ def test_hand_written_backward_of_mixed_activations_matches_autograd(names):
     net.set_grads(x, y, SeedStreams(list(slices.seeds), TRAIN, slices.draws))
     for r, p in zip(ref, net.params, strict=True):
         torch.testing.assert_close(p.grad, r, atol=1e-6, rtol=1e-5)
+
+
+def test_a_part_of_the_slices_draws_from_its_own_streams_only():
+    seeds, draws, acts = [0, 1, 0, 1], [True, True, True, True], ["relu", "relu", "tanh", "tanh"]
+    shared = SeedStreams(seeds, MEASURE, draws)
+    with pytest.raises(ValueError, match="share a stream"):
+        shared.rows(0, 2)  # seeds 0, 1 share their streams with slices 2, 3
+    apart = SeedStreams(seeds, MEASURE, draws, apart=acts)
+    part = apart.rows(2, 4).repeated(2)
+    alone = SeedStreams([0, 1], MEASURE).repeated(2)
+    assert part.S == 4 and torch.equal(part.keep_mask(0.4, 5, 3), alone.keep_mask(0.4, 5, 3))
+
+
+def test_rows_of_a_stack_are_those_slices_of_every_snapshot():
+    from core.slices import Slices
+    cfgs = [validate(seeds=2, activation="relu"), validate(seeds=1, activation="tanh", dropout=0.5)]
+    net = BatchedNet(validate(seeds=3, dropout=0.5), 2, 2, slices=Slices.of(cfgs))
+    stack = net.stacked(2)
+    stack.put(0, net)
+    stack.put(1, net)
+    part = stack.rows(2, 3)
+    assert part.S == 2 and part.act is ACTIVATIONS["tanh"] and part.drops and part.p == 0.5
+    for p, q in zip(part.params, net.params, strict=True):
+        assert torch.equal(p, torch.cat([q[2:3], q[2:3]]))
+    relu = stack.rows(0, 2)
+    assert relu.act is ACTIVATIONS["relu"] and not relu.drops and relu.cfg.dropout == 0
