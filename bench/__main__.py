@@ -86,13 +86,14 @@ def seeds_cost(reps: int) -> dict:
             "seeds5_cpu_s": median(c5), "seeds20_cpu_s": median(c20), "ratio_floor": floor}
 
 
-def comparison_as_one_model(reps: int) -> dict:
-    """The default comparison (relu-vs-dropout: 4 variants x 3 seeds) trained as one batched
-    model (core.groups) against its variants one after another (sequential=True, the engine
-    before groups), alternating, `reps` times each; wall and CPU time (all threads), and the
-    largest difference between the two of any figure of any variant, seed and epoch."""
+def comparison_as_one_model(reps: int, **settings) -> dict:
+    """The default comparison (relu-vs-dropout: 4 variants x 3 seeds, with `settings` changed)
+    trained as one batched model (core.groups) against its variants one after another
+    (sequential=True, the engine before groups), alternating, `reps` times each; wall and CPU
+    time (all threads), and the largest difference between the two of any figure of any
+    variant, seed and epoch."""
     preset = PRESETS["relu-vs-dropout"]
-    base = preset.base_config()
+    base = preset.base_config(**settings)
     walls, cpus, diff = {True: [], False: []}, {True: [], False: []}, 0.0
     for _ in range(reps):
         runs = {}
@@ -242,6 +243,14 @@ def main(argv: list[str] | None = None) -> int:
           f"as one batched model {r['grouped_s']:.2f} s (CPU {r['grouped_cpu_s']:.2f} s); "
           f"speed-up {r['speedup']:.2f}x (target >= 1.5x), CPU {r['cpu_ratio']:.2f}x; "
           f"largest difference of any figure {r['max_abs_diff']:g} ({'same numbers' if r['max_abs_diff'] == 0 else 'NOT the same'})")
+    print("    by width (CPU is what stacking can save; this VM's wall clock is noisier):")
+    res["grouped_by_width"] = []
+    for width in (16, 32, 64):
+        r = comparison_as_one_model(reps, width=width)
+        res["grouped_by_width"].append({"width": width, **r})
+        print(f"    width {width:4d}: {r['sequential_s']:.2f} s -> {r['grouped_s']:.2f} s ({r['speedup']:.2f}x), "
+              f"CPU {r['sequential_cpu_s']:.2f} s -> {r['grouped_cpu_s']:.2f} s ({r['cpu_ratio']:.2f}x), "
+              f"largest difference {r['max_abs_diff']:g}")
     res["memory"] = r = peak_memory()
     print(f"peak RSS of `python -m core run` on W1: {r['peak_rss_mb']:.0f} MB (target < 400 MB)\n")
     targets = targets_table(res)
