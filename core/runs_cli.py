@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from core.atomic import write_atomic
-from core.store import CorruptStore, RunStore, default_path
+from core.store import RunStore, StoreError, default_path
 
 # `run` and `runs` take the same --store, with the same words.
 STORE_HELP = "run store file (default: $RELU_LAB_STORE or <repo>/.data/runs.db)"
@@ -37,12 +37,19 @@ class StoreUnusable(Exception):
     """The store file cannot be opened or read (a folder, no permission, not ours to fix here)."""
 
 
-def open_store(path: str | None) -> RunStore:
-    """RunStore(path), or StoreUnusable with one line naming the path (for `run` and `runs`)."""
+def open_store(path: str | None, max_mb: float | None = None) -> RunStore:
+    """RunStore(path), or StoreUnusable with one line naming the path (for `run` and `runs`).
+    What opening found (a read-only store, a damaged one salvaged) is said once, on stderr."""
+    events: list[str] = []
     try:
-        return RunStore(path)
-    except (OSError, sqlite3.Error, CorruptStore) as e:
+        store = RunStore(path, max_mb=max_mb, events=events)
+    except StoreError as e:  # its message names the path: not a run store, cannot be created
+        raise StoreUnusable(str(e)) from None
+    except (OSError, sqlite3.Error) as e:
         raise StoreUnusable(f"store {path or default_path()}: {e}") from None
+    for w in events:
+        print(f"warning: {w}", file=sys.stderr)
+    return store
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,13 +86,13 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         store = open_store(getattr(args, "store", None))
-        for w in store.warnings:
-            print(f"warning: {w}", file=sys.stderr)
         if cmd == "list":
             _list(store, getattr(args, "limit", 200))
             return 0
         key = _resolve(store, args.key)
         if cmd == "delete":
+            if store.read_only:
+                raise _Fail(f"the run store {store.path} is read-only: nothing was deleted", 1)
             if not store.delete(key):
                 raise _Fail(f"no stored run with key {key!r}", 2)
             print(f"deleted {key}")
@@ -118,9 +125,10 @@ def _resolve(store: RunStore, prefix: str) -> str:
 
 
 def _load(store: RunStore, key: str) -> dict[str, Any]:
-    doc = store.get(key)
+    events: list[str] = []
+    doc = store.get(key, events)
     if doc is None:
-        raise _Fail(f"run {key} cannot be read" + (f": {store.warnings[-1]}" if store.warnings else ""), 1)
+        raise _Fail(f"run {key} cannot be read" + (f": {events[-1]}" if events else ""), 1)
     return doc
 
 

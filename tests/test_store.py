@@ -1,4 +1,8 @@
-"""The run store and `python -m core runs`: durability, corruption, threads, CLI."""
+"""The run store (core.store.RunStore) and `python -m core runs`: basics, per-call warnings, the
+size cap, durability under kill -9, threads, read-only and foreign files at the CLI.
+
+The file itself (recognition, damage, deletion, read-only modes) is tested in test_store_sqlfile.py,
+claims in test_store_claims.py, keys and summaries in test_store_keys.py."""
 from __future__ import annotations
 
 import json
@@ -17,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from core import store as store_mod
 from core.config import Config
 from core.results import Experiment, RunResult
 from core.runs_cli import main as runs_main
@@ -36,12 +41,21 @@ def _doc(i: int, n: int = 50) -> dict:
     return {"i": i, "values": [i + k / 7 for k in range(n)], "nested": {"nan": None, "s": "é"}}
 
 
+class FakeClock:
+    def __init__(self, t: float = 1_000_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
 # --- basics -----------------------------------------------------------------------------
 
 def test_put_get_roundtrip_and_blob_is_zlib_json(db: Path) -> None:
-    s = RunStore(db)
-    assert s.path == db and db.exists() and s.warnings == []
-    s.put("k1", _doc(1), {"title": "one", "status": "ok", "seconds": 1.5})
+    events: list[str] = []
+    s = RunStore(db, events=events)
+    assert s.path == db and db.exists() and events == [] and not s.read_only and s.condition is None
+    assert s.put("k1", _doc(1), {"title": "one", "status": "ok", "seconds": 1.5}) is True
     assert s.get("k1") == _doc(1)
     assert s.get("missing") is None
     # The BLOB is zlib-compressed JSON (not pickle), readable without this module.
@@ -82,133 +96,150 @@ def test_wal_and_synchronous(db: Path) -> None:
         assert con.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
 
 
-def test_default_path_and_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("RELU_LAB_STORE", raising=False)
-    assert store_mod.default_path() == REPO / ".data" / "runs.db"  # not opened: never touch the real store
-    target = tmp_path / "a" / "b" / "mine.db"
-    monkeypatch.setenv("RELU_LAB_STORE", str(target))
-    s = RunStore()
-    assert s.path == target and target.exists()  # parent dirs created
-
-
-def test_experiment_key() -> None:
-    a, b = {"lr": 0.01, "depth": 2}, {"depth": 2, "lr": 0.01}
-    k = experiment_key([a], "v1")
-    assert len(k) == 32 and int(k, 16) >= 0
-    assert experiment_key([b], "v1") == k  # dict order does not matter
-    assert experiment_key([a], "v2") != k
-    assert experiment_key([a], "v1", {"x": 1}) != k
-    assert experiment_key([a, {"lr": 0.1}], "v1") != experiment_key([{"lr": 0.1}, a], "v1")
-    import hashlib
-    blob = json.dumps({"configs": [a], "engine": "v1", "extra": None}, sort_keys=True, separators=(",", ":"))
-    assert k == hashlib.sha256(blob.encode()).hexdigest()[:32]
-    cfg = Config(epochs=3)
-    assert experiment_key([cfg], "v1") == experiment_key([cfg.to_dict()], "v1")
-
-
-def test_summarize(tiny_experiment) -> None:
-    exp = tiny_experiment
-    s = store_mod.summarize(exp)
-    assert s["variants"] == ["ReLU", "dropout"] and s["title"] == "tiny" and s["status"] == "ok"
-    for r in exp.runs:  # each variant's final validation accuracy, averaged over seeds, by hand
-        finals = [r.metrics["val_acc"][i, r.epochs_done - 1] for i in range(len(r.seeds))]
-        assert s["val_acc"][r.name] == round(sum(finals) / len(finals), 4)
-    never = RunResult.empty(Config(epochs=2), "never started", layers=2)
-    assert store_mod.summarize(Experiment(Config(epochs=2), [never]))["val_acc"] == {"never started": None}
-    assert "stopped" not in store_mod.STORABLE and set(store_mod.STORABLE) == {"ok", "diverged"}
-
-
-# --- corruption -------------------------------------------------------------------------
-
-def _valid_store_bytes(tmp_path: Path) -> bytes:
-    p = tmp_path / "src.db"
-    s = RunStore(p)
-    for i in range(30):
-        s.put(f"k{i}", {"x": os.urandom(2000).hex()}, {"i": i})
-    con = sqlite3.connect(p)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
-    return p.read_bytes()
-
-
-@pytest.mark.parametrize("kind", ["random", "header-only", "truncated-first-page", "truncated-half"])
-def test_corrupt_file_is_moved_aside(tmp_path: Path, db: Path, kind: str) -> None:
-    good = _valid_store_bytes(tmp_path)
-    data = {"random": os.urandom(10_000), "header-only": b"SQLite format 3\x00" + os.urandom(20),
-            "truncated-first-page": good[:100], "truncated-half": good[: len(good) // 2]}[kind]
-    db.parent.mkdir(parents=True)
-    db.write_bytes(data)
-    Path(str(db) + "-wal").write_bytes(os.urandom(500))  # a stale WAL must not leak into the new store
-    s = RunStore(db)
-    aside = [p for p in db.parent.iterdir() if p.name.startswith("runs.db.corrupt-") and not p.name.endswith("-wal")]
-    assert len(aside) == 1 and aside[0].read_bytes() == data  # kept, byte for byte
-    assert len(s.warnings) == 1 and aside[0].name in s.warnings[0]
-    # A fresh, working store in its place.
-    assert s.list() == []
-    s.put("k", {"a": 1}, {})
-    assert RunStore(db).get("k") == {"a": 1}
-
-
-def test_zero_length_file_is_not_corrupt(db: Path) -> None:
-    db.parent.mkdir(parents=True)
-    db.write_bytes(b"")
-    s = RunStore(db)
-    assert s.warnings == [] and not [p for p in db.parent.iterdir() if "corrupt" in p.name]
-    s.put("k", {"a": 1}, {"t": 1})
-    assert s.get("k") == {"a": 1}
-
-
-def test_foreign_runs_table_is_moved_aside(db: Path) -> None:
-    db.parent.mkdir(parents=True)
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE runs (id INTEGER, blob BLOB)")
-    con.commit()
-    con.close()
-    s = RunStore(db)
-    assert len(s.warnings) == 1 and "corrupt-" in s.warnings[0]
-    s.put("k", {"a": 1}, {})
-    assert s.get("k") == {"a": 1}
-
-
 def test_locked_store_is_not_treated_as_corrupt(db: Path) -> None:
     RunStore(db).put("k", {"a": 1}, {})
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("BEGIN EXCLUSIVE")  # another writer holds the lock
     try:
-        s = RunStore(db)  # readers are not blocked in WAL mode
-        assert s.warnings == [] and s.get("k") == {"a": 1}
+        events: list[str] = []
+        s = RunStore(db, events=events)  # readers are not blocked in WAL mode
+        assert events == [] and s.get("k") == {"a": 1} and not s.read_only
     finally:
         con.execute("ROLLBACK")
         con.close()
     assert not [p for p in db.parent.iterdir() if "corrupt" in p.name]
 
 
-def test_undecodable_rows_are_skipped_with_warning(db: Path) -> None:
+# --- warnings are the caller's ------------------------------------------------------------
+
+def test_undecodable_rows_are_events_of_the_call_that_met_them(db: Path) -> None:
     s = RunStore(db)
-    for k in ("good", "badblob", "notjson", "notdict", "badsummary"):
+    assert not hasattr(s, "warnings")  # nothing is kept store-wide for every later caller to see
+    for k in ("good", "badblob", "notjson", "notdict", "badsummary", "badsummary2"):
         s.put(k, {"k": k}, {"title": k})
     con = sqlite3.connect(db)
     con.execute("UPDATE runs SET doc = ? WHERE key = 'badblob'", (os.urandom(64),))
     con.execute("UPDATE runs SET doc = ? WHERE key = 'notjson'", (zlib.compress(b"{nope"),))
     con.execute("UPDATE runs SET doc = ? WHERE key = 'notdict'", (zlib.compress(b"[1, 2]"),))
-    con.execute("UPDATE runs SET summary = '{broken' WHERE key = 'badsummary'")
+    con.execute("UPDATE runs SET summary = '{broken' WHERE key LIKE 'badsummary%'")
     con.commit()
     con.close()
     for k in ("badblob", "notjson", "notdict"):
-        assert s.get(k) is None
-    assert s.get("good") == {"k": "good"} and s.get("badsummary") == {"k": "badsummary"}
-    keys = [r["key"] for r in s.list()]
-    assert "badsummary" not in keys and set(keys) == {"good", "badblob", "notjson", "notdict"}
-    assert len(s.warnings) == 4 and all(any(k in w for w in s.warnings)
-                                        for k in ("badblob", "notjson", "notdict", "badsummary"))
-    s.get("badblob")
-    s.list()
-    assert len(s.warnings) == 4  # repeated reads do not pile up copies
+        mine: list[str] = []
+        assert s.get(k, mine) is None
+        assert len(mine) == 1 and k[:12] in mine[0] and "treated as missing" in mine[0]
+    quiet: list[str] = []
+    assert s.get("good", quiet) == {"k": "good"} and s.get("badsummary", quiet) == {"k": "badsummary"}
+    assert quiet == []  # another caller's trouble is not this caller's
+    listing: list[str] = []
+    keys = [r["key"] for r in s.list(events=listing)]
+    assert set(keys) == {"good", "badblob", "notjson", "notdict"}
+    # One short line for the listing, naming no run: a visitor is not told of others' runs.
+    assert listing == ["2 stored runs could not be read and are not listed"]
     # An undecodable run is repaired by storing it again.
     s.put("badblob", {"fixed": True}, {"title": "again"})
     assert s.get("badblob") == {"fixed": True}
 
 
+def test_store_flag_is_not_part_of_the_summary(db: Path) -> None:
+    s = RunStore(db)
+    s.put("k", {"full": True}, {"store": True, "title": "t"})
+    assert s.list()[0]["title"] == "t" and "store" not in s.list()[0]
+
+
+# --- the size cap -------------------------------------------------------------------------
+
+def _sized(i: int, kb: int = 100) -> dict:
+    return {"i": i, "blob": random.Random(i).randbytes(kb * 1024).hex()}  # incompressible enough
+
+
+def test_size_cap_evicts_the_least_recently_used_runs(db: Path) -> None:
+    clock = FakeClock()
+    s = RunStore(db, max_mb=1, clock=clock)
+    sizes = {}
+    for i in range(6):  # each about 0.11 MB compressed: 6 fit in 1 MB
+        clock.t += 100
+        s.put(f"k{i}", _sized(i), {"title": f"{i}"})
+        sizes[f"k{i}"] = s.summary(f"k{i}")["bytes"]
+    assert {r["key"] for r in s.list()} == {f"k{i}" for i in range(6)}
+    clock.t += 100
+    assert s.get("k0") is not None  # read: now the most recently used of the old ones
+    for i in range(6, 10):
+        clock.t += 100
+        s.put(f"k{i}", _sized(i), {"title": f"{i}"})
+        sizes[f"k{i}"] = s.summary(f"k{i}")["bytes"]
+    kept = {r["key"] for r in s.list()}
+    total = sum(sizes[k] for k in kept)
+    assert total <= 2**20 and "k9" in kept
+    # Evicted: exactly the least recently used, oldest first, and no more than needed.
+    order = ["k1", "k2", "k3", "k4", "k5", "k0", "k6", "k7", "k8", "k9"]
+    assert kept == set(order[len(order) - len(kept):])
+    dropped = order[len(order) - len(kept) - 1]
+    assert total + sizes[dropped] > 2**20
+
+
+def test_a_run_over_the_cap_is_not_kept_and_says_so(db: Path) -> None:
+    s = RunStore(db, max_mb=0.05)
+    s.put("small", {"x": 1}, {})
+    events: list[str] = []
+    assert s.put("big", _sized(1), {}, events) is False
+    assert s.get("big") is None and s.get("small") == {"x": 1}
+    assert len(events) == 1 and "more than the run store's cap" in events[0] and "not kept" in events[0]
+
+
+def test_a_get_records_its_time_at_most_once_a_minute(db: Path) -> None:
+    clock = FakeClock()
+    s = RunStore(db, clock=clock)
+    s.put("k", {"a": 1}, {})
+
+    def accessed() -> float:
+        con = sqlite3.connect(db)
+        try:
+            return con.execute("SELECT accessed FROM runs WHERE key = 'k'").fetchone()[0]
+        finally:
+            con.close()
+    t0 = clock.t
+    clock.t += 30
+    s.get("k")
+    assert accessed() == t0  # no write for every read
+    clock.t += 31
+    s.get("k")
+    assert accessed() == clock.t
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["put", "get"]), st.integers(0, 7), st.integers(1, 250)),
+                    min_size=1, max_size=30))
+def test_size_cap_property(tmp_path_factory, ops) -> None:
+    """Whatever the puts and gets: the stored documents always fit under the cap; a run bigger
+    than the cap is refused whole (nothing evicted for it); a run that fits is kept; and every
+    run still stored was used (put or get) more recently than every run evicted."""
+    cap = 100 * 1024
+    clock = FakeClock()
+    s = RunStore(tmp_path_factory.mktemp("cap") / "runs.db", max_mb=cap / 2**20, clock=clock)
+    used: dict[str, float] = {}  # the model: key -> last put or get
+    for op, i, kb in ops:
+        clock.t += 61  # past the one-minute grain of access times
+        key = f"k{i}"
+        if op == "get":
+            if s.get(key) is not None:
+                used[key] = clock.t
+            continue
+        before = {r["key"] for r in s.list(limit=1000)}
+        kept = s.put(key, {"blob": random.Random(kb).randbytes(kb * 1024).hex()[: kb * 1024]}, {})
+        stored = {r["key"]: r["bytes"] for r in s.list(limit=1000)}
+        assert sum(stored.values()) <= cap
+        if not kept:
+            assert set(stored) == before
+            continue
+        assert key in stored
+        used[key] = clock.t
+        evicted = set(used) - set(stored)
+        if evicted:
+            assert max(used[k] for k in evicted) < min(used[k] for k in stored)
+        for k in evicted:
+            del used[k]
+        assert set(used) == set(stored)
 # --- kill -9 ----------------------------------------------------------------------------
 
 _WRITER = textwrap.dedent("""
@@ -271,8 +302,9 @@ def test_kill_9_during_writes_keeps_committed_runs(db: Path) -> None:
         for op, key in complete:
             (committed if op == "+" else deleted).add(key)
         # Reopen after each kill: the file is intact and every committed run is readable.
-        s = RunStore(db)
-        assert s.warnings == []
+        events: list[str] = []
+        s = RunStore(db, events=events)
+        assert events == []
         con = sqlite3.connect(db)
         assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         con.close()
@@ -309,12 +341,6 @@ def _run_threads(n: int, target) -> list:
     return results
 
 
-def test_store_flag_is_not_part_of_the_summary(db: Path) -> None:
-    s = RunStore(db)
-    s.put("k", {"full": True}, {"store": True, "title": "t"})
-    assert s.list()[0]["title"] == "t" and "store" not in s.list()[0]
-
-
 def test_many_threads_read_and_write_without_errors(db: Path) -> None:
     s = RunStore(db)  # created in this thread, used from all the others
 
@@ -326,7 +352,8 @@ def test_many_threads_read_and_write_without_errors(db: Path) -> None:
         return i
 
     assert _run_threads(8, work) == list(range(8))
-    assert len(s.list(limit=1000)) == 80 and s.warnings == []
+    events: list[str] = []
+    assert len(s.list(limit=1000, events=events)) == 80 and events == []
 
 
 # --- CLI --------------------------------------------------------------------------------
@@ -429,11 +456,79 @@ def test_python_m_core_runs_end_to_end(cli_store) -> None:
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error:")
 
 
-def test_engine_version_is_the_package_version():
-    # core.__version__ is part of every stored run's key; the package metadata must not drift from it.
-    import tomllib
-    from pathlib import Path
+# --- the store path is not a store, or cannot be written ----------------------------------
 
-    import core
-    meta = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
-    assert meta["project"]["version"] == core.__version__
+TINY = ["--n-samples", "100", "--epochs", "2", "--seeds", "2", "--width", "8", "--batch-size", "16", "--quiet"]
+
+
+@pytest.fixture
+def count_trainings(monkeypatch):
+    import core.train
+
+    real, calls = core.train.run_experiment, []
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr(core.train, "run_experiment", counting)
+    return calls
+
+
+def test_cli_a_file_that_is_not_a_store_is_refused_untouched(tmp_path: Path, capsys, count_trainings) -> None:
+    """`runs list --store /etc/hostname` renamed that file aside and put a database in its place.
+    Now every command refuses it in one line and leaves it alone (a copy stands for /etc/hostname)."""
+    from core.cli import main
+
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    hostname = etc / "hostname"
+    hostname.write_text("lab-host\n")
+    before = hostname.stat()
+    expected = f"error: store {hostname}: not a run store (it is not a SQLite file); nothing was changed"
+    for argv in (["list"], ["show", "abc"], ["delete", "abc"], ["export", "abc", "--json", "-"]):
+        assert runs_main([*argv, "--store", str(hostname)]) == 2, argv
+        assert capsys.readouterr().err.strip() == expected
+    assert main(["run", *TINY, "--store", str(hostname)]) == 2
+    assert capsys.readouterr().err.strip() == expected and count_trainings == []  # before any training
+    after = hostname.stat()
+    assert hostname.read_text() == "lab-host\n" and os.listdir(etc) == ["hostname"]
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
+
+
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_cli_a_read_only_store_serves_its_runs_and_says_so_once(cli_store, read_only, capsys, what) -> None:
+    db, key = cli_store
+    read_only(db.parent if what == "folder" else db)
+    said = f"warning: the run store {db} is read-only: stored runs are served, new ones are not kept"
+    assert runs_main(["list", "--store", str(db)]) == 0
+    out = capsys.readouterr()
+    assert key[:12] in out.out and "demo run" in out.out and out.err.strip() == said
+    assert runs_main(["show", key[:12], "--store", str(db)]) == 0
+    assert "variant A: ok" in capsys.readouterr().out
+    assert runs_main(["delete", key[:12], "--store", str(db)]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [said, f"error: the run store {db} is read-only: "
+                                                                  "nothing was deleted"]
+    assert RunStore(db).get(key) is not None
+    if what == "folder":
+        assert sorted(os.listdir(db.parent)) == ["runs.db"]  # not even SQLite's -wal/-shm files
+
+
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_cli_run_on_a_read_only_store_serves_or_trains_without_keeping(tmp_path, read_only, capsys,
+                                                                        count_trainings, what) -> None:
+    from core.cli import main
+
+    db = tmp_path / "ro" / "runs.db"
+    assert main(["run", *TINY, "--store", str(db)]) == 0  # trained and kept while it was writable
+    first = capsys.readouterr()
+    read_only(db.parent if what == "folder" else db)
+    said = f"warning: the run store {db} is read-only: stored runs are served, new ones are not kept"
+    assert main(["run", *TINY, "--store", str(db)]) == 0
+    served = capsys.readouterr()
+    assert len(count_trainings) == 1 and served.out == first.out
+    assert served.err.splitlines()[0] == said and "served from the run store" in served.err
+    assert main(["run", *TINY, "--seed", "7", "--store", str(db)]) == 0  # new: trained, not kept
+    fresh = capsys.readouterr()
+    assert len(count_trainings) == 2 and "val acc" in fresh.out
+    assert fresh.err.strip().splitlines() == [said] and "Traceback" not in fresh.err
+    assert len(RunStore(db).list()) == 1
