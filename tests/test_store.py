@@ -1,8 +1,8 @@
-"""The run store (core.store.RunStore) and `python -m core runs`: basics, per-call warnings, the
-size cap, durability under kill -9, threads, read-only and foreign files at the CLI.
+"""The run store (core.store.RunStore): basics, warnings that belong to their caller, the size cap,
+a store deleted or replaced while in use, durability under kill -9, threads.
 
-The file itself (recognition, damage, deletion, read-only modes) is tested in test_store_sqlfile.py,
-claims in test_store_claims.py, keys and summaries in test_store_keys.py."""
+Recognising the file and read-only stores: test_store_sqlfile.py; damage: test_store_salvage.py;
+claims: test_store_claims.py; keys and summaries: test_store_keys.py; the CLI: test_runs_cli.py."""
 from __future__ import annotations
 
 import json
@@ -18,16 +18,12 @@ import time
 import zlib
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.config import Config
-from core.results import Experiment, RunResult
-from core.runs_cli import main as runs_main
-from core.store import RunStore, experiment_key
+from core.store import RunStore
+from core.store import sqlfile as F
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,6 +31,16 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "store" / "runs.db"
+
+
+def _siblings(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir() if p != path)
+
+
+def _checkpoint(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
 
 
 def _doc(i: int, n: int = 50) -> dict:
@@ -240,6 +246,60 @@ def test_size_cap_property(tmp_path_factory, ops) -> None:
         for k in evicted:
             del used[k]
         assert set(used) == set(stored)
+# --- deleted or replaced while in use ----------------------------------------------------
+
+def test_a_store_deleted_while_in_use_is_started_afresh_and_said_once(db: Path) -> None:
+    """The reproduction: a store deleted while the server ran failed every new experiment
+    with "no such table" until a restart."""
+    s = RunStore(db)
+    s.put("k", {"a": 1}, {})
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    first: list[str] = []
+    assert s.get("k", first) is None
+    assert first == [f"the run store {db} was deleted while in use; a fresh one was started"]
+    later: list[str] = []
+    assert s.put("k2", {"b": 2}, {}, later) is True and s.get("k2", later) == {"b": 2} and later == []
+    assert F.identify(db) == "ours"
+
+
+def test_a_store_replaced_by_another_store_is_used_quietly(db: Path, tmp_path: Path) -> None:
+    s = RunStore(db)
+    s.put("old", {"a": 1}, {})
+    other = tmp_path / "backup.db"
+    RunStore(other).put("restored", {"b": 2}, {})
+    _checkpoint(other)
+    os.replace(other, db)
+    events: list[str] = []
+    assert s.get("restored", events) == {"b": 2} and s.get("old", events) is None and events == []
+
+
+def test_random_bytes_over_a_store_in_use_are_reported_once_and_never_moved(db: Path) -> None:
+    """The reproduction: random bytes over the store were not moved aside again and every run
+    was retrained and not stored, silently. Now: said once, the file left alone, and a store
+    again as soon as it is removed."""
+    s = RunStore(db)
+    s.put("k", {"a": 1}, {})
+    _checkpoint(db)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    garbage = random.Random(3).randbytes(20_000)
+    db.write_bytes(garbage)  # in place: the same file, other bytes
+    first: list[str] = []
+    assert s.get("k", first) is None
+    assert first == [f"store {db}: not a run store (it is not a SQLite file); nothing was changed; "
+                     "runs are not kept until it is fixed"]
+    assert s.condition == first[0] and s.read_only
+    later: list[str] = []
+    assert s.put("k2", {"b": 2}, {}, later) is False and s.list(events=later) == [] and later == []
+    assert db.read_bytes() == garbage and _siblings(db) == []
+    db.unlink()
+    again: list[str] = []
+    assert s.put("k3", {"c": 3}, {}, again) is True and s.get("k3") == {"c": 3}
+    assert len(again) == 1 and "fresh one was started" in again[0] and s.condition is None
+
+
+
 # --- kill -9 ----------------------------------------------------------------------------
 
 _WRITER = textwrap.dedent("""
@@ -354,181 +414,3 @@ def test_many_threads_read_and_write_without_errors(db: Path) -> None:
     assert _run_threads(8, work) == list(range(8))
     events: list[str] = []
     assert len(s.list(limit=1000, events=events)) == 80 and events == []
-
-
-# --- CLI --------------------------------------------------------------------------------
-
-def _experiment_doc(title: str = "demo") -> dict:
-    run = RunResult.empty(Config(epochs=2, seeds=2), "A", layers=2)
-    run.epochs_done, run.status, run.seconds = 2, "ok", 1.25
-    for m, a in run.metrics.items():
-        run.metrics[m] = np.arange(a.size, dtype=float).reshape(a.shape) / 10
-    return Experiment(Config(epochs=2, seeds=2), [run], title=title).to_dict()
-
-
-@pytest.fixture
-def cli_store(db: Path) -> tuple[Path, str]:
-    s = RunStore(db)
-    key = experiment_key([Config(epochs=2, seeds=2)], "test")
-    s.put(key, _experiment_doc(), {"title": "demo run", "status": "ok", "seconds": 1.25})
-    return db, key
-
-
-def test_cli_list_and_show(cli_store, capsys) -> None:
-    db, key = cli_store
-    assert runs_main(["list", "--store", str(db)]) == 0
-    out = capsys.readouterr().out
-    assert key[:12] in out and "demo run" in out and "ok" in out and "1.2" in out
-    assert runs_main(["runs", "--store", str(db)]) == 0  # leading "runs", default command, --store first
-    assert key[:12] in capsys.readouterr().out
-    assert runs_main(["show", key[:12], "--store", str(db)]) == 0
-    out = capsys.readouterr().out
-    assert key in out and "demo run" in out and "settings:" in out
-    assert any(line.split() == ["epochs", "2"] for line in out.splitlines())
-    assert "variant A: ok" in out
-
-
-def test_cli_export_json_and_csv(cli_store, tmp_path: Path) -> None:
-    db, key = cli_store
-    jp, cp = tmp_path / "out" / "e.json", tmp_path / "out" / "e.csv"
-    jp.parent.mkdir()
-    assert runs_main(["export", key[:8], "--json", str(jp), "--csv", str(cp), "--store", str(db)]) == 0
-    exp = Experiment.from_dict(_experiment_doc())
-    assert json.loads(jp.read_text()) == json.loads(json.dumps(exp.export()))
-    frame = pd.read_csv(cp)
-    assert len(frame) == 2 * 2 * 2 and list(frame.columns) == list(exp.to_frame().columns)
-    assert sorted(p.name for p in jp.parent.iterdir()) == ["e.csv", "e.json"]  # no temp files left
-
-
-def test_cli_export_failure_leaves_existing_file(db: Path, tmp_path: Path, capsys) -> None:
-    s = RunStore(db)
-    s.put("bad0000000000000", {"not": "an experiment"}, {"title": "broken"})
-    out = tmp_path / "e.json"
-    out.write_text("old")
-    assert runs_main(["export", "bad", "--json", str(out), "--store", str(db)]) == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("error:")
-    assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir() if p.name != "store"] == ["e.json"]
-
-
-def test_cli_errors_are_one_line_exit_2(cli_store, capsys) -> None:
-    db, key = cli_store
-    s = RunStore(db)
-    s.put("abc1" + "0" * 28, _experiment_doc(), {})
-    s.put("abc2" + "0" * 28, _experiment_doc(), {})
-    capsys.readouterr()
-    for argv in (["show", "zzz"], ["show", "abc"], ["delete", "zzz"], ["export", "zzz", "--json", "x.json"],
-                 ["export", key]):
-        assert runs_main([*argv, "--store", str(db)]) == 2, argv
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and err.startswith("error:"), (argv, err)
-    assert runs_main(["show", "abc", "--store", str(db)]) == 2
-    assert "ambiguous" in capsys.readouterr().err
-    assert runs_main(["bogus", "--store", str(db)]) == 2  # argparse usage error, no SystemExit
-
-
-def test_cli_delete(cli_store, capsys) -> None:
-    db, key = cli_store
-    assert runs_main(["delete", key[:12], "--store", str(db)]) == 0
-    assert f"deleted {key}" in capsys.readouterr().out
-    assert RunStore(db).get(key) is None
-    assert runs_main(["list", "--store", str(db)]) == 0
-    assert "no runs" in capsys.readouterr().out
-
-
-def test_cli_unusable_store_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
-    folder = tmp_path / "a-folder"
-    folder.mkdir()
-    for argv in (["list"], ["show", "abc"]):
-        assert runs_main([*argv, "--store", str(folder)]) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and err.startswith(f"error: store {folder}:"), err
-
-
-def test_python_m_core_runs_end_to_end(cli_store) -> None:
-    db, key = cli_store
-    env = {**os.environ, "RELU_LAB_STORE": str(db)}
-    r = subprocess.run([sys.executable, "-m", "core", "runs", "list"], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and key[:12] in r.stdout and "demo run" in r.stdout, r.stderr
-    r = subprocess.run([sys.executable, "-m", "core", "runs", "show", "nope"], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error:")
-
-
-# --- the store path is not a store, or cannot be written ----------------------------------
-
-TINY = ["--n-samples", "100", "--epochs", "2", "--seeds", "2", "--width", "8", "--batch-size", "16", "--quiet"]
-
-
-@pytest.fixture
-def count_trainings(monkeypatch):
-    import core.train
-
-    real, calls = core.train.run_experiment, []
-
-    def counting(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-    monkeypatch.setattr(core.train, "run_experiment", counting)
-    return calls
-
-
-def test_cli_a_file_that_is_not_a_store_is_refused_untouched(tmp_path: Path, capsys, count_trainings) -> None:
-    """`runs list --store /etc/hostname` renamed that file aside and put a database in its place.
-    Now every command refuses it in one line and leaves it alone (a copy stands for /etc/hostname)."""
-    from core.cli import main
-
-    etc = tmp_path / "etc"
-    etc.mkdir()
-    hostname = etc / "hostname"
-    hostname.write_text("lab-host\n")
-    before = hostname.stat()
-    expected = f"error: store {hostname}: not a run store (it is not a SQLite file); nothing was changed"
-    for argv in (["list"], ["show", "abc"], ["delete", "abc"], ["export", "abc", "--json", "-"]):
-        assert runs_main([*argv, "--store", str(hostname)]) == 2, argv
-        assert capsys.readouterr().err.strip() == expected
-    assert main(["run", *TINY, "--store", str(hostname)]) == 2
-    assert capsys.readouterr().err.strip() == expected and count_trainings == []  # before any training
-    after = hostname.stat()
-    assert hostname.read_text() == "lab-host\n" and os.listdir(etc) == ["hostname"]
-    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
-
-
-@pytest.mark.parametrize("what", ["folder", "file"])
-def test_cli_a_read_only_store_serves_its_runs_and_says_so_once(cli_store, read_only, capsys, what) -> None:
-    db, key = cli_store
-    read_only(db.parent if what == "folder" else db)
-    said = f"warning: the run store {db} is read-only: stored runs are served, new ones are not kept"
-    assert runs_main(["list", "--store", str(db)]) == 0
-    out = capsys.readouterr()
-    assert key[:12] in out.out and "demo run" in out.out and out.err.strip() == said
-    assert runs_main(["show", key[:12], "--store", str(db)]) == 0
-    assert "variant A: ok" in capsys.readouterr().out
-    assert runs_main(["delete", key[:12], "--store", str(db)]) == 1
-    assert capsys.readouterr().err.strip().splitlines() == [said, f"error: the run store {db} is read-only: "
-                                                                  "nothing was deleted"]
-    assert RunStore(db).get(key) is not None
-    if what == "folder":
-        assert sorted(os.listdir(db.parent)) == ["runs.db"]  # not even SQLite's -wal/-shm files
-
-
-@pytest.mark.parametrize("what", ["folder", "file"])
-def test_cli_run_on_a_read_only_store_serves_or_trains_without_keeping(tmp_path, read_only, capsys,
-                                                                        count_trainings, what) -> None:
-    from core.cli import main
-
-    db = tmp_path / "ro" / "runs.db"
-    assert main(["run", *TINY, "--store", str(db)]) == 0  # trained and kept while it was writable
-    first = capsys.readouterr()
-    read_only(db.parent if what == "folder" else db)
-    said = f"warning: the run store {db} is read-only: stored runs are served, new ones are not kept"
-    assert main(["run", *TINY, "--store", str(db)]) == 0
-    served = capsys.readouterr()
-    assert len(count_trainings) == 1 and served.out == first.out
-    assert served.err.splitlines()[0] == said and "served from the run store" in served.err
-    assert main(["run", *TINY, "--seed", "7", "--store", str(db)]) == 0  # new: trained, not kept
-    fresh = capsys.readouterr()
-    assert len(count_trainings) == 2 and "val acc" in fresh.out
-    assert fresh.err.strip().splitlines() == [said] and "Traceback" not in fresh.err
-    assert len(RunStore(db).list()) == 1

@@ -4,7 +4,8 @@
 |-----------|---------------|
 | `keys`    | the default path ($RELU_LAB_STORE), `experiment_key`, `store_key`, `summarize`, STORABLE |
 | `runs`    | `RunStore`: get, put, list, summary, delete, resolve; the size cap; the claim rows |
-| `sqlfile` | the file: recognising it as ours, creating it, salvaging it when damaged |
+| `sqlfile` | the file: recognising it as ours, creating it, how it can be opened, whether it is damaged |
+| `salvage` | a damaged store: its readable runs copied into a fresh file, the damaged one kept aside |
 | `claims`  | `claim_or_wait`, `Claim`: identical experiments in several processes train once |
 
 The interface a caller uses (and another backend would offer) is RunStore's methods, each

@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from core.store import salvage as S
 from core.store import sqlfile as F
 from core.store.keys import default_path
 
@@ -151,7 +152,7 @@ class RunStore:
                 raise F.StoreError(f"store {self.path}: damaged and not recognisable")
             if _file_id(self.path) == found and F.problem(self.path, "rw") is not None:
                 log.warning("run store %s is damaged (%s): salvaging", self.path, reason)
-                kept, total, aside = F.salvage(self.path)
+                kept, total, aside = S.salvage(self.path)
                 events.append(f"the run store {self.path} was damaged: kept {kept} of {total} runs in a fresh "
                               f"file; the damaged one is kept as {aside.name}")
         self._open(events)
@@ -196,9 +197,9 @@ class RunStore:
                 if attempt == 0 and F.primary_code(e) == sqlite3.SQLITE_CANTOPEN \
                         and _file_id(self.path) != self._id:
                     continue  # gone between the check and the open: _ensure opens it again
-                if write and _is_read_only_error(e):
-                    self._became_read_only(events)
-                    return default
+                if attempt == 0 and self._mode == "rw" and _is_read_only_error(e):
+                    self._became_read_only(events)  # its folder or file lost write permission
+                    continue
                 raise
         return default
 
@@ -290,7 +291,7 @@ class RunStore:
         def write(con: sqlite3.Connection) -> bool:
             now = self.clock()
             with F.transaction(con):
-                con.execute(f"INSERT OR REPLACE INTO runs ({F._RUN_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                con.execute(f"INSERT OR REPLACE INTO runs ({F.RUN_COLUMNS}) VALUES (?,?,?,?,?,?)",
                             (key, now, summ, blob, len(blob), now))
                 evicted = self._evict(con, key)
             if evicted:
