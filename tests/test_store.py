@@ -263,6 +263,22 @@ def test_a_store_deleted_while_in_use_is_started_afresh_and_said_once(db: Path) 
     assert F.identify(db) == "ours"
 
 
+def test_a_store_deleted_under_the_server_keeps_serving_the_page_path(tmp_path: Path) -> None:
+    """The same through the page's path (run_guarded): every new experiment used to fail with
+    "no such table" until a restart; now it trains and is kept in a fresh store."""
+    from core.config import validate
+    from core.serve import Limits, run_guarded
+
+    s = RunStore(tmp_path / "runs.db")
+    base = validate(n_samples=60, epochs=1, seeds=1, width=4, batch_size=30)
+    run_guarded(base, limits=Limits(), store=s)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{s.path}{suffix}").unlink(missing_ok=True)
+    exp, from_store, _ = run_guarded(base.replace(seed=1), limits=Limits(), store=s)
+    assert exp.status == "ok" and not from_store and len(s.list()) == 1
+    assert run_guarded(base.replace(seed=1), limits=Limits(), store=s)[1] is True  # kept, served
+
+
 def test_a_store_replaced_by_another_store_is_used_quietly(db: Path, tmp_path: Path) -> None:
     s = RunStore(db)
     s.put("old", {"a": 1}, {})

@@ -108,7 +108,7 @@ class RunStore:
         """What a user of this store should be told once: read-only, or unusable; else None."""
         return self._condition
 
-    def _open(self, events: list[str]) -> None:
+    def _open(self, events: list[str], salvaged: bool = False) -> None:
         path = self.path
         kind = F.identify(path)
         if kind == "missing":
@@ -128,6 +128,8 @@ class RunStore:
         mode = F.open_mode(path)
         trouble = F.problem(path, mode)
         if trouble is not None:
+            if salvaged:  # never a loop of salvages
+                raise F.StoreError(f"store {path}: still damaged after salvaging it ({trouble[:80]})")
             if mode == "rw":
                 self._salvage(trouble, events)
                 return
@@ -155,7 +157,7 @@ class RunStore:
                 kept, total, aside = S.salvage(self.path)
                 events.append(f"the run store {self.path} was damaged: kept {kept} of {total} runs in a fresh "
                               f"file; the damaged one is kept as {aside.name}")
-        self._open(events)
+        self._open(events, salvaged=True)
 
     def _say_damaged(self, msg: str, events: list[str]) -> None:
         if not self._said_damaged:  # once: a read-only damaged store cannot be mended here
