@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sqlite3
 import sys
 import time
@@ -40,6 +41,11 @@ class StoreUnusable(Exception):
 def open_store(path: str | None, max_mb: float | None = None) -> RunStore:
     """RunStore(path), or StoreUnusable with one line naming the path (for `run` and `runs`).
     What opening found (a read-only store, a damaged one salvaged) is said once, on stderr."""
+    # The commands print the store's warnings themselves: not a second time through logging's
+    # last-resort handler (a server, which prints none, still logs them).
+    store_log = logging.getLogger("core.store")
+    if not store_log.handlers:
+        store_log.addHandler(logging.NullHandler())
     events: list[str] = []
     try:
         store = RunStore(path, max_mb=max_mb, events=events)

@@ -180,6 +180,10 @@ def test_cli_a_read_only_store_serves_its_runs_and_says_so_once(cli_store, read_
     assert RunStore(db).get(key) is not None
     if what == "folder":
         assert sorted(os.listdir(db.parent)) == ["runs.db"]  # not even SQLite's -wal/-shm files
+    # A real process, where logging has no handler of its own: still said once, not twice.
+    r = subprocess.run([sys.executable, "-m", "core", "runs", "list", "--store", str(db)], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and key[:12] in r.stdout and r.stderr == said + "\n", r.stderr
 
 
 @pytest.mark.parametrize("what", ["folder", "file"])
