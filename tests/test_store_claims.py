@@ -74,9 +74,15 @@ class ClaimModel(RuleBasedStateMachine):
         import tempfile
 
         self.clock = FakeClock()
-        path = Path(tempfile.mkdtemp()) / "runs.db"
+        self.folder = tempfile.mkdtemp(prefix="relu-lab-claims-")
+        path = Path(self.folder) / "runs.db"
         self.views = [RunStore(path, clock=self.clock), RunStore(path, clock=self.clock)]
         self.model: dict[str, tuple[str, float]] = {}  # key -> (owner, expires)
+
+    def teardown(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def _live(self, key: str) -> str | None:
         held = self.model.get(key)
