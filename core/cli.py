@@ -3,7 +3,9 @@
 `run` keeps every finished run (ok or diverged) in the run store, under the key the page uses,
 and serves an experiment that is already stored instead of training it: a heavy experiment
 trained here is served instantly by the page. `--store PATH` picks the file, `--no-store`
-neither reads nor writes it, `--retrain` trains again and replaces the stored copy.
+neither reads nor writes it, `--retrain` trains again and replaces the stored copy. Identical
+runs started in several processes train once: the first takes the experiment's claim in the
+store (core.store.claims), the others wait for its result.
 
 Bad input, or an output or store path that cannot be used, exits with code 2 and one line
 naming the field or path, the value (cut) and what is allowed, before anything is trained;
@@ -13,6 +15,7 @@ stored runs, paths) is printed with control characters escaped (core.safetext.te
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 import sys
@@ -113,48 +116,85 @@ def cmd_run(args: argparse.Namespace) -> int:
             check_writable(path)
     configs = {n: base.replace(**ov) for n, ov in variants.items()}
     store = key = exp = None
+    claim: Any = None
     if not args.no_store:
+        from core.serve.limits import Limits
         from core.store import store_key
 
         key = store_key(list(configs.values()))  # the page's key: DataError for an unusable CSV
-        store = open_store(args.store)
-        _say_warnings(store, 0)
+        store = open_store(args.store, max_mb=Limits.from_env().store_max_mb)
         if not args.retrain:
-            exp = _stored(store, key)
+            exp, present = _stored(store, key)
+            if not present:
+                try:
+                    exp, claim = _claim(store, key)
+                except KeyboardInterrupt:
+                    print("interrupted: nothing written", file=sys.stderr)
+                    return 130
     if exp is not None:
         exp = _as_requested(exp, base, configs, title, preset)
         where = terminal(path_text(store.path))
         print(f"served from the run store {where} (key {key[:12]}): this exact experiment was trained "
               "before; --retrain trains it again, --no-store ignores the store", file=sys.stderr)
     else:
-        exp = _train(base, variants, title, preset, args.quiet)
-        if exp is None:
-            print("interrupted: nothing written", file=sys.stderr)
-            return 130
-        if store is not None:
-            exp = _keep(store, key, exp)
+        with claim or contextlib.nullcontext():
+            exp = _train(base, variants, title, preset, args.quiet)
+            if exp is None:
+                print("interrupted: nothing written", file=sys.stderr)
+                return 130
+            if store is not None:
+                exp = _keep(store, key, exp)
     _report(exp, args)
     return 0
 
 
-def _say_warnings(store, seen: int) -> int:
-    for w in store.warnings[seen:]:
+def _say(events: list[str]) -> None:
+    for w in events:
         print(f"warning: {terminal(w)}", file=sys.stderr)
-    return len(store.warnings)
+
+
+def _claim(store, key: str):
+    """(stored Experiment, None) if another process trained it meanwhile, else (None, claim): the
+    claim is ours to train under (released when training ends, kept alive while it lasts)."""
+    from core.store import claim_or_wait
+
+    said: list[str] = []
+
+    def waiting(owner: str) -> None:
+        if not said:
+            said.append(owner)
+            print(terminal(f"waiting: another process is training this experiment into the run store "
+                           f"{path_text(store.path)} ({owner}); its result will be served here"), file=sys.stderr)
+
+    events: list[str] = []
+    try:
+        turn = claim_or_wait(store, key, on_wait=waiting, events=events)
+    except sqlite3.Error as e:  # e.g. locked by another writer for longer than the busy timeout
+        raise StoreUnusable(f"store {path_text(store.path)}: {e}") from None
+    _say(events)
+    if turn.doc is not None:
+        exp = _experiment(turn.doc)
+        if exp is not None:
+            return exp, None
+        return None, None  # a copy this engine cannot read: trained again, as by _stored
+    return None, turn.claim.keep_alive()
 
 
 def _stored(store, key: str):
-    """The stored Experiment, or None (absent, or a copy this engine cannot read: trained again)."""
-    from core.results import Experiment
-
-    seen = len(store.warnings)
+    """(the stored Experiment or None, whether a copy is stored): a copy this engine cannot read
+    is trained again."""
+    events: list[str] = []
     try:
-        doc = store.get(key)
+        doc = store.get(key, events)
     except sqlite3.Error as e:  # e.g. locked by another writer for longer than the busy timeout
         raise StoreUnusable(f"store {path_text(store.path)}: {e}") from None
-    _say_warnings(store, seen)
-    if doc is None:
-        return None
+    _say(events)
+    return (None, False) if doc is None else (_experiment(doc), True)
+
+
+def _experiment(doc: dict):
+    from core.results import Experiment
+
     try:
         return Experiment.from_dict(doc)
     except Exception as e:  # noqa: BLE001 - a document from an older engine, or a damaged one
@@ -207,15 +247,16 @@ def _keep(store, key: str, exp):
     if exp.status not in STORABLE:
         print(f"not kept in the run store: the run was {exp.status}", file=sys.stderr)
         return exp
-    seen = len(store.warnings)
+    events: list[str] = []
     try:
-        store.put(key, doc, summarize(exp))
+        kept = store.put(key, doc, summarize(exp), events)
     except (sqlite3.Error, OSError) as e:  # the results are still reported below
         print(terminal(f"warning: run store {path_text(store.path)}: this run could not be stored ({e})"),
               file=sys.stderr)
     else:
-        print(terminal(f"kept in the run store {path_text(store.path)} (key {key[:12]})"), file=sys.stderr)
-    _say_warnings(store, seen)
+        if kept:
+            print(terminal(f"kept in the run store {path_text(store.path)} (key {key[:12]})"), file=sys.stderr)
+    _say(events)
     return exp
 
 

@@ -18,7 +18,7 @@ import streamlit as st
 
 from core import serve
 from core.config import ConfigError
-from core.store import RunStore, default_path
+from core.store import RunStore, StoreError, default_path
 
 SHOWN_WARNINGS = "_store_warnings_shown"
 _start_lock = threading.Lock()
@@ -62,14 +62,49 @@ def limits() -> serve.Limits:
     return _limits(tuple((k, os.environ.get(k)) for k in serve.ENV_VARS))
 
 
+class _Opened:
+    """The server's store and what opening it found (a damaged file salvaged, ...), which is told
+    to the first session that looks, not to every visitor after it."""
+
+    def __init__(self, path: str, max_mb: int | None):
+        self.said: list[str] = []
+        self.store = RunStore(path, max_mb=max_mb, events=self.said)
+        if self.store.condition in self.said:  # a lasting condition is told once per session instead
+            self.said.remove(self.store.condition)
+        self.lock = threading.Lock()
+
+    def take(self) -> list[str]:
+        with self.lock:
+            said, self.said = self.said, []
+        return said
+
+
 @st.cache_resource(show_spinner=False)
-def _run_store(path: str) -> RunStore:
-    return RunStore(path)
+def _run_store(path: str, max_mb: int | None) -> _Opened:
+    return _Opened(path, max_mb)
+
+
+def _opened() -> _Opened:
+    try:
+        return _run_store(str(default_path()), limits().store_max_mb)
+    except StoreError as e:  # not a run store, cannot be created: the page says so in one line
+        raise StoreError(_hide_folders(str(e), default_path())) from None
 
 
 def run_store() -> RunStore:
-    """The run store at $RELU_LAB_STORE, else <repo>/.data/runs.db, opened once per path."""
-    return _run_store(str(default_path()))
+    """The run store at $RELU_LAB_STORE, else <repo>/.data/runs.db, opened once per path and size
+    cap (RELU_LAB_STORE_MAX_MB). A read-only store is served read-only; something else at the
+    path raises StoreError, naming it (without its folder, hosted)."""
+    return _opened().store
+
+
+def _hide_folders(text: str, path: Path) -> str:
+    """A public demo does not show its visitors where the server keeps its files."""
+    if not limits().hosted:
+        return text
+    for folder in {str(Path(path).parent) + os.sep, str(Path(path).resolve().parent) + os.sep}:
+        text = text.replace(folder, "")
+    return text
 
 
 @st.cache_resource(show_spinner=False)
@@ -83,17 +118,15 @@ def gate(lim: serve.Limits) -> serve.TrainingGate:
 
 
 def show_store_warnings(runs: RunStore) -> None:
-    """Each store warning (e.g. a damaged file moved aside) once per browser session."""
+    """What this session should know about the store, once per browser session: its lasting
+    condition (read-only: stored runs are served, new ones not kept), and what opening it found,
+    for the first session only. A request's own store warnings come with its run (its notes)."""
     from dashboard.views.common import md_escape
 
     seen = st.session_state.setdefault(SHOWN_WARNINGS, [])
-    # A public demo does not show its visitors where the server keeps its files.
-    folders = {str(Path(runs.path).parent) + os.sep, str(Path(runs.path).resolve().parent) + os.sep} \
-        if limits().hosted else set()
-    for w in list(runs.warnings):
+    opened = _opened()
+    said = opened.take() if opened.store is runs else []
+    for w in said + ([runs.condition] if runs.condition else []):
         if w not in seen:
             seen.append(w)
-            shown = w
-            for folder in folders:
-                shown = shown.replace(folder, "")
-            st.warning(f"Run store: {md_escape(shown)}", icon=":material/database:")
+            st.warning(f"Run store: {md_escape(_hide_folders(w, runs.path))}", icon=":material/database:")

@@ -78,3 +78,40 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def read_only():
+    """read_only(*paths): make files and folders unwritable for this process until the test ends
+    (chmod; as root, which chmod does not stop, the immutable attribute). Skips where neither
+    works, checked by trying to write."""
+    import stat
+    import subprocess
+    from pathlib import Path
+
+    done: list[tuple[Path, int]] = []
+
+    def make(*paths) -> None:
+        for p in map(Path, paths):
+            mode = p.stat().st_mode
+            if os.geteuid() == 0:
+                r = subprocess.run(["chattr", "+i", str(p)], capture_output=True, text=True)
+                if r.returncode != 0:
+                    pytest.skip(f"cannot make {p} read-only as root: chattr {r.stderr.strip()}")
+            else:
+                os.chmod(p, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+            done.append((p, mode))
+            probe = p / "write-probe" if p.is_dir() else p
+            try:
+                with open(probe, "ab"):
+                    pass
+            except OSError:
+                continue
+            pytest.skip(f"{p} is still writable after making it read-only")
+
+    yield make
+    for p, mode in reversed(done):
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(p)], check=True)
+        else:
+            os.chmod(p, mode)

@@ -38,6 +38,15 @@ def test_limits_overrides():
     assert not local.hosted and local.max_work == 1000 and local.max_seconds is None
 
 
+def test_store_size_cap_hosted_default_and_override():
+    assert Limits.from_env({}).store_max_mb is None  # locally the store keeps everything
+    assert Limits.from_env({ENV_HOSTED: "1"}).store_max_mb == 512
+    assert Limits.from_env({ENV_HOSTED: "1", "RELU_LAB_STORE_MAX_MB": "none"}).store_max_mb is None
+    assert Limits.from_env({"RELU_LAB_STORE_MAX_MB": "2e3"}).store_max_mb == 2000
+    with pytest.raises(ConfigError, match="^RELU_LAB_STORE_MAX_MB: '-1' is not allowed"):
+        Limits.from_env({"RELU_LAB_STORE_MAX_MB": "-1"})
+
+
 def test_limits_read_os_environ(monkeypatch):
     monkeypatch.setenv(ENV_HOSTED, "yes")
     monkeypatch.setenv("RELU_LAB_MAX_SECONDS", "12")
@@ -47,7 +56,7 @@ def test_limits_read_os_environ(monkeypatch):
 def test_every_variable_is_read():
     # ENV_VARS is what the page keys its cached Limits by: a variable missing there would be
     # read once and never again.
-    assert len(set(ENV_VARS)) == 7
+    assert len(set(ENV_VARS)) == 8
     for var in ENV_VARS[1:]:
         with pytest.raises(ConfigError, match=f"^{var}:"):
             Limits.from_env({var: "not a number"})

@@ -5,6 +5,9 @@ request joins the job of its key, creating it if there is none, and watches it. 
 
 * trains once, in its own thread, behind the gate and under the time limit, through a *runner*
   (below), and stores its result if it completed (ok or diverged; a stopped run is not kept);
+* trains once across processes too: it takes the experiment's claim in the store before it
+  trains (core.store.claims) and releases it after storing. If another process holds the claim,
+  the job waits for that result (to its watchers it waits in line) and serves it;
 * owns its result. The runner writes the live Experiment in the job's thread and nothing else
   reads it: after an epoch the job copies it there (frozen arrays, snapshot.frozen_copy) and
   publishes the copy under its lock; watchers read `snapshot()`. Copies are taken at most every
@@ -41,10 +44,11 @@ from typing import Any
 from core.config import Config
 from core.results import Experiment
 from core.serve.deadline import Clock, Deadline
+from core.serve.errors import Cancelled
 from core.serve.gate import TrainingGate
 from core.serve.limits import Limits
 from core.serve.snapshot import freeze, frozen_copy
-from core.store import STORABLE, summarize
+from core.store import STORABLE, claim_or_wait, summarize
 
 OnEpoch = Callable[[Experiment, int, int], Any]
 Runner = Callable[[Config, dict[str, dict[str, Any]], OnEpoch, Callable[[], bool], int | None], Experiment]
@@ -165,21 +169,30 @@ class Job:
         threading.Thread(target=self._run, name=f"relu-lab-job-{self.key[1][:8]}", daemon=True).start()
 
     def _run(self) -> None:
-        n_warn = len(self.store.warnings)
+        events: list[str] = []  # this job's store warnings, for its watchers only
         try:
-            doc = self.store.get(self.key[1])
-            if doc is not None:  # stored meanwhile, by another process
-                self.result, self.from_store = freeze(Experiment.from_dict(doc)), True
+            turn = claim_or_wait(self.store, self.key[1], on_wait=self._other_trains, should_stop=self.should_stop,
+                                 events=events)
+            if turn.doc is not None:  # stored meanwhile, by another process
+                self.result, self.from_store = freeze(Experiment.from_dict(turn.doc)), True
+            elif turn.claim is None:
+                raise Cancelled("The request was abandoned while another process trained this experiment.")
             else:
-                exp = self.train()
-                if exp.status in STORABLE:
-                    self._store(exp)
+                with turn.claim.keep_alive():
+                    exp = self.train()
+                    if exp.status in STORABLE:
+                        self._store(exp, events)
         except BaseException as e:  # handed to the watchers, who raise it in their own threads
             self.error = e
         finally:
-            self.store_warnings = list(self.store.warnings[n_warn:]) + self.store_warnings
+            self.store_warnings = events + self.store_warnings
             self.done.set()
             self.registry._finished(self)
+
+    def _other_trains(self, owner: str) -> None:
+        # Another process trains this experiment: to the watchers, the job is next in line.
+        with self._lock:
+            self._queue_state = (1, 1)
 
     def train(self) -> Experiment:
         """Wait for a slot, train through the runner under the deadline; the finished result."""
@@ -217,9 +230,9 @@ class Job:
             version = self._progress.version + 1 if self._progress is not None else 1
             self._progress = Progress(exp, variant, epoch, version)
 
-    def _store(self, exp: Experiment) -> None:
+    def _store(self, exp: Experiment, events: list[str]) -> None:
         try:
-            self.store.put(self.key[1], exp.to_dict(), summarize(exp))
+            self.store.put(self.key[1], exp.to_dict(), summarize(exp), events)
         except (sqlite3.Error, OSError) as e:  # disk full, read-only: the result is still served
             msg = f"run {self.key[1]}: could not be stored ({e}); it will be computed again"
             log.warning(msg)

@@ -22,8 +22,9 @@ ENV_MAX_CONCURRENT = "RELU_LAB_MAX_CONCURRENT"
 ENV_MAX_QUEUE = "RELU_LAB_MAX_QUEUE"
 ENV_MAX_MEMORY_MB = "RELU_LAB_MAX_MEMORY_MB"
 ENV_TORCH_THREADS = "RELU_LAB_TORCH_THREADS"
+ENV_STORE_MAX_MB = "RELU_LAB_STORE_MAX_MB"
 ENV_VARS = (ENV_HOSTED, ENV_MAX_WORK, ENV_MAX_SECONDS, ENV_MAX_CONCURRENT, ENV_MAX_QUEUE, ENV_MAX_MEMORY_MB,
-            ENV_TORCH_THREADS)
+            ENV_TORCH_THREADS, ENV_STORE_MAX_MB)
 
 # The heaviest preset (memorize-random-labels) is 2.1e8 units; 5e8 leaves room to double a
 # preset's epochs and rejects the runs that would hold a slot for minutes.
@@ -32,6 +33,9 @@ HOSTED_MAX_SECONDS = 60.0
 # Per run. Two runs at once plus the server itself (~0.5 GB with torch and scikit-learn
 # loaded) stay under 2 GB. The presets need 35 to 70 MB by the same estimate.
 HOSTED_MAX_MEMORY_MB = 512
+# The run store's documents (compressed): a demo's disk does not fill up with visitors' runs;
+# the least recently used are evicted. A heavy 64-seed, 5,000-epoch run is about 8.5 MB.
+HOSTED_STORE_MAX_MB = 512
 DEFAULT_MAX_CONCURRENT = 2  # the hosts have two cores; locally too, so the page stays responsive
 DEFAULT_MAX_QUEUE = 50
 
@@ -51,17 +55,18 @@ class Limits:
     max_queue: int = DEFAULT_MAX_QUEUE
     torch_threads: int | None = None     # None: leave core.train's own choice alone
     max_memory_mb: int | None = None     # estimated peak memory of one run (core.cost.estimate_memory_mb)
+    store_max_mb: int | None = None      # size cap of the run store (core.store.RunStore max_mb)
 
     @classmethod
     def hosted_defaults(cls) -> Limits:
         return cls(hosted=True, max_work=HOSTED_MAX_WORK, max_seconds=HOSTED_MAX_SECONDS,
-                   torch_threads=1, max_memory_mb=HOSTED_MAX_MEMORY_MB)
+                   torch_threads=1, max_memory_mb=HOSTED_MAX_MEMORY_MB, store_max_mb=HOSTED_STORE_MAX_MB)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """Hosted mode when RELU_LAB_HOSTED is 1/true/yes/on; every limit can be overridden.
 
-        RELU_LAB_MAX_WORK / _MAX_SECONDS / _MAX_MEMORY_MB accept 'none' (or 0) for no limit.
+        RELU_LAB_MAX_WORK / _MAX_SECONDS / _MAX_MEMORY_MB / _STORE_MAX_MB accept 'none' (or 0) for no limit.
         """
         env = os.environ if environ is None else environ
         raw = env.get(ENV_HOSTED, "").strip().lower()
@@ -73,6 +78,7 @@ class Limits:
         for var, name, parse in ((ENV_MAX_WORK, "max_work", _env_budget_int),
                                  (ENV_MAX_SECONDS, "max_seconds", _env_budget_float),
                                  (ENV_MAX_MEMORY_MB, "max_memory_mb", _env_budget_int),
+                                 (ENV_STORE_MAX_MB, "store_max_mb", _env_budget_int),
                                  (ENV_MAX_CONCURRENT, "max_concurrent", _env_count(1)),
                                  (ENV_MAX_QUEUE, "max_queue", _env_count(0)),
                                  (ENV_TORCH_THREADS, "torch_threads", _env_count(1))):
