@@ -80,7 +80,7 @@ def open_store(path: str | None, max_mb: float | None = None) -> RunStore:
     try:
         store = RunStore(path, max_mb=max_mb, events=events)
     except StoreError as e:  # its message names the path: not a run store, cannot be created
-        raise StoreUnusable(terminal(cut(str(e)))) from None
+        raise StoreUnusable(terminal(str(e))) from None
     except (OSError, sqlite3.Error) as e:
         raise StoreUnusable(f"store {path_text(target)}: {e}") from None
     for w in events:
