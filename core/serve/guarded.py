@@ -61,9 +61,9 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     configs = [base.replace(**ov) for ov in variants.values()]  # ConfigError before anything
     names = list(variants)
     key = store_key(configs)  # DataError for an unusable CSV
-    events: list[str] = []  # what the store met (read-only, replaced, salvaged): this caller's notes
-    doc = store.get(key, events)
-    notes: list[Note] = [N.store_problem(w) for w in events]
+    notes: list[Note] = []
+
+    doc = store.get(key)
     if doc is not None:
         try:
             exp = Experiment.from_dict(doc)
@@ -71,7 +71,7 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
             store.delete(key)
             notes.append(N.stored_copy_unreadable())
         else:
-            return view(exp, names, title, preset), True, [*notes, N.from_store()]
+            return view(exp, names, title, preset), True, [N.from_store()]
     check_budget(configs, limits)
 
     gate = gate if gate is not None else get_gate()
