@@ -35,9 +35,16 @@ from core.runs_cli import (
 )
 from core.safetext import terminal
 
-SUMMARY = [("train_acc", "train acc"), ("val_acc", "val acc"), ("gap_acc", "gap acc"), ("train_loss", "train loss"),
-           ("val_loss", "val loss"), ("dead", "dead units"), ("zero_frac", "zero frac"),
-           ("mask_agreement", "mask agree"), ("mask_flip", "mask flip")]
+# (metric, column header, how a seed's per-layer figures become one number): the header says
+# which layers it is. "final": the last epoch (scalars); "sum"/"mean": the last epoch summed or
+# averaged over hidden layers; "L1": the last epoch's first hidden layer (as the page's mask
+# figures); "total": summed over every layer and every epoch (each revival counts once).
+SUMMARY = [("train_acc", "train acc", "final"), ("val_acc", "val acc", "final"), ("gap_acc", "gap acc", "final"),
+           ("train_loss", "train loss", "final"), ("val_loss", "val loss", "final"),
+           ("dead", "dead (all layers)", "sum"), ("revived", "revived (all layers+epochs)", "total"),
+           ("zero_frac", "zero frac (mean of layers)", "mean"),
+           ("mask_agreement", "mask agree L1", "L1"), ("mask_flip", "mask flip L1", "L1")]
+MASK_FIGURES = ("mask_agreement", "mask_flip")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,22 +95,52 @@ def resolve(args: argparse.Namespace) -> tuple[Config, dict[str, dict[str, Any]]
     return base, variants, pre.title, pre.name
 
 
-def summary_table(exp) -> str:
+def per_seed(r, metric: str, how: str):
+    """One number per seed (seeds,) for a summary column (see SUMMARY); NaN for a seed with none."""
+    import warnings
+
     import numpy as np
 
-    rows = [["variant", "status", "seconds"] + [label for _, label in SUMMARY]]
+    if how == "total":
+        a = r.curve(metric)                                      # (seeds, epochs, layers)
+        none = np.isnan(a).all(axis=(1, 2))
+        return np.where(none, np.nan, np.nansum(a, axis=(1, 2)))
+    v = r.final(metric)
+    if how == "final":
+        return v
+    if how == "L1":
+        return v[:, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN seed stays NaN
+        return np.where(np.isnan(v).all(1), np.nan, np.nansum(v, 1) if how == "sum" else np.nanmean(v, 1))
+
+
+def summary_table(exp) -> str:
+    """Each variant's mean±std over seeds per SUMMARY column. Mask figures of an activation that is
+    never off (sigmoid) read n/a, and a line under the table says why."""
+    import numpy as np
+
+    from core.registry import mask_note
+
+    rows = [["variant", "status", "seconds"] + [label for _, label, _ in SUMMARY]]
+    notes: list[str] = []
     for r in exp.runs:
         cells = [terminal(r.name), terminal(r.status), f"{r.seconds:.2f}"]
-        for m, _ in SUMMARY:
-            v = r.final(m)
-            if v.ndim == 2:  # per layer: dead units summed over layers, fractions averaged
-                v = np.nansum(v, 1) if m == "dead" else np.nanmean(v, 1)
+        note = mask_note(r.config.activation)
+        if note and note not in notes:
+            notes.append(note)
+        for m, _, how in SUMMARY:
+            if note and m in MASK_FIGURES:
+                cells.append("n/a")
+                continue
+            v = per_seed(r, m, how) if r.epochs_done else np.array([np.nan])
             v = v[~np.isnan(v)]
             cells.append("-" if len(v) == 0 else f"{v.mean():.3f}±{v.std():.3f}" if len(v) > 1 else f"{v[0]:.3f}")
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += [f"n/a = not applicable: {n}" for n in notes]
     return "\n".join(lines)
 
 

@@ -18,8 +18,8 @@ import numpy as np
 from core.config import Config, validate
 
 SCALAR_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "gap_loss", "gap_acc", "seconds")
-LAYER_METRICS = ("dead", "negative", "saturated", "zero_frac", "act_zero_frac_train",
-                 "dropout_zero_frac_train", "mask_flip", "mask_agreement")
+LAYER_METRICS = ("dead", "revived", "negative", "saturated", "zero_frac", "act_zero_frac_train",
+                 "dropout_zero_frac_train", "on_frac_train", "mask_flip", "mask_agreement")
 METRICS = SCALAR_METRICS + LAYER_METRICS
 
 # What each metric means, for README, captions and CSV readers.
@@ -32,15 +32,22 @@ METRIC_HELP = {
     "gap_acc": "train_acc - val_acc",
     "seconds": "wall-clock seconds since the run started",
     "dead": "units whose output is exactly 0 for every training input (eval mode)",
+    "revived": "units dead at the previous measured epoch and not dead now (a count, like dead); "
+               "empty at epoch 0",
     "negative": "units whose pre-activation is <= 0 for every training input (= dead for ReLU)",
     "saturated": "units whose activation derivative is below 1% of its maximum on every training input",
     "zero_frac": "fraction of (input, unit) outputs exactly 0, eval mode",
     "act_zero_frac_train": "train mode: fraction of (input, unit) outputs zeroed by the activation",
     "dropout_zero_frac_train": "train mode: extra fraction zeroed by the dropout mask (activation was non-zero)",
-    "mask_flip": "fraction of (input, unit) on/off states (output > 0, eval mode) that changed since the "
-                 "previous epoch; empty at epoch 0",
-    "mask_agreement": "fraction of (input, unit) on/off states that agree between two train-mode passes "
-                      "over the same inputs with the same weights (1 for ReLU alone)",
+    "on_frac_train": "train mode, first of the two probe passes: fraction of (input, unit) outputs that are "
+                     "on (output > 0) before the dropout mask; not applicable (empty) for sigmoid",
+    "mask_flip": "fraction of (input, unit) on/off states (on = output > 0, eval mode) on the probe that "
+                 "changed since the previous measured epoch; empty at epoch 0; not applicable (empty) for "
+                 "sigmoid, which is never off",
+    "mask_agreement": "fraction of (input, unit) on/off states (on = output > 0 after dropout) that agree "
+                      "between two train-mode passes over the probe with the same weights: 1 without dropout; "
+                      "with dropout p, 1 - 2p(1-p) * on_frac_train in the first hidden layer, less deeper; "
+                      "not applicable (empty) for sigmoid",
 }
 
 
@@ -117,9 +124,13 @@ class RunResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunResult:
-        metrics = {k: np.array(v, dtype=float) for k, v in d["metrics"].items()}
+        """The run `to_dict` wrote. A metric the run was stored without (it came later: `revived`
+        and `on_frac_train` in engine 0.3.1) is all NaN, as if never measured."""
+        config = config_from_dict(d["config"])
+        metrics = cls.empty(config, d["name"], d["layers"]).metrics
+        metrics.update({k: np.array(v, dtype=float) for k, v in d["metrics"].items()})
         arts = {k: _from_jsonable(v) for k, v in d.get("artifacts", {}).items()}
-        return cls(config_from_dict(d["config"]), d["name"], metrics, d["layers"], d["epochs_done"],
+        return cls(config, d["name"], metrics, d["layers"], d["epochs_done"],
                    list(d["diverged_at"]), d["status"], d["seconds"], arts, list(d.get("messages", [])))
 
 
