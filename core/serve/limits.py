@@ -25,7 +25,7 @@ ENV_TORCH_THREADS = "RELU_LAB_TORCH_THREADS"
 ENV_VARS = (ENV_HOSTED, ENV_MAX_WORK, ENV_MAX_SECONDS, ENV_MAX_CONCURRENT, ENV_MAX_QUEUE, ENV_MAX_MEMORY_MB,
             ENV_TORCH_THREADS)
 
-# The heaviest preset (memorize-random-labels) is 2.1e8 units; 5e8 leaves room to double a
+# The heaviest preset (memorize-random-labels) is 1.8e8 units; 5e8 leaves room to double a
 # preset's epochs and rejects the runs that would hold a slot for minutes.
 HOSTED_MAX_WORK = 500_000_000
 HOSTED_MAX_SECONDS = 60.0
