@@ -37,8 +37,10 @@ def experiments():
     def get(name: str, setting: str) -> Experiment:
         if (name, setting) not in cache:
             p = PRESETS[name]
+            # one torch thread, as the hosted page trains (RELU_LAB_TORCH_THREADS=1): on a busy
+            # machine two threads spin and cost the CNN three times the CPU
             cache[name, setting] = run_experiment(p.base_config(**SETTINGS[setting]), p.variants, title=p.title,
-                                                  preset=name)
+                                                  preset=name, max_threads=1)
         return cache[name, setting]
     return get
 
