@@ -60,8 +60,9 @@ by itself. Whether it stays dead depends on what else moves:
 - **It can come back** when its inputs or its weights move for other reasons. A deeper unit reads the
   outputs of earlier layers, which keep learning. With dropout before it, it sees different inputs in
   every training pass (dead units are counted in eval mode, without dropout). Adam and momentum keep
-  moving its weights for a while with the steps taken before, and under Adam weight decay shrinks
-  each weight by a similar step rather than by the same factor, which moves where the unit turns on.
+  moving its weights for a while with the steps taken before. And under Adam weight decay does not
+  shrink all of a unit's weights by the same factor (Adam sizes each weight's step by that weight's own
+  history), which moves where the unit turns on.
 
 A dropped unit is only gone for one pass; it is back on the next one. Nor does dropout protect units
 from dying: in tiny-data-overfit more units end dead with dropout than without.
