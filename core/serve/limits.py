@@ -26,7 +26,7 @@ ENV_STORE_MAX_MB = "RELU_LAB_STORE_MAX_MB"
 ENV_VARS = (ENV_HOSTED, ENV_MAX_WORK, ENV_MAX_SECONDS, ENV_MAX_CONCURRENT, ENV_MAX_QUEUE, ENV_MAX_MEMORY_MB,
             ENV_TORCH_THREADS, ENV_STORE_MAX_MB)
 
-# The heaviest preset (memorize-random-labels) is 2.1e8 units; 5e8 leaves room to double a
+# The heaviest preset (memorize-random-labels) is 1.8e8 units; 5e8 leaves room to double a
 # preset's epochs and rejects the runs that would hold a slot for minutes.
 HOSTED_MAX_WORK = 500_000_000
 HOSTED_MAX_SECONDS = 60.0

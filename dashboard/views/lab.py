@@ -22,9 +22,11 @@ import pandas as pd
 import streamlit as st
 
 from core import serve
+from core.claims import describe, verdicts
 from core.config import ConfigError
 from core.csvdata import DataError, example_csv, load_points
-from core.presets import PRESETS
+from core.presets import PRESETS, Preset
+from core.results import Experiment
 from core.serve.notes import DIVERGED, FROM_STORE, REOPENED, SHARED, STOP_CODES, WAITED
 from dashboard import charts, hosted, state, text
 from dashboard.controls import (
@@ -346,6 +348,14 @@ def notes(entry: state.Entry) -> None:
             st.warning(md_escape(n.text), icon=":material/warning:")
 
 
+def look_for(preset: Preset, exp: Experiment, as_preset: bool) -> str:
+    """The preset's claims, each with this run's numbers (core.claims): a claim this run does not
+    bear out (other settings, stopped early) is said to be so, never stated as a fact."""
+    head = "**What to look for**, checked on this run" + ("" if as_preset else " (with your settings)")
+    return "\n".join([f"{head}:", ""] + [f"- {md_escape(describe(c, v))} :gray[{md_escape(f'({v.evidence})')}]"
+                                        for c, v in verdicts(preset.claims, exp)])
+
+
 @guarded
 def page() -> None:
     ss = st.session_state
@@ -377,12 +387,15 @@ def page() -> None:
     top_left, top_right = st.columns([3, 2], gap="large")
     with top_right:
         with st.container(border=True):
-            st.markdown(text.SHORT_ANSWER)
+            if spec.preset in text.SHORT_ANSWERS:  # it answers that preset's question, no other
+                st.markdown(text.SHORT_ANSWERS[spec.preset])
             with st.expander("The answer in words (for students)"):
                 st.markdown(text.EXPLANATION)
     with top_left:
-        if preset is not None and spec.matches_preset():
-            st.info(f"**What to look for:** {preset.look_for}", icon=":material/search:")
+        claims_slot = st.empty()
+        if preset is not None:
+            claims_slot.info(f"**What to look for** (checked on the run once it is done): {preset.look_for}",
+                             icon=":material/search:")
         summary_slot = st.container()
 
     store = state.get_store(ss)
@@ -400,6 +413,8 @@ def page() -> None:
                 entry = train_live(spec, retrain=retrain)
     if entry is None:
         return
+    if preset is not None:
+        claims_slot.info(look_for(preset, entry.exp, spec.matches_preset()), icon=":material/search:")
     with summary_slot:
         timed_or_noted = any(n.code in STOP_CODES for n in entry.notes)
         if entry.stopped and not timed_or_noted:
