@@ -191,6 +191,31 @@ def fewest_in_first(metric: str, variant: str) -> Check:
     return check
 
 
+def totals(run: RunResult, metric: str, layers: slice = slice(None)) -> np.ndarray:
+    """Each seed's count summed over every measured epoch and the given layers (e.g. revivals over
+    a whole run: the per-epoch `revived` counts added up)."""
+    v = run.curve(metric)[..., layers]
+    return np.nansum(v.reshape(len(v), -1), 1)
+
+
+def total_above(metric: str, variant: str, lo: float, layers: slice = slice(None), label: str = "") -> Check:
+    """Every seed's count, summed over epochs (and the layers), exceeds lo."""
+    def check(exp: Experiment) -> Verdict:
+        v = totals(exp.run(variant), metric, layers)
+        holds = len(v) > 0 and bool((v > lo).all())
+        return said(holds, f"{LABELS.get(metric, metric)} over the run{label}", f"{variant} {span(v, 0)}")
+    return check
+
+
+def total_higher(metric: str, a: str, b: str, by: float, layers: slice = slice(None), label: str = "") -> Check:
+    """Variant a's count summed over epochs (and layers) exceeds variant b's by more than `by` (means)."""
+    def check(exp: Experiment) -> Verdict:
+        va, vb = totals(exp.run(a), metric, layers), totals(exp.run(b), metric, layers)
+        holds = len(va) > 0 and len(vb) > 0 and va.mean() > vb.mean() + by
+        return said(holds, f"{LABELS.get(metric, metric)} over the run{label}", f"{a} {pm(va, 1)}", f"{b} {pm(vb, 1)}")
+    return check
+
+
 def rises(metric: str, variant: str, by: float) -> Check:
     """The variant's final value lies more than `by` above its lowest value (mean over seeds):
     e.g. validation loss climbing back from its minimum."""

@@ -20,6 +20,8 @@ from core.claims import (
     lower,
     rises,
     straight_boundary,
+    total_above,
+    total_higher,
     within,
 )
 from core.config import Config, validate
@@ -97,7 +99,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                "on every input: below 0 its slope is 0.01, not 0, so they still get a gradient.",
                both(everywhere("dead", _LK, 0, 0), within("negative", _LK, 20, 128, layer=None, every_seed=True))),
          Claim("A small learning rate (0.003) keeps most ReLU units alive: fewer than one in five dies.",
-               within("dead", _LO, 0, 25, layer=None, every_seed=True))),
+               within("dead", _LO, 0, 25, layer=None, every_seed=True)),
+         Claim("Dead is not for good: at learning rate 0.1, units of the deeper layers come back to life while "
+               "the layers before them keep changing (more than 10 revivals per network over the run, counted "
+               "epoch by epoch).",
+               total_above("revived", _HI, 10, layers=slice(1, None), label=" (layers 2 and deeper)"))),
     ),
     Preset(
         "linear-is-not-enough", "Without a non-linearity, depth buys nothing",
@@ -150,7 +156,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
                both(*(higher("val_acc", _P, v) for v in (_D5, _WD, _DWD)),
                     *(lower("val_loss", v, _P, by=0.3) for v in (_D5, _WD, _DWD)))),
          Claim("Dropout does not protect units from dying: with dropout more units end dead than without.",
-               higher("dead", _D5, _P, by=20, layer=None))),
+               higher("dead", _D5, _P, by=20, layer=None)),
+         Claim("Weight decay brings dead units back: in the first layer, whose inputs never change, units come "
+               "back to life with weight decay (dozens of revivals per network) and hardly ever without.",
+               total_higher("revived", _WD, _P, by=20, layers=slice(0, 1), label=" (layer 1)"))),
     ),
     Preset(
         "digits-cnn", "Handwritten digits with a small CNN",

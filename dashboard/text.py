@@ -106,6 +106,7 @@ _NARROWS = (_p("relu-vs-dropout", "Dropout narrows the loss gap"), _p("tiny-data
             _p("digits-cnn", "Here dropout does not narrow"))
 _ACC_GAP = _p("tiny-data-overfit", "The accuracy gap")
 _DEAD_DROPOUT = _p("tiny-data-overfit", "Dropout does not protect")
+_REVIVE = (_p("dying-relu", "Dead is not for good"), _p("tiny-data-overfit", "Weight decay brings dead units back"))
 
 STATEMENTS: tuple[Statement, ...] = (
     Statement("short-answer", "Show the same input twice and the same units are zero, in training and after "
@@ -131,6 +132,8 @@ STATEMENTS: tuple[Statement, ...] = (
     Statement("caption:overfitting-gap", "Dropout often narrows the loss gap, but not on every preset (not in "
               "digits-cnn), and a narrower loss gap can come with a wider accuracy gap (tiny-data-overfit).",
               (*_NARROWS, _ACC_GAP)),
+    Statement("explanation", "It can come back", _REVIVE),
+    Statement("caption:dead-units", "it can come back when its inputs or weights move for other reasons", _REVIVE),
     Statement("caption:dead-units", C.LEAKY_NOT_DEAD.text, (C.LEAKY_NOT_DEAD,)),
     Statement("caption:dead-units", C.LINEAR_NO_ZEROS.text, (C.LINEAR_NO_ZEROS,)),
     Statement("caption:dead-units", "Dropout does not protect units from dying (tiny-data-overfit).",
