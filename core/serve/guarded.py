@@ -4,7 +4,8 @@
 
 1. The run store first: a stored experiment is returned at once, whatever its size (no slot,
    no training), so heavy experiments can be trained offline into the store a demo serves.
-2. The budget (BudgetError before any training).
+2. The budget (BudgetError before any training); then a run kept when it reached this time
+   limit before (core.serve.partial), served as the partial run it is.
 3. The job of this experiment (core.serve.jobs): joined if another request started it, else
    started. It waits for the gate, trains under the time limit and stores a complete result.
 4. Meanwhile the caller watches from its own thread: every callback (on_wait, on_epoch) runs
@@ -30,6 +31,7 @@ from core.serve.gate import TrainingGate, get_gate
 from core.serve.jobs import JOBS, Job, JobRegistry, Runner, job_key
 from core.serve.limits import Limits
 from core.serve.notes import Note
+from core.serve.partial import load_partial
 from core.serve.snapshot import stopped_experiment, view
 from core.store import store_key
 
@@ -73,6 +75,10 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
         else:
             return view(exp, names, title, preset), True, [N.from_store()]
     check_budget(configs, limits)
+    kept = load_partial(store, key, limits)
+    if kept is not None:  # it reached this limit before: serve that part, do not burn the CPU again
+        exp, cut_at = kept
+        return view(exp, names, title, preset), True, [N.partial_from_store(cut_at, exp)]
 
     gate = gate if gate is not None else get_gate()
     jobs = jobs if jobs is not None else JOBS

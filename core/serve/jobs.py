@@ -4,7 +4,8 @@ The registry (`JOBS`, one per process) is the only place where identical request
 request joins the job of its key, creating it if there is none, and watches it. A job:
 
 * trains once, in its own thread, behind the gate and under the time limit, through a *runner*
-  (below), and stores its result if it completed (ok or diverged; a stopped run is not kept);
+  (below), and stores its result if it completed (ok or diverged); a run stopped at the time
+  limit is kept as a partial run (core.serve.partial), one stopped otherwise is not kept;
 * owns its result. The runner writes the live Experiment in the job's thread and nothing else
   reads it: after an epoch the job copies it there (frozen arrays, snapshot.frozen_copy) and
   publishes the copy under its lock; watchers read `snapshot()`. Copies are taken at most every
@@ -174,6 +175,8 @@ class Job:
                 exp = self.train()
                 if exp.status in STORABLE:
                     self._store(exp)
+                elif self.deadline is not None and self.deadline.timed_out:
+                    self._store_partial(exp)
         except BaseException as e:  # handed to the watchers, who raise it in their own threads
             self.error = e
         finally:
@@ -224,6 +227,14 @@ class Job:
             msg = f"run {self.key[1]}: could not be stored ({e}); it will be computed again"
             log.warning(msg)
             self.store_warnings.append(msg)
+
+
+    def _store_partial(self, exp: Experiment) -> None:
+        from core.serve.partial import store_partial
+
+        problem = store_partial(self.store, self.key[1], exp, self.limits.max_seconds)
+        if problem:
+            self.store_warnings.append(problem)
 
 
 class JobRegistry:
