@@ -129,6 +129,23 @@ def piece_macs(cfg: Config) -> dict[str, float]:
             "pictures": per * (shown + 3 * min(RASTER_INPUTS, probe))}
 
 
+STEP_OVERHEAD_S = 2e-4   # Python and tiny kernels around each training step
+EPOCH_OVERHEAD_S = 3e-3  # ... and around each epoch's measurement
+
+
+def estimate_seconds(configs: list[Config]) -> float:
+    """Rough wall-clock seconds of an experiment on one thread (variants one after another): the
+    line's shortest-first order and the wait a visitor is shown use it; it errs high."""
+    total = 0.0
+    for c in configs:
+        n_train, _ = split(c)
+        steps = len(batches(n_train, c.batch_size, c.batchnorm))
+        p = piece_macs(c)
+        epoch = steps * (STEP_OVERHEAD_S + p["step"] / MACS_PER_S) + EPOCH_OVERHEAD_S + p["measurement"] / MACS_PER_S
+        total += c.epochs * epoch + (p["measurement"] + p["pictures"]) / MACS_PER_S + EPOCH_OVERHEAD_S
+    return total
+
+
 def longest_piece(configs: list[Config]) -> tuple[str, Config, float]:
     """(which piece, of which variant, its estimated seconds at MACS_PER_S): the longest stretch
     of a run during which it cannot be stopped."""

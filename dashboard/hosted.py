@@ -10,6 +10,7 @@ app.py afresh (new globals) on every rerun, so a flag kept there does not surviv
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -73,13 +74,54 @@ def run_store() -> RunStore:
 
 
 @st.cache_resource(show_spinner=False)
-def _gate(max_concurrent: int, max_queue: int) -> serve.TrainingGate:
-    return serve.TrainingGate(max_concurrent, max_queue)
+def _gate(max_concurrent: int, max_queue: int, max_per_visitor: int | None) -> serve.TrainingGate:
+    return serve.TrainingGate(max_concurrent, max_queue, max_per_visitor=max_per_visitor)
 
 
 def gate(lim: serve.Limits) -> serve.TrainingGate:
-    """One first-come-first-served gate for every session of this server."""
-    return _gate(lim.max_concurrent, lim.max_queue)
+    """One fair line (core.serve.gate) for every session of this server."""
+    return _gate(lim.max_concurrent, lim.max_queue, lim.max_per_visitor)
+
+
+XSRF_COOKIE = "_streamlit_xsrf"  # set by Streamlit in every browser that opens the page
+
+
+def xsrf_token(cookie: str | None) -> bytes | None:
+    """The secret inside Streamlit's XSRF cookie ("2|mask|masked token|time", the token XORed
+    with the 4-byte mask, as tornado writes it), which stays the same while the server may
+    re-mask the cookie on every request; None if there is no cookie or another format."""
+    if not cookie:
+        return None
+    parts = cookie.split("|")
+    try:
+        if parts[0] == "2" and len(parts) == 4:
+            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+            if len(mask) == 4 and masked:
+                return bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
+    except ValueError:
+        pass
+    return None
+
+
+def session_id() -> str:
+    """This browser tab's Streamlit session (a fresh one on every page load)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else "no-session"
+
+
+def visitor_id() -> str:
+    """Who this is in the training line: the browser (its tabs share Streamlit's XSRF cookie),
+    so one visitor cannot hold every slot by opening tabs; a client without the cookie is its
+    session. A hash: the line never holds the secret itself."""
+    try:
+        token = xsrf_token(st.context.cookies.get(XSRF_COOKIE))
+    except Exception:  # noqa: BLE001 - no context (a bare script): the session it is
+        token = None
+    if token:
+        return "browser-" + hashlib.sha256(token).hexdigest()[:16]
+    return "session-" + session_id()
 
 
 def show_store_warnings(runs: RunStore) -> None:

@@ -113,11 +113,12 @@ def train_spec(store: Store, spec: Spec,
                on_epoch: Callable[[Experiment, int, int], None] | None = None,
                should_stop: Callable[[], bool] | None = None, *,
                runs: Any = None, limits: serve.Limits | None = None, gate: serve.TrainingGate | None = None,
-               on_wait: Callable[[int, int], None] | None = None,
-               retrain: bool = False) -> Entry:
+               on_wait: Callable[..., None] | None = None,
+               retrain: bool = False, visitor: str | None = None) -> Entry:
     """Train `spec` through core.serve.run_guarded (or serve it from the run store), calling
     on_epoch(exp, variant_index, epoch) while it trains (exp: a private view of the latest
-    snapshot) and on_wait(position, waiting) while it waits for a slot, both from this thread.
+    snapshot) and on_wait(position, waiting, wait_s) while it waits for a slot, both from this
+    thread. visitor: who asks, for the line's per-visitor share (dashboard.hosted.visitor_id).
     should_stop() true ends it as the Stop button does.
 
     runs: a core.store.RunStore (default: RunStore() at $RELU_LAB_STORE); limits: serve.Limits
@@ -149,7 +150,8 @@ def train_spec(store: Store, spec: Spec,
             runs.delete(store_key(spec_configs(spec)))
         exp, from_store, notes = serve.run_guarded(
             spec.base, spec.variant_dict(), limits=limits, store=runs, on_epoch=cb, user_stop=should_stop,
-            on_wait=on_wait, title=spec.title, preset=spec.preset if spec.matches_preset() else "", gate=gate)
+            on_wait=on_wait, title=spec.title, preset=spec.preset if spec.matches_preset() else "", gate=gate,
+            visitor=visitor)
         return store.add(spec, exp, notes, from_store)
     except BaseException as e:
         # Streamlit's stop/rerun exceptions are BaseExceptions: keep what was measured. An

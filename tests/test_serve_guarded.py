@@ -295,7 +295,7 @@ def test_waiting_requests_see_their_place_and_can_leave(store, jobs, calls):
     with g.slot():
         with pytest.raises(Cancelled):
             run_guarded(validate(**TINY), None, limits=HOSTED, store=store, gate=g, jobs=jobs,
-                        on_wait=lambda p, w: waits.append((p, w)), cancelled=lambda: len(waits) >= 2)
+                        on_wait=lambda p, w, *_: waits.append((p, w)), cancelled=lambda: len(waits) >= 2)
         assert waits[0] == (1, 1)
         assert jobs.wait_idle(TIMEOUT)  # the abandoned run left the line, no grace period
         assert g.stats() == (1, 0)
@@ -306,7 +306,7 @@ def test_stop_while_still_in_line_returns_an_empty_stopped_run(store, jobs, call
     g, waits = TrainingGate(1, 5, poll=0.01), []
     with g.slot():
         exp, from_store, notes = run_guarded(validate(**TINY), {"a": {}, "b": {}}, limits=HOSTED, store=store,
-                                             gate=g, jobs=jobs, on_wait=lambda p, w: waits.append(p),
+                                             gate=g, jobs=jobs, on_wait=lambda p, w, *_: waits.append(p),
                                              user_stop=lambda: bool(waits))
         assert jobs.wait_idle(TIMEOUT)
     assert exp.status == "stopped" and [r.name for r in exp.runs] == ["a", "b"] and not from_store
@@ -364,3 +364,29 @@ def test_stopping_while_others_watch_does_not_stop_their_run(guard, store, calls
     assert b_exp.status == "stopped" and b_exp.runs[0].epochs_done > a_done + 5
     assert N.STOPPED_BY_YOU in _codes(b_notes)
     assert len(calls) == 1 and store.list() == []
+
+
+def test_a_visitor_has_one_run_in_line_and_is_told_the_wait(store, jobs, calls):
+    g, waits, leave = TrainingGate(1, 5, poll=0.01, max_per_visitor=1), Epochs(), threading.Event()
+    errors = []
+
+    def first():
+        try:
+            run_guarded(validate(**TINY), None, limits=HOSTED, store=store, gate=g, jobs=jobs, visitor="v",
+                        on_wait=lambda p, w, s: waits(None, 0, (p, w, s)), cancelled=leave.is_set)
+        except Cancelled as e:
+            errors.append(e)
+
+    with g.slot():  # the only slot is taken
+        t = threading.Thread(target=first)
+        t.start()
+        waits.wait_for(len, "v's run in line")
+        position, waiting, wait_s = waits.seen[0]
+        assert (position, waiting) == (1, 1) and wait_s is not None and wait_s >= 0
+        with pytest.raises(QueueFull, match="You already have 0 runs training and 1 run waiting"):
+            run_guarded(validate(**dict(TINY, epochs=4)), None, limits=HOSTED, store=store, gate=g, jobs=jobs,
+                        visitor="v")
+        leave.set()
+        t.join(TIMEOUT)
+        assert jobs.wait_idle(TIMEOUT)  # left the line before the slot came free
+    assert errors and calls == [] and g.stats() == (0, 0)

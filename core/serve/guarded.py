@@ -18,11 +18,13 @@ stopped (why and where), diverged, store trouble.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 from core.config import Config
+from core.cost import estimate_seconds
 from core.results import Experiment
 from core.serve import notes as N
 from core.serve.budget import check_budget
@@ -46,15 +48,17 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
                 on_wait: Callable[[int, int], Any] | None = None,
                 cancelled: Callable[[], bool] | None = None,
                 title: str = "", preset: str = "", gate: TrainingGate | None = None,
-                jobs: JobRegistry | None = None, runner: Runner | None = None,
+                jobs: JobRegistry | None = None, runner: Runner | None = None, visitor: str | None = None,
                 ) -> tuple[Experiment, bool, list[Note]]:
     """-> (experiment, from_store, notes). The experiment is the caller's own view (its variant
     names, title and preset); its arrays may be shared with other callers and are not written.
 
     Raises ConfigError (a variant's settings), DataError (a CSV), BudgetError (too big and not
     in the store) before any training; QueueFull when the line is full; Cancelled when
-    cancelled() turns true. Callbacks run in the caller's thread: on_wait(position, waiting)
-    while the run waits for a slot; on_epoch(experiment, variant_index, epoch) as it trains, at
+    cancelled() turns true; VisitorBusy (a QueueFull) when `visitor` (the page: its browser;
+    None: nobody in particular) already has its share of the line. Callbacks run in the
+    caller's thread: on_wait(position, waiting, wait_s) while the run waits for a slot (wait_s:
+    estimated seconds, or None); on_epoch(experiment, variant_index, epoch) as it trains, at
     most every POLL_S, with a private view of the latest snapshot (never the live object).
     user_stop() true: the caller gets the run as far as it got, and the training stops unless
     someone else is watching it. gate / jobs / runner default to the process's.
@@ -82,8 +86,11 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
 
     gate = gate if gate is not None else get_gate()
     jobs = jobs if jobs is not None else JOBS
+    # The line orders by estimated seconds; a run never holds its slot past the time limit.
+    estimate = min(estimate_seconds(configs), limits.max_seconds or math.inf)
     job, joined = jobs.join(job_key(store, key), lambda k: Job(
-        jobs, k, base, variants, title=title, preset=preset, limits=limits, store=store, gate=gate, runner=runner))
+        jobs, k, base, variants, title=title, preset=preset, limits=limits, store=store, gate=gate, runner=runner,
+        visitor=visitor, estimate=estimate))
 
     def show(p) -> None:
         on_epoch(view(p.experiment, names, title, preset), p.variant, p.epoch)

@@ -84,8 +84,10 @@ class Job:
     """One training of one experiment, shared by every request for it (see the module docstring)."""
 
     def __init__(self, registry: JobRegistry, key: JobKey, base: Config, variants: dict[str, dict[str, Any]], *,
-                 title: str, preset: str, limits: Limits, store, gate: TrainingGate, runner: Runner | None = None):
+                 title: str, preset: str, limits: Limits, store, gate: TrainingGate, runner: Runner | None = None,
+                 visitor: str | None = None, estimate: float = 0.0):
         self.registry, self.key = registry, key
+        self.visitor, self.estimate = visitor, estimate  # whose it is in the gate's line, its seconds
         self.base, self.variants, self.title, self.preset = base, variants, title, preset
         self.limits, self.store, self.gate = limits, store, gate
         self.runner = runner or thread_runner
@@ -96,7 +98,7 @@ class Job:
         self._orphaned_at: float | None = None
         # What watchers read while it runs; guarded by self._lock.
         self._lock = threading.Lock()
-        self._queue_state: tuple[int, int] | None = None
+        self._queue_state: tuple[int, int, float | None] | None = None
         self._progress: Progress | None = None
         # Written by the job's thread before `done` is set; read by watchers after it is.
         self.result: Experiment | None = None
@@ -120,8 +122,9 @@ class Job:
         with self._lock:
             return self._progress
 
-    def queue_state(self) -> tuple[int, int] | None:
-        """(place in line, how many wait) while the job waits for a training slot, else None."""
+    def queue_state(self) -> tuple[int, int, float | None] | None:
+        """(place in line, how many wait, estimated seconds to a slot) while the job waits for
+        a training slot, else None."""
         with self._lock:
             return self._queue_state
 
@@ -186,7 +189,8 @@ class Job:
 
     def train(self) -> Experiment:
         """Wait for a slot, train through the runner under the deadline; the finished result."""
-        with self.gate.slot(on_wait=self._queued, cancelled=self.should_stop) as slot:
+        with self.gate.slot(on_wait=self._queued, cancelled=self.should_stop, visitor=self.visitor,
+                            estimate=self.estimate, abandoned=lambda: self.watchers == 0) as slot:
             with self._lock:
                 self._queue_state = None
             self.waited = slot.waited
@@ -199,9 +203,9 @@ class Job:
         self.result = exp
         return exp
 
-    def _queued(self, position: int, waiting: int) -> None:
+    def _queued(self, position: int, waiting: int, wait_s: float | None = None) -> None:
         with self._lock:
-            self._queue_state = (position, waiting)
+            self._queue_state = (position, waiting, wait_s)
 
     def _on_epoch(self, exp: Experiment, variant: int, epoch: int) -> None:
         # Here, in the job's thread between two epochs, `exp` is consistent: copy it now or not at all.

@@ -237,9 +237,9 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     waiting = [False]
     fs = font_size()
 
-    def on_wait(position: int, n_waiting: int) -> None:
+    def on_wait(position: int, n_waiting: int, wait_s: float | None = None) -> None:
         waiting[0] = True
-        status.info(serve.waiting_message(position, n_waiting) +
+        status.info(serve.waiting_message(position, n_waiting, wait_s) +
                     " Press Stop to leave the line.", icon=":material/hourglass_top:")
 
     def on_epoch(exp, vi: int, epoch: int) -> None:
@@ -274,7 +274,7 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     try:
         entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
                                  runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
-                                 on_wait=on_wait, retrain=retrain)
+                                 on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id())
     except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
         st.error(_error_line(e), icon=":material/error:")
         cur = store.current()
