@@ -74,6 +74,17 @@ def run_store() -> RunStore:
 
 
 @st.cache_resource(show_spinner=False)
+def _run_cache(path: str) -> serve.RunCache:
+    return serve.RunCache()
+
+
+def run_cache() -> serve.RunCache:
+    """The thinned views of stored runs this server has opened (core.serve.opened), one LRU per
+    store path, shared by every session."""
+    return _run_cache(str(default_path()))
+
+
+@st.cache_resource(show_spinner=False)
 def _gate(max_concurrent: int, max_queue: int, max_per_visitor: int | None) -> serve.TrainingGate:
     return serve.TrainingGate(max_concurrent, max_queue, max_per_visitor=max_per_visitor)
 

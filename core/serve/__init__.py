@@ -12,6 +12,8 @@ One module per idea:
 | `jobs`        | `JobRegistry` / `Job`: one shared training per experiment; the runner seam |
 | `snapshot`    | frozen copies and per-caller views of experiments that threads share |
 | `notes`       | `Note(level, code, text)`: how a run was served, as data |
+| `opened`      | `open_stored`, `RunCache`: stored runs read metered (priced, in a slot) and cached thinned |
+| `thin`        | `thin(exp)`: at most ~500 epochs per curve, every k-th and the last, for pages and sessions |
 | `partial`     | runs stopped at the time limit: kept under their own key, served marked partial |
 | `guarded`     | `run_guarded(...)`: store, budget, job, watching; `stop_unwatched(...)` |
 | `errors`      | `ServeError` and its kinds: BudgetError, QueueFull, Cancelled |
@@ -28,12 +30,14 @@ from core.serve.guarded import run_guarded, stop_unwatched
 from core.serve.jobs import JOBS, Job, JobRegistry, Progress, Runner, thread_runner
 from core.serve.limits import ENV_VARS, HOSTED_MAX_WORK, Limits
 from core.serve.notes import Note
+from core.serve.opened import RunCache, Unreadable, open_stored
 from core.serve.process import apply_process_settings, restore_process_settings
+from core.serve.thin import thin
 
 __all__ = [
     "ENV_VARS", "HOSTED_MAX_WORK", "JOBS", "BudgetError", "Cancelled", "Deadline", "GateStats", "Job",
-    "JobRegistry", "Limits", "Note", "Place", "Progress", "QueueFull", "Runner", "ServeError", "SlotInfo",
-    "TrainingGate", "VisitorBusy",
+    "JobRegistry", "Limits", "Note", "Place", "Progress", "QueueFull", "RunCache", "Runner", "ServeError", "SlotInfo",
+    "TrainingGate", "Unreadable", "VisitorBusy", "open_stored", "thin",
     "apply_process_settings", "check_budget", "get_gate", "restore_process_settings", "run_guarded",
     "stop_unwatched", "thread_runner", "waiting_message",
 ]

@@ -75,7 +75,7 @@ def partial_from_store(limit_s: float, exp) -> Note:
     where = ""
     if done:
         last = done[-1]
-        where = f" after epoch {max(0, last.epochs_done - 1)} of {last.config.epochs}"
+        where = f" after epoch {last.last_epoch} of {last.config.epochs}"
         if len(exp.runs) > 1:
             where += f" of '{last.name}'"
     return Note("warning", STOPPED_AT_LIMIT,
@@ -96,7 +96,7 @@ def outcome(exp, limits: Limits, timed_out: bool, user_stopped: bool) -> list[No
         where = ""
         if done:
             last = done[-1]
-            where = f" after epoch {max(0, last.epochs_done - 1)} of {last.config.epochs}"
+            where = f" after epoch {last.last_epoch} of {last.config.epochs}"
             if len(exp.runs) > 1:
                 where += f" of '{last.name}'"
                 skipped = len(exp.runs) - exp.runs.index(last) - 1

@@ -26,6 +26,7 @@ from core.config import ConfigError
 from core.csvdata import DataError, example_csv, load_points
 from core.presets import PRESETS
 from core.serve.notes import DIVERGED, FROM_STORE, REOPENED, SHARED, STOP_CODES, WAITED
+from core.serve.thin import shown_note
 from dashboard import charts, hosted, state, text
 from dashboard.controls import (
     DEFAULT_PRESET,
@@ -252,7 +253,7 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
         if now - last[0] < redraw_interval() and not final:
             return
         last[0] = now
-        fig = charts.learning_curves(exp, font_size=fs)  # exp: a private view of a snapshot, never live
+        fig = charts.learning_curves(serve.thin(exp), font_size=fs)  # a private view of a snapshot, never live
         done = sum(x.epochs_done for x in exp.runs)
         bar.progress(min(1.0, done / total),
                      text=f"Training {md_escape(r.name)} ({vi + 1} of {len(exp.runs)}): epoch {epoch} of {r.config.epochs}")
@@ -274,7 +275,8 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     try:
         entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
                                  runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
-                                 on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id())
+                                 on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id(),
+                                 cache=hosted.run_cache())
     except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
         st.error(_error_line(e), icon=":material/error:")
         cur = store.current()
@@ -324,6 +326,8 @@ def results(entry: state.Entry) -> None:
 
 def downloads(entry: state.Entry) -> None:
     exp = entry.exp
+    if note := shown_note(exp):  # a long history: say what the files hold
+        st.caption(md_escape(note + " On the server, `python -m core runs export` writes every epoch."))
     stem = charts.slug(f"relu-dropout-lab-{exp.preset or 'custom'}-run{entry.id}")
     c1, c2, _ = st.columns([1, 1, 3])
     c1.download_button("⬇ History as CSV", exp.to_csv, file_name=f"{stem}.csv",
@@ -403,8 +407,8 @@ def page() -> None:
     with summary_slot:
         timed_or_noted = any(n.code in STOP_CODES for n in entry.notes)
         if entry.stopped and not timed_or_noted:
-            done = max(r.epochs_done for r in entry.exp.runs)
-            st.info(f"Stopped early (after {max(0, done - 1)} epochs of the last variant that ran): showing what "
+            done = max(r.last_epoch for r in entry.exp.runs)
+            st.info(f"Stopped early (after {done} epochs of the last variant that ran): showing what "
                     "was measured. Press Train to run again.", icon=":material/stop_circle:")
         notes(entry)
         diverged_noted = any(n.code == DIVERGED for n in entry.notes)
