@@ -18,7 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import serve
-from core.config import ConfigError
+from core.serve.uploads import Uploads, owner_token, privacy_fields, visible
 from core.store import RunStore, default_path
 
 SHOWN_WARNINGS = "_store_warnings_shown"
@@ -37,7 +37,9 @@ def start_server() -> None:
         _started = True
     try:
         serve.apply_process_settings(limits())
-    except ConfigError:  # the page says what is wrong, in one line, on every run
+        if private_uploads():  # uploads and their runs past their time go before anyone asks
+            uploads().sweep(run_store())
+    except Exception:  # noqa: BLE001 - the page says what is wrong, in one line, on every run
         pass
 
     def work() -> None:
@@ -133,6 +135,44 @@ def visitor_id() -> str:
     if token:
         return "browser-" + hashlib.sha256(token).hexdigest()[:16]
     return "session-" + session_id()
+
+
+# ------------------------------------------------------------------ uploads (core.serve.uploads)
+@st.cache_resource(show_spinner=False)
+def _uploads(folder: str, ttl_h: float | None) -> Uploads:
+    return Uploads(folder, ttl_h)
+
+
+def uploads() -> Uploads:
+    """This server's uploaded CSV files, kept RELU_LAB_UPLOAD_TTL_H hours (hosted: 24)."""
+    from dashboard.controls import UPLOAD_DIR
+
+    return _uploads(UPLOAD_DIR, limits().upload_ttl_h)
+
+
+def private_uploads() -> bool:
+    """Hosted, an upload is its session's (and its link's, if shared); locally the machine's
+    one user sees everything, as before."""
+    return limits().hosted
+
+
+def owner() -> str:
+    """This session as an owner of uploads and of the runs trained on them (an opaque token)."""
+    return owner_token(session_id())
+
+
+def may_use_upload(digest: str) -> bool:
+    return not private_uploads() or uploads().may_use(digest, owner())
+
+
+def run_visible(row: dict) -> bool:
+    """Whether this session may list (and reopen) a stored run: runs on uploads are their owners'."""
+    return not private_uploads() or visible(row, owner(), uploads())
+
+
+def privacy(configs: list) -> dict:
+    """The store summary fields that keep a run on an upload private to this session."""
+    return privacy_fields(configs, owner()) if private_uploads() else {}
 
 
 def show_store_warnings(runs: RunStore) -> None:

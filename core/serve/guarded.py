@@ -53,7 +53,7 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
                 cancelled: Callable[[], bool] | None = None,
                 title: str = "", preset: str = "", gate: TrainingGate | None = None,
                 jobs: JobRegistry | None = None, runner: Runner | None = None, visitor: str | None = None,
-                cache: RunCache | None = None) -> tuple[Experiment, bool, list[Note]]:
+                cache: RunCache | None = None, summary: dict | None = None) -> tuple[Experiment, bool, list[Note]]:
     """-> (experiment, from_store, notes). The experiment is the caller's own view (its variant
     names, title and preset), thinned to at most ~500 epochs per curve (core.serve.thin); its
     arrays may be shared with other callers and are not written.
@@ -66,7 +66,8 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     estimated seconds, or None); on_epoch(experiment, variant_index, epoch) as it trains, at
     most every POLL_S, with a private view of the latest snapshot (never the live object).
     user_stop() true: the caller gets the run as far as it got, and the training stops unless
-    someone else is watching it. gate / jobs / runner default to the process's.
+    someone else is watching it. gate / jobs / runner default to the process's. summary: extra
+    fields for the stored run's summary (core.serve.uploads.privacy_fields: who may list it).
     """
     variants = dict(variants or {"run": {}})
     configs = [base.replace(**ov) for ov in variants.values()]  # ConfigError before anything
@@ -95,7 +96,7 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     estimate = min(estimate_seconds(configs), limits.max_seconds or math.inf)
     job, joined = jobs.join(job_key(store, key), lambda k: Job(
         jobs, k, base, variants, title=title, preset=preset, limits=limits, store=store, gate=gate, runner=runner,
-        visitor=visitor, estimate=estimate))
+        visitor=visitor, estimate=estimate, summary=summary))
 
     def show(p) -> None:
         on_epoch(view(p.experiment, names, title, preset), p.variant, p.epoch)

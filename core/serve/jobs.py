@@ -85,9 +85,10 @@ class Job:
 
     def __init__(self, registry: JobRegistry, key: JobKey, base: Config, variants: dict[str, dict[str, Any]], *,
                  title: str, preset: str, limits: Limits, store, gate: TrainingGate, runner: Runner | None = None,
-                 visitor: str | None = None, estimate: float = 0.0):
+                 visitor: str | None = None, estimate: float = 0.0, summary: dict | None = None):
         self.registry, self.key = registry, key
         self.visitor, self.estimate = visitor, estimate  # whose it is in the gate's line, its seconds
+        self.summary = dict(summary or {})  # extra fields of its store summary (who may see it)
         self.base, self.variants, self.title, self.preset = base, variants, title, preset
         self.limits, self.store, self.gate = limits, store, gate
         self.runner = runner or thread_runner
@@ -226,7 +227,7 @@ class Job:
 
     def _store(self, exp: Experiment) -> None:
         try:
-            self.store.put(self.key[1], exp.to_dict(), summarize(exp))
+            self.store.put(self.key[1], exp.to_dict(), {**summarize(exp), **self.summary})
         except (sqlite3.Error, OSError) as e:  # disk full, read-only: the result is still served
             msg = f"run {self.key[1]}: could not be stored ({e}); it will be computed again"
             log.warning(msg)
@@ -236,7 +237,7 @@ class Job:
     def _store_partial(self, exp: Experiment) -> None:
         from core.serve.partial import store_partial
 
-        problem = store_partial(self.store, self.key[1], exp, self.limits.max_seconds)
+        problem = store_partial(self.store, self.key[1], exp, self.limits.max_seconds, self.summary)
         if problem:
             self.store_warnings.append(problem)
 

@@ -34,12 +34,12 @@ def partial_key(key: str) -> str:
     return hashlib.sha256(f"{key}:partial".encode()).hexdigest()[:32]
 
 
-def store_partial(store, key: str, exp: Experiment, limit_s: float | None) -> str | None:
+def store_partial(store, key: str, exp: Experiment, limit_s: float | None, extra: dict | None = None) -> str | None:
     """Keep a run stopped at the time limit; returns a warning sentence if it could not be kept."""
     from core.store import summarize
 
     doc = {**exp.to_dict(), "partial": {"reason": TIME_LIMIT, "limit_s": limit_s, "of": key}}
-    summary = {**summarize(exp), "partial": TIME_LIMIT, "limit_s": limit_s}
+    summary = {**summarize(exp), **(extra or {}), "partial": TIME_LIMIT, "limit_s": limit_s}
     try:
         store.put(partial_key(key), doc, summary)
     except (sqlite3.Error, OSError) as e:  # a read-only or full store: the run is still served

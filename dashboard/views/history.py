@@ -1,6 +1,6 @@
 """History: the runs of this browser session, with settings and final numbers; overlay up to four.
-Below them, the runs kept in the server's run store (everyone's finished experiments): pick one
-to reopen it in the Lab as the current run."""
+Below them, the runs kept in the server's run store (everyone's finished experiments, except runs
+on another session's uploaded file): pick one to reopen it in the Lab as the current run."""
 from __future__ import annotations
 
 import pandas as pd
@@ -82,6 +82,9 @@ def reopen(runs, key: str) -> str | None:
     from dashboard.views.common import load_widgets
 
     limits = hosted.limits()
+    row = runs.summary(key)
+    if row is None or not hosted.run_visible(row):  # someone else's upload: as if it were not there
+        return "That run is no longer in the store (or cannot be read)."
     try:
         exp = serve.open_stored(runs, key, limits=limits, gate=hosted.gate(limits), visitor=hosted.visitor_id(),
                                 cache=hosted.run_cache())
@@ -104,7 +107,8 @@ def reopen(runs, key: str) -> str | None:
 
 def stored_runs(runs) -> None:
     st.subheader("Stored runs on this server")
-    rows = runs.list(limit=MAX_STORED)
+    # Runs on someone else's upload are not listed (core.serve.uploads.visible).
+    rows = [r for r in runs.list(limit=3 * MAX_STORED) if hosted.run_visible(r)][:MAX_STORED]
     if not rows:
         st.caption("The run store is empty: every finished run (ok or diverged) is kept there and served at once "
                    "when anyone asks for the same experiment again.")

@@ -33,6 +33,7 @@ from dashboard.controls import (
     NO_PRESET,
     SLOTS,
     Spec,
+    digest_of,
     examples_note,
     grouped_fields,
     has_settings,
@@ -60,6 +61,7 @@ URL_WARNINGS = "_url_warnings"
 TRAIN_NOW = "_train_now"
 FORM_ERROR = "_form_error"
 RETRAIN = "_retrain"
+UPLOAD_SHARE = "upload_share"
 TRAIN_HELP = ("Train these settings. The same settings and seeds always give the same result, so an "
               "experiment trained before, by anyone on this server, is served from the store at once. "
               "For a fresh draw change `seed`; to watch an identical run train again, tick 'Train again'.")
@@ -101,7 +103,7 @@ def _sync_from_url() -> None:
     if not has_settings(q) and SPEC in ss:
         spec, warnings = ss[SPEC], []  # back from another page: keep this session's settings
     else:
-        spec, warnings = spec_from_query(q)
+        spec, warnings = spec_from_query(q, may_use=hosted.may_use_upload)
     ss[URL_WARNINGS] = warnings
     _set_spec(spec)
     ss[URL_SEEN] = _canon(q)
@@ -153,9 +155,16 @@ def _on_submit() -> None:
             except DataError as e:
                 ss[FORM_ERROR] = f"{up.name}: {e}"
                 return
-            _, data_path = save_upload(raw)
+            if hosted.private_uploads():  # this session's, shared by link if ticked; old ones go
+                uploads = hosted.uploads()
+                _, data_path = uploads.save(raw, hosted.owner(), shared=bool(ss.get(UPLOAD_SHARE)))
+                uploads.sweep(hosted.run_store())
+            else:
+                _, data_path = save_upload(raw)
         else:
             data_path = ss[SPEC].base.data_path
+            if data_path and hosted.private_uploads():  # the share box may have changed
+                hosted.uploads().set_shared(digest_of(data_path), hosted.owner(), bool(ss.get(UPLOAD_SHARE)))
         if not data_path:
             ss[FORM_ERROR] = "dataset csv: upload a CSV file first (see the template below the form)."
             return
@@ -191,6 +200,7 @@ def sidebar(limits: serve.Limits) -> None:
                         st.caption(examples_note(ss[SPEC].base))  # the effective n_samples of this run
                         st.file_uploader("Your own CSV (dataset = csv)", type=["csv", "txt"], key="upload",
                                          help="2-D points: two number columns and a label column.")
+                        upload_visibility(limits)
             with st.expander("Compare variants (A–D)", expanded=False):
                 st.caption("Each variant = the settings above plus the changes you pick here. "
                            "All are trained on the same data with the same seeds. Leave a tab empty to skip it.")
@@ -203,6 +213,20 @@ def sidebar(limits: serve.Limits) -> None:
                            mime="text/csv", on_click="ignore", width="stretch")
         if limits.hosted or limits.max_work is not None or limits.max_seconds is not None:
             st.caption(f":material/dns: {limits.describe()}")
+
+
+def upload_visibility(limits: serve.Limits) -> None:
+    """Who can see an upload, said where it is uploaded (core.serve.uploads)."""
+    if not hosted.private_uploads():
+        st.caption("Your file stays on this machine; the lab keeps a copy beside its run store's "
+                   "temporary files to retrain it.")
+        return
+    ttl = limits.upload_ttl_h
+    gone = f" Both are deleted {ttl:g} h after the upload." if ttl is not None else ""
+    st.caption(":material/lock: Only you (this browser tab) can see your file and the runs trained on it: they "
+               f"are not listed in anyone's History and exports name the file, not where it is kept.{gone}")
+    st.checkbox("Share by link: anyone with this page's link may train on my file", key=UPLOAD_SHARE,
+                help="Applies when you press Train. Unticked, a link with data=… works only in this tab.")
 
 
 def seminar_buttons() -> None:
@@ -273,10 +297,11 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     with _live_lock:
         _live_sessions[0] += 1
     try:
+        private = hosted.privacy(state.spec_configs(spec))  # a run on an upload: its owner's only
         entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
                                  runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
                                  on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id(),
-                                 cache=hosted.run_cache())
+                                 cache=hosted.run_cache(), summary=private)
     except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
         st.error(_error_line(e), icon=":material/error:")
         cur = store.current()
