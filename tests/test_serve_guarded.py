@@ -390,3 +390,10 @@ def test_a_visitor_has_one_run_in_line_and_is_told_the_wait(store, jobs, calls):
         t.join(TIMEOUT)
         assert jobs.wait_idle(TIMEOUT)  # left the line before the slot came free
     assert errors and calls == [] and g.stats() == (0, 0)
+
+
+def test_the_summary_fields_of_the_caller_are_stored_with_the_run(guard, store, calls):
+    private = {"visibility": "private", "owner": "o1", "upload": ["d" * 32]}
+    guard(validate(**TINY), summary=private)
+    [row] = store.list()
+    assert {k: row[k] for k in private} == private and row["status"] == "ok"
