@@ -14,6 +14,7 @@ One module per idea:
 | `notes`       | `Note(level, code, text)`: how a run was served, as data |
 | `opened`      | `open_stored`, `RunCache`: stored runs read metered (priced, in a slot) and cached thinned |
 | `thin`        | `thin(exp)`: at most ~500 epochs per curve, every k-th and the last, for pages and sessions |
+| `uploads`     | `Uploads`: CSV files private to their session (or shared by link), swept with their runs |
 | `partial`     | runs stopped at the time limit: kept under their own key, served marked partial |
 | `guarded`     | `run_guarded(...)`: store, budget, job, watching; `stop_unwatched(...)` |
 | `errors`      | `ServeError` and its kinds: BudgetError, QueueFull, Cancelled |
