@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint bench load clean
+.PHONY: run test lint bench load attack clean
 
 # Stamp files make the install happen once, and again whenever a requirements file changes.
 $(VENV)/.runtime: requirements.txt
@@ -28,6 +28,11 @@ bench: $(VENV)/.dev
 
 load: $(VENV)/.dev
 	$(PY) -m bench.load
+
+# Hostile links, CSV files, CLI values and store faults against a hosted lab on loopback, in
+# temporary folders; prints tried / handled (tests/test_attack.py runs a short version).
+attack: $(VENV)/.dev
+	$(PY) -m bench.attack
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

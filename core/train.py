@@ -28,6 +28,8 @@ from core.threads import choose_threads
 OnEpoch = Callable[[RunResult, int], None]
 ShouldStop = Callable[[], bool]
 STOP_CHECK_STEPS = 32  # a Stop press is honoured within this many steps, not only at epoch ends
+STOP_CHECK_S = 0.1     # ... and within one step once this long has passed since the last check, so
+                       # a time limit holds however slow a step is (a wide CNN: seconds per step)
 LAB_MEASURING = MeasurePolicy()  # every metric every epoch, beside training when a core is free
 
 
@@ -60,7 +62,7 @@ def _train(cfg: Config, data: Dataset, res: RunResult, on_epoch: OnEpoch | None,
     log = _Log(res, net, opt, on_epoch, t0)
     x, y = data.x_train, data.y_train
     bounds = batch_bounds(len(x), cfg.batch_size, cfg.batchnorm)
-    step, stopped = 0, False
+    step, stopped, checked = 0, False, time.perf_counter()
     with make_recorder(measure, net, data, g_meas, log.commit, last_epoch=cfg.epochs, t0=t0, threads=threads,
                        max_threads=max_threads) as recorder:
         recorder.record(0, net)
@@ -74,9 +76,11 @@ def _train(cfg: Config, data: Dataset, res: RunResult, on_epoch: OnEpoch | None,
             for (lo, hi), keep in zip(bounds, masks, strict=True):
                 _step(net, opt, xs[:, lo:hi], ys[:, lo:hi], keep, weight)
                 step += 1
-                if step % STOP_CHECK_STEPS == 0 and should_stop():
-                    stopped = True
-                    break
+                if step % STOP_CHECK_STEPS == 0 or time.perf_counter() - checked >= STOP_CHECK_S:
+                    checked = time.perf_counter()
+                    if should_stop():
+                        stopped = True
+                        break
             if stopped:
                 break
             recorder.record(epoch, net)

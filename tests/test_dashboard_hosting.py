@@ -265,3 +265,17 @@ def test_server_start_up_runs_once_per_process(store_path, monkeypatch, keep_thr
     t.start()
     t.join(30)
     assert seen == [1]
+
+
+def test_the_visitor_is_the_browser_whatever_mask_its_cookie_carries():
+    from dashboard.hosted import xsrf_token
+
+    token = bytes(range(7, 23))
+
+    def cookie(mask: bytes) -> str:
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(token))
+        return f"2|{mask.hex()}|{masked.hex()}|1700000000"
+
+    assert xsrf_token(cookie(b"\x01\x02\x03\x04")) == token == xsrf_token(cookie(b"\xff\x00\xaa\x55"))
+    for bad in (None, "", "2|zz|00|1", "1|abc", "2|0102|0a0b|1", "2|01020304||1", "garbage"):
+        assert xsrf_token(bad) is None

@@ -1,4 +1,6 @@
 """core.results: settings of stored runs read back as what they were."""
+import json
+
 from core.config import validate
 from core.results import config_from_dict
 
@@ -42,3 +44,19 @@ def test_a_run_stored_before_revived_and_on_frac_train_opens_with_them_empty():
     rec = old.export()["history"][-1]
     assert rec["revived"] == [None, None] and rec["dead"] == new.records()[-1]["dead"]
     assert set(old.to_frame().columns) >= set(LAYER_METRICS)
+
+
+def test_exports_name_a_csv_file_not_the_folder_it_is_kept_in(tmp_path):
+    from core.csvdata import example_csv
+    from core.results import Experiment, RunResult, exported_config
+
+    path = tmp_path / "secret-server-folder" / "abc123.csv"
+    path.parent.mkdir()
+    path.write_text(example_csv())
+    cfg = validate(dataset="csv", data_path=str(path))
+    r = RunResult.empty(cfg, "run", cfg.depth)
+    exp = Experiment(cfg, [r])
+    text = json.dumps(exp.export())
+    assert "secret-server-folder" not in text and str(tmp_path) not in text
+    assert exported_config(cfg)["data_path"] == "abc123.csv" and exported_config(validate())["data_path"] == ""
+    assert exp.to_dict()["base"]["data_path"] == str(path)  # the store keeps it, to train it again

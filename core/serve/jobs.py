@@ -4,7 +4,8 @@ The registry (`JOBS`, one per process) is the only place where identical request
 request joins the job of its key, creating it if there is none, and watches it. A job:
 
 * trains once, in its own thread, behind the gate and under the time limit, through a *runner*
-  (below), and stores its result if it completed (ok or diverged; a stopped run is not kept);
+  (below), and stores its result if it completed (ok or diverged); a run stopped at the time
+  limit is kept as a partial run (core.serve.partial), one stopped otherwise is not kept;
 * trains once across processes too: it takes the experiment's claim in the store before it
   trains (core.store.claims) and releases it after storing. If another process holds the claim,
   the job waits for that result (to its watchers it waits in line) and serves it;
@@ -87,8 +88,11 @@ class Job:
     """One training of one experiment, shared by every request for it (see the module docstring)."""
 
     def __init__(self, registry: JobRegistry, key: JobKey, base: Config, variants: dict[str, dict[str, Any]], *,
-                 title: str, preset: str, limits: Limits, store, gate: TrainingGate, runner: Runner | None = None):
+                 title: str, preset: str, limits: Limits, store, gate: TrainingGate, runner: Runner | None = None,
+                 visitor: str | None = None, estimate: float = 0.0, summary: dict | None = None):
         self.registry, self.key = registry, key
+        self.visitor, self.estimate = visitor, estimate  # whose it is in the gate's line, its seconds
+        self.summary = dict(summary or {})  # extra fields of its store summary (who may see it)
         self.base, self.variants, self.title, self.preset = base, variants, title, preset
         self.limits, self.store, self.gate = limits, store, gate
         self.runner = runner or thread_runner
@@ -99,7 +103,7 @@ class Job:
         self._orphaned_at: float | None = None
         # What watchers read while it runs; guarded by self._lock.
         self._lock = threading.Lock()
-        self._queue_state: tuple[int, int] | None = None
+        self._queue_state: tuple[int, int, float | None] | None = None
         self._progress: Progress | None = None
         # Written by the job's thread before `done` is set; read by watchers after it is.
         self.result: Experiment | None = None
@@ -123,8 +127,9 @@ class Job:
         with self._lock:
             return self._progress
 
-    def queue_state(self) -> tuple[int, int] | None:
-        """(place in line, how many wait) while the job waits for a training slot, else None."""
+    def queue_state(self) -> tuple[int, int, float | None] | None:
+        """(place in line, how many wait, estimated seconds to a slot) while the job waits for
+        a training slot, else None."""
         with self._lock:
             return self._queue_state
 
@@ -182,6 +187,8 @@ class Job:
                     exp = self.train()
                     if exp.status in STORABLE:
                         self._store(exp, events)
+                    elif self.deadline is not None and self.deadline.timed_out:
+                        self._store_partial(exp)
         except BaseException as e:  # handed to the watchers, who raise it in their own threads
             self.error = e
         finally:
@@ -196,7 +203,8 @@ class Job:
 
     def train(self) -> Experiment:
         """Wait for a slot, train through the runner under the deadline; the finished result."""
-        with self.gate.slot(on_wait=self._queued, cancelled=self.should_stop) as slot:
+        with self.gate.slot(on_wait=self._queued, cancelled=self.should_stop, visitor=self.visitor,
+                            estimate=self.estimate, abandoned=lambda: self.watchers == 0) as slot:
             with self._lock:
                 self._queue_state = None
             self.waited = slot.waited
@@ -209,9 +217,9 @@ class Job:
         self.result = exp
         return exp
 
-    def _queued(self, position: int, waiting: int) -> None:
+    def _queued(self, position: int, waiting: int, wait_s: float | None = None) -> None:
         with self._lock:
-            self._queue_state = (position, waiting)
+            self._queue_state = (position, waiting, wait_s)
 
     def _on_epoch(self, exp: Experiment, variant: int, epoch: int) -> None:
         # Here, in the job's thread between two epochs, `exp` is consistent: copy it now or not at all.
@@ -232,11 +240,19 @@ class Job:
 
     def _store(self, exp: Experiment, events: list[str]) -> None:
         try:
-            self.store.put(self.key[1], exp.to_dict(), summarize(exp), events)
+            self.store.put(self.key[1], exp.to_dict(), {**summarize(exp), **self.summary}, events)
         except (sqlite3.Error, OSError) as e:  # disk full, read-only: the result is still served
             msg = f"run {self.key[1]}: could not be stored ({e}); it will be computed again"
             log.warning(msg)
             self.store_warnings.append(msg)
+
+
+    def _store_partial(self, exp: Experiment) -> None:
+        from core.serve.partial import store_partial
+
+        problem = store_partial(self.store, self.key[1], exp, self.limits.max_seconds, self.summary)
+        if problem:
+            self.store_warnings.append(problem)
 
 
 class JobRegistry:

@@ -69,6 +69,21 @@ def goes_on(others: int) -> Note:
                 "will be kept in the store: run it again later to see it whole.")
 
 
+def partial_from_store(limit_s: float, exp) -> Note:
+    """A run kept at the time limit (core.serve.partial), served instead of training it again."""
+    done = [r for r in exp.runs if r.epochs_done > 0]
+    where = ""
+    if done:
+        last = done[-1]
+        where = f" after epoch {last.last_epoch} of {last.config.epochs}"
+        if len(exp.runs) > 1:
+            where += f" of '{last.name}'"
+    return Note("warning", STOPPED_AT_LIMIT,
+                f"This experiment reached the {limit_s:g} s time limit when it was trained on this server and "
+                f"stopped{where}: this is that partial run (it would stop there again). Reduce epochs or "
+                "n_samples to see a whole run.")
+
+
 def store_problem(warning: str) -> Note:
     return Note("warning", STORE_PROBLEM, f"Store: {warning}")
 
@@ -81,7 +96,7 @@ def outcome(exp, limits: Limits, timed_out: bool, user_stopped: bool) -> list[No
         where = ""
         if done:
             last = done[-1]
-            where = f" after epoch {max(0, last.epochs_done - 1)} of {last.config.epochs}"
+            where = f" after epoch {last.last_epoch} of {last.config.epochs}"
             if len(exp.runs) > 1:
                 where += f" of '{last.name}'"
                 skipped = len(exp.runs) - exp.runs.index(last) - 1
@@ -90,8 +105,9 @@ def outcome(exp, limits: Limits, timed_out: bool, user_stopped: bool) -> list[No
         if timed_out:
             notes.append(Note("warning", STOPPED_AT_LIMIT,
                               f"Stopped at the {limits.max_seconds:g} s limit of the "
-                              f"{'hosted demo' if limits.hosted else 'server'}{where}; a partial run is not kept "
-                              "in the store, so reduce epochs or n_samples to finish within the limit."))
+                              f"{'hosted demo' if limits.hosted else 'server'}{where}. What it computed is kept, "
+                              "marked partial, and shown to anyone asking for these settings; reduce epochs or "
+                              "n_samples to see the whole run."))
         elif user_stopped:
             notes.append(Note("warning", STOPPED_BY_YOU,
                               f"Stopped at your request{where}; stopped runs are not kept in the store."))

@@ -21,7 +21,7 @@ def summary_rows(obj) -> list[dict]:
     for r in runs:
         row: dict = {"variant": csv_cell(r.name)}
         if show_status:
-            row["status"] = f"{r.status} ({max(0, r.epochs_done - 1)} epochs)"
+            row["status"] = f"{r.status} ({r.last_epoch} epochs)"
         for m, label in SUMMARY:
             if not r.epochs_done:
                 row[label] = "–"

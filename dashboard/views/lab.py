@@ -28,12 +28,14 @@ from core.csvdata import DataError, example_csv, load_points
 from core.presets import PRESETS, Preset
 from core.results import Experiment
 from core.serve.notes import DIVERGED, FROM_STORE, REOPENED, SHARED, STOP_CODES, WAITED
+from core.serve.thin import shown_note
 from dashboard import charts, hosted, state, text
 from dashboard.controls import (
     DEFAULT_PRESET,
     NO_PRESET,
     SLOTS,
     Spec,
+    digest_of,
     examples_note,
     grouped_fields,
     has_settings,
@@ -61,6 +63,7 @@ URL_WARNINGS = "_url_warnings"
 TRAIN_NOW = "_train_now"
 FORM_ERROR = "_form_error"
 RETRAIN = "_retrain"
+UPLOAD_SHARE = "upload_share"
 TRAIN_HELP = ("Train these settings. The same settings and seeds always give the same result, so an "
               "experiment trained before, by anyone on this server, is served from the store at once. "
               "For a fresh draw change `seed`; to watch an identical run train again, tick 'Train again'.")
@@ -102,7 +105,7 @@ def _sync_from_url() -> None:
     if not has_settings(q) and SPEC in ss:
         spec, warnings = ss[SPEC], []  # back from another page: keep this session's settings
     else:
-        spec, warnings = spec_from_query(q)
+        spec, warnings = spec_from_query(q, may_use=hosted.may_use_upload)
     ss[URL_WARNINGS] = warnings
     _set_spec(spec)
     ss[URL_SEEN] = _canon(q)
@@ -154,9 +157,16 @@ def _on_submit() -> None:
             except DataError as e:
                 ss[FORM_ERROR] = f"{up.name}: {e}"
                 return
-            _, data_path = save_upload(raw)
+            if hosted.private_uploads():  # this session's, shared by link if ticked; old ones go
+                uploads = hosted.uploads()
+                _, data_path = uploads.save(raw, hosted.owner(), shared=bool(ss.get(UPLOAD_SHARE)))
+                uploads.sweep(hosted.run_store())
+            else:
+                _, data_path = save_upload(raw)
         else:
             data_path = ss[SPEC].base.data_path
+            if data_path and hosted.private_uploads():  # the share box may have changed
+                hosted.uploads().set_shared(digest_of(data_path), hosted.owner(), bool(ss.get(UPLOAD_SHARE)))
         if not data_path:
             ss[FORM_ERROR] = "dataset csv: upload a CSV file first (see the template below the form)."
             return
@@ -192,6 +202,7 @@ def sidebar(limits: serve.Limits) -> None:
                         st.caption(examples_note(ss[SPEC].base))  # the effective n_samples of this run
                         st.file_uploader("Your own CSV (dataset = csv)", type=["csv", "txt"], key="upload",
                                          help="2-D points: two number columns and a label column.")
+                        upload_visibility(limits)
             with st.expander("Compare variants (A–D)", expanded=False):
                 st.caption("Each variant = the settings above plus the changes you pick here. "
                            "All are trained on the same data with the same seeds. Leave a tab empty to skip it.")
@@ -204,6 +215,20 @@ def sidebar(limits: serve.Limits) -> None:
                            mime="text/csv", on_click="ignore", width="stretch")
         if limits.hosted or limits.max_work is not None or limits.max_seconds is not None:
             st.caption(f":material/dns: {limits.describe()}")
+
+
+def upload_visibility(limits: serve.Limits) -> None:
+    """Who can see an upload, said where it is uploaded (core.serve.uploads)."""
+    if not hosted.private_uploads():
+        st.caption("Your file stays on this machine; the lab keeps a copy beside its run store's "
+                   "temporary files to retrain it.")
+        return
+    ttl = limits.upload_ttl_h
+    gone = f" Both are deleted {ttl:g} h after the upload." if ttl is not None else ""
+    st.caption(":material/lock: Only you (this browser tab) can see your file and the runs trained on it: they "
+               f"are not listed in anyone's History and exports name the file, not where it is kept.{gone}")
+    st.checkbox("Share by link: anyone with this page's link may train on my file", key=UPLOAD_SHARE,
+                help="Applies when you press Train. Unticked, a link with data=… works only in this tab.")
 
 
 def seminar_buttons() -> None:
@@ -239,9 +264,9 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     waiting = [False]
     fs = font_size()
 
-    def on_wait(position: int, n_waiting: int) -> None:
+    def on_wait(position: int, n_waiting: int, wait_s: float | None = None) -> None:
         waiting[0] = True
-        status.info(serve.waiting_message(position, n_waiting) +
+        status.info(serve.waiting_message(position, n_waiting, wait_s) +
                     " Press Stop to leave the line.", icon=":material/hourglass_top:")
 
     def on_epoch(exp, vi: int, epoch: int) -> None:
@@ -254,7 +279,7 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
         if now - last[0] < redraw_interval() and not final:
             return
         last[0] = now
-        fig = charts.learning_curves(exp, font_size=fs)  # exp: a private view of a snapshot, never live
+        fig = charts.learning_curves(serve.thin(exp), font_size=fs)  # a private view of a snapshot, never live
         done = sum(x.epochs_done for x in exp.runs)
         bar.progress(min(1.0, done / total),
                      text=f"Training {md_escape(r.name)} ({vi + 1} of {len(exp.runs)}): epoch {epoch} of {r.config.epochs}")
@@ -274,9 +299,11 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     with _live_lock:
         _live_sessions[0] += 1
     try:
+        private = hosted.privacy(state.spec_configs(spec))  # a run on an upload: its owner's only
         entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
                                  runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
-                                 on_wait=on_wait, retrain=retrain)
+                                 on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id(),
+                                 cache=hosted.run_cache(), summary=private)
     except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
         st.error(_error_line(e), icon=":material/error:")
         cur = store.current()
@@ -326,6 +353,8 @@ def results(entry: state.Entry) -> None:
 
 def downloads(entry: state.Entry) -> None:
     exp = entry.exp
+    if note := shown_note(exp):  # a long history: say what the files hold
+        st.caption(md_escape(note + " On the server, `python -m core runs export` writes every epoch."))
     stem = charts.slug(f"relu-dropout-lab-{exp.preset or 'custom'}-run{entry.id}")
     c1, c2, _ = st.columns([1, 1, 3])
     c1.download_button("⬇ History as CSV", exp.to_csv, file_name=f"{stem}.csv",
@@ -418,8 +447,8 @@ def page() -> None:
     with summary_slot:
         timed_or_noted = any(n.code in STOP_CODES for n in entry.notes)
         if entry.stopped and not timed_or_noted:
-            done = max(r.epochs_done for r in entry.exp.runs)
-            st.info(f"Stopped early (after {max(0, done - 1)} epochs of the last variant that ran): showing what "
+            done = max(r.last_epoch for r in entry.exp.runs)
+            st.info(f"Stopped early (after {done} epochs of the last variant that ran): showing what "
                     "was measured. Press Train to run again.", icon=":material/stop_circle:")
         notes(entry)
         diverged_noted = any(n.code == DIVERGED for n in entry.notes)
