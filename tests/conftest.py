@@ -115,3 +115,21 @@ def read_only():
             subprocess.run(["chattr", "-i", str(p)], check=True)
         else:
             os.chmod(p, mode)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server on loopback for this test session (bench.postgres): its URL.
+    Skips where the server binaries are missing; with REQUIRE_POSTGRES=1 (CI) it fails instead."""
+    from bench import postgres
+
+    why = postgres.missing()
+    if why:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{why} and REQUIRE_POSTGRES=1")
+        pytest.skip(why)
+    cluster = postgres.Cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()

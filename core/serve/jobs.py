@@ -70,7 +70,8 @@ def thread_runner(base: Config, variants: dict[str, dict[str, Any]], on_epoch: O
 
 
 def job_key(store, key: str) -> JobKey:
-    return str(Path(store.path).resolve()), key
+    where = str(store.path)
+    return (where if "://" in where else str(Path(where).resolve())), key  # a database URL is no file
 
 
 @dataclass(frozen=True)
