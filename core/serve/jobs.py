@@ -25,7 +25,8 @@ It trains `variants` (name -> overrides of `base`) and returns the finished Expe
 on_epoch(experiment, variant_index, epoch) after every measured epoch, from the job's thread,
 with the experiment consistent (not written during the call); it calls should_stop() often and
 ends early (status "stopped") once it is true; it uses at most max_threads threads (None: its
-own choice). `thread_runner`, core.train.run_experiment in the job's thread, is the default.
+own choice). `thread_runner`, core.train.run_experiment in the job's thread, is the default;
+with RELU_LAB_RAY_ADDRESS set (Limits.ray_address) it is core.serve.ray_runner's, on Ray.
 
 No streamlit here.
 """
@@ -69,6 +70,15 @@ def thread_runner(base: Config, variants: dict[str, dict[str, Any]], on_epoch: O
     return train.run_experiment(base, variants, on_epoch=on_epoch, should_stop=should_stop, max_threads=max_threads)
 
 
+def default_runner(limits: Limits) -> Runner:
+    """The runner the environment asks for: Ray's at limits.ray_address, else thread_runner."""
+    if limits.ray_address:
+        from core.serve.ray_runner import RayRunner  # Ray is imported only when asked for
+
+        return RayRunner(limits.ray_address)
+    return thread_runner
+
+
 def job_key(store, key: str) -> JobKey:
     where = str(store.path)
     return (where if "://" in where else str(Path(where).resolve())), key  # a database URL is no file
@@ -92,7 +102,7 @@ class Job:
         self.registry, self.key = registry, key
         self.base, self.variants, self.title, self.preset = base, variants, title, preset
         self.limits, self.store, self.gate = limits, store, gate
-        self.runner = runner or thread_runner
+        self.runner = runner or default_runner(limits)
         # Who watches; guarded by registry.lock.
         self.watchers = 0
         self.closed = False            # takes no new watchers
