@@ -212,6 +212,11 @@ def down(folder: Path = STACK, quiet: bool = False) -> None:
         _stop(pid)
     if ray.get("head"):
         _stop(ray["head"])
+        # The head's address, left for `ray.init()` to find: it would try this dead cluster.
+        current = Path("/tmp/ray/ray_current_cluster")
+        port = ray["address"].rsplit(":", 1)[1]
+        if current.exists() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink(missing_ok=True)
     pg = state.get("postgres")
     if pg:
         postgres.Cluster(Path(pg["folder"]), pg["port"], postgres.bindir()).stop()

@@ -61,6 +61,13 @@ def test_two_replicas_are_one_lab_and_down_stops_everything(tmp_path, backends, 
             assert row["status"] == "ok" and row["title"].startswith("Does ReLU do what dropout does?")
         finally:
             store.close()
+        # The training ran in a Ray worker process under a worker node, not in a replica.
+        import psutil
+
+        ray_workers = [q.cmdline()[0] for pid in state["ray"]["workers"]
+                       for q in psutil.Process(pid).children(recursive=True)
+                       if q.cmdline() and q.cmdline()[0].startswith("ray::") and "Agent" not in q.cmdline()[0]]
+        assert ray_workers, "no Ray worker process ran a task"
         parts = dict((name, mb) for name, _, mb in stack.memory(state))
         assert set(parts) == {"postgresql", "ray head (schedules, 0 CPUs)", "ray worker node 1 (1 CPU)",
                               "ray worker node 2 (1 CPU)", "streamlit replica 1", "streamlit replica 2"}

@@ -13,6 +13,7 @@ One module per idea:
 | `snapshot`    | frozen copies and per-caller views of experiments that threads share |
 | `notes`       | `Note(level, code, text)`: how a run was served, as data |
 | `guarded`     | `run_guarded(...)`: store, budget, job, watching; `stop_unwatched(...)` |
+| `ray_runner`  | `RayRunner`: the jobs' runner on a Ray cluster (RELU_LAB_RAY_ADDRESS); imports Ray when used |
 | `errors`      | `ServeError` and its kinds: BudgetError, QueueFull, Cancelled |
 
 No streamlit here: pure Python, plus torch through core.train (imported when a run starts).

@@ -51,6 +51,10 @@ PUBLISH_S = 0.1           # snapshots at most this often from a task (watchers l
 INIT_TIMEOUT_S = 180.0    # `local`: starting Ray takes 5-45 s on two cores
 LOCAL_OBJECT_STORE_MB = 128  # snapshots are KBs to a few MB each, and are copied out at once
 MAX_RETRIES = 1
+# The workers import this checkout's `core`: its folder goes first on their path, before what the
+# node's own PYTHONPATH holds (Ray expands ${PYTHONPATH} on the node), which is where a cluster
+# whose nodes keep the checkout elsewhere has it.
+RUNTIME_ENV = {"env_vars": {"PYTHONPATH": f"{ROOT}:${{PYTHONPATH}}"}}
 
 log = logging.getLogger(__name__)
 OnEpoch = Callable[[Experiment, int, int], Any]
@@ -82,8 +86,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None):
         if address == "local":
             _start_local(ray, num_cpus)
         else:
-            ray.init(address=address, runtime_env={"env_vars": {"PYTHONPATH": ROOT}}, log_to_driver=False,
-                     logging_level=logging.WARNING)
+            ray.init(address=address, runtime_env=RUNTIME_ENV, log_to_driver=False, logging_level=logging.WARNING)
     return ray
 
 
@@ -96,9 +99,11 @@ def _start_local(ray, num_cpus: int | None) -> None:
 
     def keeper() -> None:
         try:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+            # address="local": a new instance, never a cluster found through RAY_ADDRESS or the
+            # file a `ray start` on this machine left behind (make stack's, say).
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
                      object_store_memory=LOCAL_OBJECT_STORE_MB * 2**20, log_to_driver=False,
-                     logging_level=logging.WARNING, runtime_env={"env_vars": {"PYTHONPATH": ROOT}})
+                     logging_level=logging.WARNING, runtime_env=RUNTIME_ENV)
         except BaseException as e:  # noqa: BLE001 - handed to the caller below
             failed.append(e)
             return
