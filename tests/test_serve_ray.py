@@ -196,6 +196,22 @@ def test_a_lost_worker_is_retried_once_then_reported(ray_local, no_local_trainin
     whole_node_is_free(__import__("ray"))
 
 
+def test_the_time_limit_counts_from_when_a_worker_starts(ray_local, reference, clock, no_local_training) -> None:
+    """A run queued on the cluster longer than its time limit still trains, in full, once a worker
+    takes it; a Stop while it is queued still stops it."""
+    from core.serve.deadline import Deadline
+
+    base, want = reference
+    deadline = Deadline(5.0, clock=clock)
+    clock.advance(10.0)  # as if it had waited 10 s in Ray's queue: past its 5 s
+    exp = ray_local.RayRunner()(base, VARIANTS, lambda *a: None, deadline, None)
+    assert not deadline.timed_out and deadline.started == clock()
+    assert_same_numbers(exp, want)
+    stopped = Deadline(5.0, also=lambda: True, clock=clock)
+    exp = ray_local.RayRunner()(base, VARIANTS, lambda *a: None, stopped, None)
+    assert exp.status == "stopped"
+
+
 def test_a_csv_experiment_trains_here_where_its_file_is(ray_local, tmp_path, monkeypatch) -> None:
     path = tmp_path / "data.csv"
     rng = np.random.default_rng(0)

@@ -13,6 +13,9 @@ scheduler, not our gate, decides where and when it runs. The task is a streaming
   numbers are bit for bit the same) in a thread of the worker, and yields frozen snapshots of
   the experiment: epoch 0 of every variant, and at most every PUBLISH_S between; then the
   finished experiment. The runner calls on_epoch with each snapshot in the job's thread.
+* The time limit counts from when a worker starts the training, not while Ray queues it: a
+  should_stop with `restart()` and `also` (core.serve.deadline.Deadline) is asked only for its
+  `also` part (the Stop button, a closed tab) until then, and restarted when the worker begins.
 * Stop (should_stop() true: the Stop button, a closed tab, the time limit) cancels the task
   (ray.cancel: a KeyboardInterrupt in the worker, which stops the training thread there); the
   runner returns the latest snapshot with its unfinished variants marked stopped.
@@ -214,9 +217,15 @@ class RayRunner:
         last: Experiment | None = None
         worker: tuple[int, str] | None = None
         finished = False
+        # Queued on Ray: only a stop request ends the wait, not the time limit (see the docstring).
+        restarts = hasattr(should_stop, "restart")
+        also = getattr(should_stop, "also", None) or (lambda: False)
         try:
             while True:
-                if should_stop():
+                if worker is None and restarts:
+                    if also():
+                        break
+                elif should_stop():
                     break
                 ready, _ = ray.wait([gen], timeout=self.poll_s)
                 if not ready:
@@ -227,6 +236,8 @@ class RayRunner:
                     finished = True
                     raise RayTrainingLost("the Ray task ended without a result") from None
                 if item[1] != worker:  # the first item, or the first one from a retry
+                    if worker is None and restarts:
+                        should_stop.restart()
                     worker = item[1]
                     log.info("training on Ray worker %s (pid %s)", worker[1], worker[0])
                     if self.on_start is not None:
