@@ -93,8 +93,9 @@ def _opened() -> _Opened:
 
 def run_store() -> RunStore:
     """The run store at $RELU_LAB_STORE (a file, or a postgresql:// URL shared by replicas), else
-    <repo>/.data/runs.db, opened once per location and size cap (RELU_LAB_STORE_MAX_MB). A read-only store is served read-only; something else at the
-    path raises StoreError, naming it (without its folder, hosted)."""
+    <repo>/.data/runs.db, opened once per location and size cap (RELU_LAB_STORE_MAX_MB). A
+    read-only store is served read-only; something else at the path raises StoreError, naming
+    it (without its folder, hosted)."""
     return _opened().store
 
 
