@@ -29,10 +29,10 @@ from typing import IO, Any
 from core.atomic import write_atomic
 from core.numbers import NumberError, parse_number
 from core.safetext import cut, shown, terminal
-from core.store import RunStore, StoreError, default_path
+from core.store import RunStore, StoreError, default_location, is_url, open_run_store
 
 # `run` and `runs` take the same --store, with the same words.
-STORE_HELP = "run store file (default: $RELU_LAB_STORE or <repo>/.data/runs.db)"
+STORE_HELP = "run store file or postgresql:// URL (default: $RELU_LAB_STORE or <repo>/.data/runs.db)"
 MAX_LIMIT = 100_000  # `runs list --limit`: beyond any store's size, and within SQLite's integers
 
 
@@ -63,12 +63,14 @@ def path_text(path: Any) -> str:
 
 
 def open_store(path: str | None, max_mb: float | None = None) -> RunStore:
-    """RunStore(path), or StoreUnusable with one line naming the path (for `run` and `runs`).
-    What opening found (a read-only store, a damaged one salvaged) is said once, on stderr."""
-    target = Path(path).expanduser() if path else default_path()
+    """The run store at `path` (a file, or a postgresql:// URL; core.store.open_run_store), or
+    StoreUnusable with one line naming it (for `run` and `runs`). What opening found (a
+    read-only store, a damaged one salvaged) is said once, on stderr."""
+    location = path or default_location()
+    target = location if is_url(location) else Path(location).expanduser()
     # Only a regular file (or nothing yet) can be a store: never open, move aside or replace a
     # folder, a device such as /dev/null, or a pipe.
-    if os.path.lexists(target) and not target.is_file():
+    if isinstance(target, Path) and os.path.lexists(target) and not target.is_file():
         raise StoreUnusable(f"store {path_text(target)}: not a regular file (a folder, device or pipe); "
                             "give the path of a run store file")
     # The commands print the store's warnings themselves: not a second time through logging's
@@ -78,7 +80,7 @@ def open_store(path: str | None, max_mb: float | None = None) -> RunStore:
         store_log.addHandler(logging.NullHandler())
     events: list[str] = []
     try:
-        store = RunStore(path, max_mb=max_mb, events=events)
+        store = open_run_store(target if isinstance(target, str) else str(target), max_mb=max_mb, events=events)
     except StoreError as e:  # its message names the path: not a run store, cannot be created
         raise StoreUnusable(terminal(str(e))) from None
     except (OSError, sqlite3.Error) as e:

@@ -19,7 +19,7 @@ import streamlit as st
 
 from core import serve
 from core.serve.uploads import Uploads, owner_token, privacy_fields, visible
-from core.store import RunStore, StoreError, default_path
+from core.store import RunStore, StoreError, default_location, default_path, is_url, open_run_store
 
 SHOWN_WARNINGS = "_store_warnings_shown"
 _start_lock = threading.Lock()
@@ -71,7 +71,7 @@ class _Opened:
 
     def __init__(self, path: str, max_mb: int | None):
         self.said: list[str] = []
-        self.store = RunStore(path, max_mb=max_mb, events=self.said)
+        self.store = open_run_store(path, max_mb=max_mb, events=self.said)
         if self.store.condition in self.said:  # a lasting condition is told once per session instead
             self.said.remove(self.store.condition)
         self.lock = threading.Lock()
@@ -89,22 +89,28 @@ def _run_store(path: str, max_mb: int | None) -> _Opened:
 
 def _opened() -> _Opened:
     try:
-        return _run_store(str(default_path()), limits().store_max_mb)
+        return _run_store(default_location(), limits().store_max_mb)
     except StoreError as e:  # not a run store, cannot be created: the page says so in one line
-        raise StoreError(_hide_folders(str(e), default_path())) from None
+        raise StoreError(_hide_folders(str(e), default_location())) from None
 
 
 def run_store() -> RunStore:
-    """The run store at $RELU_LAB_STORE, else <repo>/.data/runs.db, opened once per path and size
-    cap (RELU_LAB_STORE_MAX_MB). A read-only store is served read-only; something else at the
-    path raises StoreError, naming it (without its folder, hosted)."""
+    """The run store at $RELU_LAB_STORE (a file, or a postgresql:// URL shared by replicas), else
+    <repo>/.data/runs.db, opened once per location and size cap (RELU_LAB_STORE_MAX_MB). A
+    read-only store is served read-only; something else at the path raises StoreError, naming
+    it (without its folder, hosted)."""
     return _opened().store
 
 
-def _hide_folders(text: str, path: Path) -> str:
-    """A public demo does not show its visitors where the server keeps its files."""
+def _hide_folders(text: str, path: Path | str) -> str:
+    """A public demo does not show its visitors where the server keeps its files (nor which
+    database server it uses)."""
     if not limits().hosted:
         return text
+    if is_url(str(path)):
+        from core.store.pg import redact
+
+        return text.replace(redact(str(path)), "the shared run store")
     for folder in {str(Path(path).parent) + os.sep, str(Path(path).resolve().parent) + os.sep}:
         text = text.replace(folder, "")
     return text

@@ -125,7 +125,7 @@ def train_spec(store: Store, spec: Spec,
     thinned view (core.serve.thin): a session never holds more than ~500 epochs per curve.
     should_stop() true ends it as the Stop button does.
 
-    runs: a core.store.RunStore (default: RunStore() at $RELU_LAB_STORE); limits: serve.Limits
+    runs: a core.store.RunStore (default: open_run_store(), at $RELU_LAB_STORE); limits: serve.Limits
     (default: Limits.from_env()); gate: serve.TrainingGate (default: the process's);
     retrain: drop a stored copy first, so the experiment is trained again.
 
@@ -136,9 +136,9 @@ def train_spec(store: Store, spec: Spec,
     from core.store import store_key
 
     if runs is None:
-        from core.store import RunStore
+        from core.store import open_run_store
 
-        runs = RunStore()
+        runs = open_run_store()
     if limits is None:
         limits = serve.Limits.from_env()
     latest: list[Experiment] = []

@@ -115,3 +115,41 @@ def read_only():
             subprocess.run(["chattr", "-i", str(p)], check=True)
         else:
             os.chmod(p, mode)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server on loopback for this test session (bench.postgres): its URL.
+    Skips where the server binaries are missing; with REQUIRE_POSTGRES=1 (CI) it fails instead."""
+    from bench import postgres
+
+    why = postgres.missing()
+    if why:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{why} and REQUIRE_POSTGRES=1")
+        pytest.skip(why)
+    cluster = postgres.Cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the test session, started the way RELU_LAB_RAY_ADDRESS=local starts it
+    (core.serve.ray_runner.connect): two CPUs, a small object store, no dashboard; shut down at
+    the end. Skips where Ray is not installed; with REQUIRE_RAY=1 (CI) it fails instead."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if os.environ.get("REQUIRE_RAY") == "1":
+            pytest.fail("ray is not installed (requirements-scale.txt) and REQUIRE_RAY=1")
+        pytest.skip("ray is not installed (requirements-scale.txt)")
+    from core.serve import ray_runner
+
+    ray_runner.connect("local", num_cpus=2)
+    try:
+        yield ray_runner
+    finally:
+        ray_runner.shutdown()

@@ -57,3 +57,13 @@ def test_no_limit_never_times_out(clock):
     stop = Deadline(None, clock=clock)
     clock.advance(1e9)
     assert not stop() and not stop.fired
+
+
+def test_restart_counts_the_limit_from_now(clock):
+    stop = Deadline(5.0, clock=clock)
+    clock.advance(4.0)
+    stop.restart()  # the run really began only now (Ray had it queued)
+    clock.advance(4.0)
+    assert not stop() and stop.elapsed == 4.0
+    clock.advance(1.0)
+    assert stop() and stop.timed_out

@@ -17,6 +17,7 @@ One module per idea:
 | `uploads`     | `Uploads`: CSV files private to their session (or shared by link), swept with their runs |
 | `partial`     | runs stopped at the time limit: kept under their own key, served marked partial |
 | `guarded`     | `run_guarded(...)`: store, budget, job, watching; `stop_unwatched(...)` |
+| `ray_runner`  | `RayRunner`: the jobs' runner on a Ray cluster (RELU_LAB_RAY_ADDRESS); imports Ray when used |
 | `errors`      | `ServeError` and its kinds: BudgetError, QueueFull, Cancelled |
 
 No streamlit here: pure Python, plus torch through core.train (imported when a run starts).

@@ -41,6 +41,10 @@ class Deadline:
     def elapsed(self) -> float:
         return self.clock() - self.started
 
+    def restart(self) -> None:
+        """Count from now: the run really began (a Ray cluster had it queued until now)."""
+        self.started = self.clock()
+
     @property
     def fired(self) -> bool:
         return self.timed_out or self.requested

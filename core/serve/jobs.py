@@ -26,7 +26,8 @@ It trains `variants` (name -> overrides of `base`) and returns the finished Expe
 on_epoch(experiment, variant_index, epoch) after every measured epoch, from the job's thread,
 with the experiment consistent (not written during the call); it calls should_stop() often and
 ends early (status "stopped") once it is true; it uses at most max_threads threads (None: its
-own choice). `thread_runner`, core.train.run_experiment in the job's thread, is the default.
+own choice). `thread_runner`, core.train.run_experiment in the job's thread, is the default;
+with RELU_LAB_RAY_ADDRESS set (Limits.ray_address) it is core.serve.ray_runner's, on Ray.
 
 No streamlit here.
 """
@@ -70,8 +71,18 @@ def thread_runner(base: Config, variants: dict[str, dict[str, Any]], on_epoch: O
     return train.run_experiment(base, variants, on_epoch=on_epoch, should_stop=should_stop, max_threads=max_threads)
 
 
+def default_runner(limits: Limits) -> Runner:
+    """The runner the environment asks for: Ray's at limits.ray_address, else thread_runner."""
+    if limits.ray_address:
+        from core.serve.ray_runner import RayRunner  # Ray is imported only when asked for
+
+        return RayRunner(limits.ray_address)
+    return thread_runner
+
+
 def job_key(store, key: str) -> JobKey:
-    return str(Path(store.path).resolve()), key
+    where = str(store.path)
+    return (where if "://" in where else str(Path(where).resolve())), key  # a database URL is no file
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,7 @@ class Job:
         self.summary = dict(summary or {})  # extra fields of its store summary (who may see it)
         self.base, self.variants, self.title, self.preset = base, variants, title, preset
         self.limits, self.store, self.gate = limits, store, gate
-        self.runner = runner or thread_runner
+        self.runner = runner or default_runner(limits)
         # Who watches; guarded by registry.lock.
         self.watchers = 0
         self.closed = False            # takes no new watchers

@@ -25,8 +25,9 @@ ENV_TORCH_THREADS = "RELU_LAB_TORCH_THREADS"
 ENV_STORE_MAX_MB = "RELU_LAB_STORE_MAX_MB"
 ENV_MAX_PER_VISITOR = "RELU_LAB_MAX_PER_VISITOR"
 ENV_UPLOAD_TTL_H = "RELU_LAB_UPLOAD_TTL_H"
+ENV_RAY_ADDRESS = "RELU_LAB_RAY_ADDRESS"
 ENV_VARS = (ENV_HOSTED, ENV_MAX_WORK, ENV_MAX_SECONDS, ENV_MAX_CONCURRENT, ENV_MAX_QUEUE, ENV_MAX_MEMORY_MB,
-            ENV_TORCH_THREADS, ENV_STORE_MAX_MB, ENV_MAX_PER_VISITOR, ENV_UPLOAD_TTL_H)
+            ENV_TORCH_THREADS, ENV_STORE_MAX_MB, ENV_MAX_PER_VISITOR, ENV_UPLOAD_TTL_H, ENV_RAY_ADDRESS)
 
 # The heaviest preset (memorize-random-labels) is 1.8e8 units; 5e8 leaves room to double a
 # preset's epochs and rejects the runs that would hold a slot for minutes.
@@ -45,6 +46,9 @@ HOSTED_MAX_PER_VISITOR = 1
 HOSTED_UPLOAD_TTL_H = 24.0
 DEFAULT_MAX_CONCURRENT = 2  # the hosts have two cores; locally too, so the page stays responsive
 DEFAULT_MAX_QUEUE = 50
+# With Ray the trainings run on the cluster, which queues them itself: a replica's gate only
+# bounds how many it hands over at once (each costs a waiting thread and its snapshots here).
+RAY_MAX_CONCURRENT = 32
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -65,6 +69,7 @@ class Limits:
     store_max_mb: int | None = None      # size cap of the run store (core.store.RunStore max_mb)
     max_per_visitor: int | None = None   # trainings running, and as many waiting, per visitor (gate)
     upload_ttl_h: float | None = None    # hours an upload and its runs are kept (None: for ever)
+    ray_address: str | None = None       # trainings on Ray (core.serve.ray_runner); None: threads here
 
     @classmethod
     def hosted_defaults(cls) -> Limits:
@@ -86,6 +91,9 @@ class Limits:
                                                                "or unset (local)")
         lim = cls.hosted_defaults() if raw in _TRUE else cls()
         over: dict[str, Any] = {}
+        ray = _env_ray_address(env.get(ENV_RAY_ADDRESS, ""))
+        if ray is not None:
+            over.update(ray_address=ray, max_concurrent=RAY_MAX_CONCURRENT)
         for var, name, parse in ((ENV_MAX_WORK, "max_work", _env_budget_int),
                                  (ENV_MAX_SECONDS, "max_seconds", _env_budget_float),
                                  (ENV_MAX_MEMORY_MB, "max_memory_mb", _env_budget_int),
@@ -154,6 +162,18 @@ def _env_budget_hours(var: str, value: str) -> float | None:
     if value.strip().lower() in _UNLIMITED:
         return None
     return _env_number(var, value, "a positive number of hours such as 24, or 'none' to keep uploads")
+
+
+def _env_ray_address(value: str) -> str | None:
+    """RELU_LAB_RAY_ADDRESS: local, auto, ray://host:port or host:port; unset or empty: no Ray."""
+    v = value.strip()
+    if not v:
+        return None
+    host_port = v.removeprefix("ray://").rpartition(":")
+    if v in ("local", "auto") or (host_port[0] and host_port[2].isdigit() and " " not in v):
+        return v
+    raise ConfigError(ENV_RAY_ADDRESS, value, "local (start Ray on this machine), auto (the cluster this "
+                                              "machine joined), ray://host:port or host:port")
 
 
 def _env_count(lo: int) -> Callable[[str, str], int]:

@@ -11,12 +11,26 @@ ENV_VAR = "RELU_LAB_STORE"
 STORABLE = ("ok", "diverged")  # a diverged run is a result; a stopped or interrupted one is not
 
 
-def default_path() -> Path:
-    """$RELU_LAB_STORE, else <repo root>/.data/runs.db (repo root = the parent of `core`)."""
+def is_url(location: Any) -> bool:
+    """Whether a store location is a PostgreSQL URL (core.store.pg), else a SQLite file path."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def default_location() -> str:
+    """$RELU_LAB_STORE as given (a path or a postgresql:// URL), else <repo root>/.data/runs.db."""
     env = os.environ.get(ENV_VAR)
     if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / ".data" / "runs.db"
+        return env if is_url(env) else str(Path(env).expanduser())
+    return str(Path(__file__).resolve().parents[2] / ".data" / "runs.db")
+
+
+def default_path() -> Path:
+    """$RELU_LAB_STORE, else <repo root>/.data/runs.db (repo root = the parent of `core`). A
+    PostgreSQL URL there is no path: ValueError (open it with core.store.open_run_store)."""
+    location = default_location()
+    if is_url(location):
+        raise ValueError(f"{ENV_VAR} is a PostgreSQL URL, not a file path: open it with core.store.open_run_store")
+    return Path(location)
 
 
 def experiment_key(configs: list[Any], engine_version: str, extra: dict | None = None) -> str:
