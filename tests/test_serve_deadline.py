@@ -60,10 +60,18 @@ def test_no_limit_never_times_out(clock):
 
 
 def test_restart_counts_the_limit_from_now(clock):
-    stop = Deadline(5.0, clock=clock)
+    stop = Deadline(5.0, clock=clock, lookahead=0)  # the limit alone (the lookahead is tested above)
     clock.advance(4.0)
     stop.restart()  # the run really began only now (Ray had it queued)
     clock.advance(4.0)
     assert not stop() and stop.elapsed == 4.0
     clock.advance(1.0)
     assert stop() and stop.timed_out
+
+
+def test_restart_forgets_the_wait_before_it(clock):
+    stop = Deadline(10.0, clock=clock)
+    clock.advance(30.0)  # queued on the cluster: no gap between two pieces of the run
+    stop.restart()
+    clock.advance(1.0)
+    assert not stop() and stop.longest_gap == 1.0

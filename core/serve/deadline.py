@@ -42,8 +42,10 @@ class Deadline:
         return self.clock() - self.started
 
     def restart(self) -> None:
-        """Count from now: the run really began (a Ray cluster had it queued until now)."""
-        self.started = self.clock()
+        """Count from now: the run really began (a Ray cluster had it queued until now). The wait in
+        the queue is no gap between two checks of the run, so the gaps are measured afresh too."""
+        self.started = self._last = self.clock()
+        self.longest_gap = 0.0
 
     @property
     def fired(self) -> bool:
