@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.procstat import proc_status
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Small but representative: every model, batch sizes from tiny to the whole set, measurement
@@ -61,15 +63,6 @@ QUICK = ("mlp-full-batch", "mlp-tiny-batch", "mlp-measure-only", "mlp-long-histo
 THREADS = 1  # the hosted mode's torch_threads: measuring runs in the training thread
 
 
-def _status() -> dict[str, int]:
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                out[line.split(":")[0]] = int(line.split()[1]) * 1024
-    return out
-
-
 def _child(settings: dict, threads: int | None) -> dict:
     """In the forked child: serve `settings` as the page would, from a fresh store."""
     from core.config import validate
@@ -78,13 +71,13 @@ def _child(settings: dict, threads: int | None) -> dict:
     from core.store import RunStore
 
     base = validate(settings)
-    before = _status()["VmRSS"]
+    before = proc_status()["VmRSS"]
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # VmHWM := VmRSS: the peak from here on
     with tempfile.TemporaryDirectory() as tmp:
         exp, _, _ = run_guarded(base, None, limits=Limits(torch_threads=threads), store=RunStore(Path(tmp) / "r.db"),
                                 gate=TrainingGate(1, 1), jobs=JobRegistry())
-        peak = _status()["VmHWM"]
+        peak = proc_status()["VmHWM"]
     from core.cost import memory_terms
 
     return {"estimate_mb": estimate_memory_mb([base]), "growth_mb": (peak - before) / 2**20,

@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench.procstat import proc_status
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -52,15 +54,6 @@ def make_run(store_path: Path, seeds: int = 64, epochs: int = 5000, depth: int =
     return key
 
 
-def _status() -> dict[str, int]:
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                out[line.split(":")[0]] = int(line.split()[1]) * 1024
-    return out
-
-
 def _worker(store_path: str, key: str, mode: str, visitors: int) -> dict:
     import dashboard.charts as charts
     from core.config import validate  # noqa: F401 - imports paid before the baseline
@@ -70,7 +63,7 @@ def _worker(store_path: str, key: str, mode: str, visitors: int) -> dict:
     from core.store import RunStore
 
     store, cache, gate = RunStore(store_path), RunCache(), TrainingGate(2, 50)
-    before = _status()["VmRSS"]
+    before = proc_status()["VmRSS"]
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     seconds: list[float] = []
@@ -94,7 +87,7 @@ def _worker(store_path: str, key: str, mode: str, visitors: int) -> dict:
         t.join()
     seconds.sort()
     row = store.summary(key)
-    return {"mode": mode, "growth_mb": (_status()["VmHWM"] - before) / 2**20, "first_s": seconds[0],
+    return {"mode": mode, "growth_mb": (proc_status()["VmHWM"] - before) / 2**20, "first_s": seconds[0],
             "last_s": seconds[-1], "stored_mb": row["bytes"] / 2**20,
             "priced_mb": open_cost_mb(None, row["bytes"]), "cached_mb": cache.nbytes / 2**20}
 

@@ -69,15 +69,24 @@ def goes_on(others: int) -> Note:
                 "will be kept in the store: run it again later to see it whole.")
 
 
+def _where(exp, skipped_too: bool = False) -> str:
+    """' after epoch 12 of 200 of 'ReLU' (2 later variants did not start)': where a run stopped."""
+    done = [r for r in exp.runs if r.epochs_done > 0]
+    if not done:
+        return ""
+    last = done[-1]
+    where = f" after epoch {last.last_epoch} of {last.config.epochs}"
+    if len(exp.runs) > 1:
+        where += f" of '{last.name}'"
+        skipped = len(exp.runs) - exp.runs.index(last) - 1
+        if skipped_too and skipped:
+            where += f" ({count(skipped, 'later variant', 'later variants')} did not start)"
+    return where
+
+
 def partial_from_store(limit_s: float, exp) -> Note:
     """A run kept at the time limit (core.serve.partial), served instead of training it again."""
-    done = [r for r in exp.runs if r.epochs_done > 0]
-    where = ""
-    if done:
-        last = done[-1]
-        where = f" after epoch {last.last_epoch} of {last.config.epochs}"
-        if len(exp.runs) > 1:
-            where += f" of '{last.name}'"
+    where = _where(exp)
     return Note("warning", STOPPED_AT_LIMIT,
                 f"This experiment reached the {limit_s:g} s time limit when it was trained on this server and "
                 f"stopped{where}: this is that partial run (it would stop there again). Reduce epochs or "
@@ -92,16 +101,7 @@ def outcome(exp, limits: Limits, timed_out: bool, user_stopped: bool) -> list[No
     """Why a run is incomplete (stopped: where, and why) and which variants diverged."""
     notes = []
     if exp.status == "stopped":
-        done = [r for r in exp.runs if r.epochs_done > 0]
-        where = ""
-        if done:
-            last = done[-1]
-            where = f" after epoch {last.last_epoch} of {last.config.epochs}"
-            if len(exp.runs) > 1:
-                where += f" of '{last.name}'"
-                skipped = len(exp.runs) - exp.runs.index(last) - 1
-                if skipped:
-                    where += f" ({count(skipped, 'later variant', 'later variants')} did not start)"
+        where = _where(exp, skipped_too=True)
         if timed_out:
             notes.append(Note("warning", STOPPED_AT_LIMIT,
                               f"Stopped at the {limits.max_seconds:g} s limit of the "
