@@ -153,3 +153,17 @@ def ray_local():
         yield ray_runner
     finally:
         ray_runner.shutdown()
+
+
+@pytest.fixture
+def count_trainings(monkeypatch):
+    """A list that gets one entry per core.train.run_experiment call (the real one still runs)."""
+    import core.train
+
+    real, calls = core.train.run_experiment, []
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr(core.train, "run_experiment", counting)
+    return calls

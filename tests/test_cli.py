@@ -124,19 +124,6 @@ def never_train(monkeypatch):
     monkeypatch.setattr(core.train, "run_experiment", boom)
 
 
-@pytest.fixture
-def count_trainings(monkeypatch):
-    import core.train
-
-    real, calls = core.train.run_experiment, []
-
-    def counting(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-    monkeypatch.setattr(core.train, "run_experiment", counting)
-    return calls
-
-
 def test_a_run_is_kept_listed_and_then_served_by_the_cli_and_the_page(tmp_path, capsys, request):
     from core.runs_cli import main as runs_main
     from core.serve import Limits, run_guarded

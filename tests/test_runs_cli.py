@@ -131,19 +131,6 @@ def test_python_m_core_runs_end_to_end(cli_store) -> None:
 TINY = ["--n-samples", "100", "--epochs", "2", "--seeds", "2", "--width", "8", "--batch-size", "16", "--quiet"]
 
 
-@pytest.fixture
-def count_trainings(monkeypatch):
-    import core.train
-
-    real, calls = core.train.run_experiment, []
-
-    def counting(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-    monkeypatch.setattr(core.train, "run_experiment", counting)
-    return calls
-
-
 def test_cli_a_file_that_is_not_a_store_is_refused_untouched(tmp_path: Path, capsys, count_trainings) -> None:
     """`runs list --store /etc/hostname` renamed that file aside and put a database in its place.
     Now every command refuses it in one line and leaves it alone (a copy stands for /etc/hostname)."""
