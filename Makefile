@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint bench load clean
+.PHONY: run test lint bench load attack clean stack stack-status stack-down
 
 # Stamp files make the install happen once, and again whenever a requirements file changes.
 $(VENV)/.runtime: requirements.txt
@@ -12,7 +12,7 @@ $(VENV)/.runtime: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+$(VENV)/.dev: requirements-dev.txt requirements-scale.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -28,6 +28,22 @@ bench: $(VENV)/.dev
 
 load: $(VENV)/.dev
 	$(PY) -m bench.load
+
+# Hostile links, CSV files, CLI values and store faults against a hosted lab on loopback, in
+# temporary folders; prints tried / handled (tests/test_attack.py runs a short version).
+attack: $(VENV)/.dev
+	$(PY) -m bench.attack
+
+# PostgreSQL, a Ray head with two workers and two Streamlit replicas on loopback (bench/stack.py);
+# the dev set brings requirements-scale.txt (psycopg, ray) and psutil for the memory figures.
+stack: $(VENV)/.dev
+	$(PY) -m bench.stack up
+
+stack-status: $(VENV)/.dev
+	$(PY) -m bench.stack status
+
+stack-down:
+	$(PY) -m bench.stack down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

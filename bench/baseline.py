@@ -126,16 +126,20 @@ class Recorder:
             h.remove()
 
 
+Previous = tuple[list[torch.Tensor], list[torch.Tensor]]  # per layer: probe on-states, dead units
+
+
 def measure_epoch(cfg: Config, model: nn.Sequential, acts: list[nn.Module], outs: list[nn.Module],
-                  data, prev_on: list[torch.Tensor] | None) -> tuple[dict[str, Any], list[torch.Tensor]]:
-    """All metrics of one network at one epoch. Returns the record and the eval-mode on/off states
-    of the probe (for next epoch's mask_flip)."""
+                  data, prev: Previous | None) -> tuple[dict[str, Any], Previous]:
+    """All metrics of one network at one epoch. Returns the record and, for the next epoch's
+    mask_flip and revived, the eval-mode on/off states of the probe and the dead units."""
     x_tr, y_tr, x_va, y_va = data.x_train, data.y_train, data.x_val, data.y_val
     n_probe = probe_rows(cfg, len(x_tr))  # PROBE_SIZE for an MLP, fewer inputs for a CNN
+    has_mask = ACTIVATIONS[cfg.activation].mask is not None  # sigmoid is never off: no mask figures
     rec: dict[str, Any] = {}
     rec_layers: dict[str, list] = {k: [] for k in (
-        "dead", "negative", "saturated", "zero_frac", "act_zero_frac_train",
-        "dropout_zero_frac_train", "mask_flip", "mask_agreement")}
+        "dead", "revived", "negative", "saturated", "zero_frac", "act_zero_frac_train",
+        "dropout_zero_frac_train", "on_frac_train", "mask_flip", "mask_agreement")}
     hooks = Recorder(list(dict.fromkeys(acts + outs)))
     try:
         # --- eval mode: losses, accuracies, dead/negative/saturated units --------------------
@@ -152,9 +156,12 @@ def measure_epoch(cfg: Config, model: nn.Sequential, acts: list[nn.Module], outs
         rec.update(train_loss=train_loss, val_loss=val_loss, train_acc=train_acc, val_acc=val_acc,
                    gap_loss=val_loss - train_loss, gap_acc=train_acc - val_acc)
 
-        on_now = []
+        on_now, dead_now = [], []
         for i, (act, z, a) in enumerate(zip(acts, pre, post, strict=True)):
-            rec_layers["dead"].append(float((_by_unit(a) == 0).all(dim=0).sum()))
+            dead = (_by_unit(a) == 0).all(dim=0)
+            dead_now.append(dead)
+            rec_layers["dead"].append(float(dead.sum()))
+            rec_layers["revived"].append(None if prev is None else float((prev[1][i] & ~dead).sum()))
             rec_layers["negative"].append(float((_by_unit(z) <= 0).all(dim=0).sum()))
             # Derivative of the (elementwise) activation by autograd.
             zg = z.clone().requires_grad_(True)
@@ -167,7 +174,7 @@ def measure_epoch(cfg: Config, model: nn.Sequential, acts: list[nn.Module], outs
             on = a[:n_probe] > 0
             on_now.append(on)
             rec_layers["mask_flip"].append(
-                None if prev_on is None else (on != prev_on[i]).float().mean().item())
+                None if prev is None or not has_mask else (on != prev[0][i]).float().mean().item())
 
         # --- train mode on the probe: what the activation and dropout zero while training ------
         # BatchNorm would update its running statistics in train mode: save and restore them.
@@ -184,12 +191,13 @@ def measure_epoch(cfg: Config, model: nn.Sequential, acts: list[nn.Module], outs
         for a, d1, d2 in zip(a1, o1, o2, strict=True):
             rec_layers["act_zero_frac_train"].append((a == 0).float().mean().item())
             rec_layers["dropout_zero_frac_train"].append(((a != 0) & (d1 == 0)).float().mean().item())
-            rec_layers["mask_agreement"].append(((d1 > 0) == (d2 > 0)).float().mean().item())
+            rec_layers["on_frac_train"].append((a > 0).float().mean().item() if has_mask else None)
+            rec_layers["mask_agreement"].append(((d1 > 0) == (d2 > 0)).float().mean().item() if has_mask else None)
         model.load_state_dict(saved, strict=False)
     finally:
         hooks.remove()
     rec.update(rec_layers)
-    return rec, on_now
+    return rec, (on_now, dead_now)
 
 
 def train_plain(cfg: Config, measure: bool = True) -> dict[str, Any]:
@@ -213,7 +221,7 @@ def train_plain(cfg: Config, measure: bool = True) -> dict[str, Any]:
         model, acts, outs = build_mlp(cfg, n_in, n_out)
         opt = OPTIMIZERS[cfg.optimizer].plain(cfg, model.parameters())  # stock torch.optim
         loader = DataLoader(TensorDataset(data.x_train, data.y_train), batch_size=batch_size, shuffle=True)
-        prev_on = None
+        prev = None
         val_acc = float("nan")
         for epoch in range(cfg.epochs + 1):
             if epoch > 0:
@@ -224,7 +232,7 @@ def train_plain(cfg: Config, measure: bool = True) -> dict[str, Any]:
                     loss.backward()
                     opt.step()
             if measure:
-                rec, prev_on = measure_epoch(cfg, model, acts, outs, data, prev_on)
+                rec, prev = measure_epoch(cfg, model, acts, outs, data, prev)
                 val_acc = rec["val_acc"]
                 history.append({"seed": seed, "epoch": epoch, **rec,
                                 "seconds": time.perf_counter() - t0})

@@ -163,3 +163,4 @@ def wait_drawn(page, timeout: float = 30.0) -> None:
         f"Array.from(document.querySelectorAll('{CHART}'))"
         ".every(g => g._fullLayout && g.querySelector('.main-svg'))", timeout=timeout * 1000)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+

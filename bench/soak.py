@@ -10,7 +10,8 @@ runs and at the end. Growth must stay under 100 MB.
 Faults (printed figures, PASS/FAIL):
 - kill -9 a process while it writes runs to the store, 5 times; afterwards every run that
   process reported finished is still readable;
-- a corrupt store file: moved aside with a warning, and a fresh store works;
+- a damaged store file (one page overwritten): its readable runs salvaged into a fresh file,
+  the damaged one kept aside, one warning; a file that is not a store is refused, untouched;
 - a diverging run: status 'diverged', stored, with a note that its curves stop there.
 
 Exit status 1 if any check fails. Everything lives in a temporary directory.
@@ -111,27 +112,49 @@ def kill9(store_path: Path, rounds: int = 5) -> tuple[bool, str]:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         print(f"faults: kill -9 round {r + 1}: writer killed after {seen} reported puts")
-    store = RunStore(store_path)
-    missing = [k for k in finished if (store.get(k) or {}).get("blob", "")[:1] != "x"]
-    rows = len(store.list(limit=100_000))
+    events: list[str] = []
+    store = RunStore(store_path, events=events)
+    missing = [k for k in finished if (store.get(k, events) or {}).get("blob", "")[:1] != "x"]
+    rows = len(store.list(limit=100_000, events=events))
     print(f"faults: kill -9 x{rounds}: {len(finished)} finished puts, {len(finished) - len(missing)} readable, "
-          f"{rows} rows in the store, warnings {store.warnings or 'none'}")
-    ok = not missing and not store.warnings and len(finished) > 0
+          f"{rows} rows in the store, warnings {events or 'none'}")
+    ok = not missing and not events and len(finished) > 0
     return ok, f"{len(finished) - len(missing)} of {len(finished)} finished runs readable after {rounds} kill -9"
 
 
 def corrupt(store_path: Path) -> tuple[bool, str]:
-    from core.store import RunStore
+    import sqlite3
 
-    store_path.write_bytes(b"definitely not sqlite " * 500)
+    from core.store import NotAStore, RunStore
+
     store = RunStore(store_path)
+    for i in range(40):
+        store.put(f"k{i}", {"i": i, "blob": os.urandom(3000).hex()}, {"title": f"run {i}"})
+    con = sqlite3.connect(store_path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    page = 4096
+    data = bytearray(store_path.read_bytes())
+    middle = len(data) // page // 2
+    data[middle * page:(middle + 1) * page] = os.urandom(page)  # one page in the middle
+    store_path.write_bytes(bytes(data))
+    events: list[str] = []
+    store = RunStore(store_path, events=events)
     moved = list(store_path.parent.glob(store_path.name + ".corrupt-*"))
-    store.put("k", {"ok": 1}, {"title": "after", "status": "ok"})
-    fresh_ok = store.get("k") == {"ok": 1}
-    print(f"faults: corrupt store: warnings {store.warnings}; moved aside {[p.name for p in moved]}; "
-          f"fresh store works: {fresh_ok}")
-    ok = bool(store.warnings) and bool(moved) and fresh_ok
-    return ok, "moved aside with a warning, fresh store works" if ok else "not handled"
+    kept = len(store.list(limit=1000))
+    store.put("after", {"ok": 1}, {"title": "after", "status": "ok"})
+    fresh_ok = store.get("after") == {"ok": 1}
+    foreign = store_path.with_name("not-a-store.txt")
+    foreign.write_text("hostname\n")
+    try:
+        RunStore(foreign)
+        refused = False
+    except NotAStore:
+        refused = foreign.read_text() == "hostname\n" and not list(foreign.parent.glob("not-a-store.txt?*"))
+    print(f"faults: damaged store: warnings {events}; kept {kept} of 40; moved aside {[p.name for p in moved]}; "
+          f"fresh store works: {fresh_ok}; a foreign file refused untouched: {refused}")
+    ok = len(events) == 1 and bool(moved) and kept >= 38 and fresh_ok and refused
+    return ok, f"salvaged {kept} of 40 runs with one warning, a foreign file untouched" if ok else "not handled"
 
 
 def diverge(store_path: Path) -> tuple[bool, str]:
@@ -166,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         checks.append((f"soak: RSS growth < {GROWTH_LIMIT_MB} MB", *soak(args.runs, args.warmup, tmp / "soak.db")))
         if not args.skip_faults:
             checks.append(("faults: kill -9 during store writes", *kill9(tmp / "kill.db")))
-            checks.append(("faults: corrupt store file", *corrupt(tmp / "corrupt.db")))
+            checks.append(("faults: damaged store file", *corrupt(tmp / "corrupt.db")))
             checks.append(("faults: diverging run", *diverge(tmp / "diverge.db")))
     for name, ok, detail in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")

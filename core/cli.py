@@ -3,7 +3,9 @@
 `run` keeps every finished run (ok or diverged) in the run store, under the key the page uses,
 and serves an experiment that is already stored instead of training it: a heavy experiment
 trained here is served instantly by the page. `--store PATH` picks the file, `--no-store`
-neither reads nor writes it, `--retrain` trains again and replaces the stored copy.
+neither reads nor writes it, `--retrain` trains again and replaces the stored copy. Identical
+runs started in several processes train once: the first takes the experiment's claim in the
+store (core.store.claims), the others wait for its result.
 
 Bad input, or an output or store path that cannot be used, exits with code 2 and one line
 naming the field or path, the value (cut) and what is allowed, before anything is trained;
@@ -13,6 +15,7 @@ stored runs, paths) is printed with control characters escaped (core.safetext.te
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 import sys
@@ -32,9 +35,16 @@ from core.runs_cli import (
 )
 from core.safetext import terminal
 
-SUMMARY = [("train_acc", "train acc"), ("val_acc", "val acc"), ("gap_acc", "gap acc"), ("train_loss", "train loss"),
-           ("val_loss", "val loss"), ("dead", "dead units"), ("zero_frac", "zero frac"),
-           ("mask_agreement", "mask agree"), ("mask_flip", "mask flip")]
+# (metric, column header, how a seed's per-layer figures become one number): the header says
+# which layers it is. "final": the last epoch (scalars); "sum"/"mean": the last epoch summed or
+# averaged over hidden layers; "L1": the last epoch's first hidden layer (as the page's mask
+# figures); "total": summed over every layer and every epoch (each revival counts once).
+SUMMARY = [("train_acc", "train acc", "final"), ("val_acc", "val acc", "final"), ("gap_acc", "gap acc", "final"),
+           ("train_loss", "train loss", "final"), ("val_loss", "val loss", "final"),
+           ("dead", "dead (all layers)", "sum"), ("revived", "revived (all layers+epochs)", "total"),
+           ("zero_frac", "zero frac (mean of layers)", "mean"),
+           ("mask_agreement", "mask agree L1", "L1"), ("mask_flip", "mask flip L1", "L1")]
+MASK_FIGURES = ("mask_agreement", "mask_flip")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,22 +95,52 @@ def resolve(args: argparse.Namespace) -> tuple[Config, dict[str, dict[str, Any]]
     return base, variants, pre.title, pre.name
 
 
-def summary_table(exp) -> str:
+def per_seed(r, metric: str, how: str):
+    """One number per seed (seeds,) for a summary column (see SUMMARY); NaN for a seed with none."""
+    import warnings
+
     import numpy as np
 
-    rows = [["variant", "status", "seconds"] + [label for _, label in SUMMARY]]
+    if how == "total":
+        a = r.curve(metric)                                      # (seeds, epochs, layers)
+        none = np.isnan(a).all(axis=(1, 2))
+        return np.where(none, np.nan, np.nansum(a, axis=(1, 2)))
+    v = r.final(metric)
+    if how == "final":
+        return v
+    if how == "L1":
+        return v[:, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN seed stays NaN
+        return np.where(np.isnan(v).all(1), np.nan, np.nansum(v, 1) if how == "sum" else np.nanmean(v, 1))
+
+
+def summary_table(exp) -> str:
+    """Each variant's mean±std over seeds per SUMMARY column. Mask figures of an activation that is
+    never off (sigmoid) read n/a, and a line under the table says why."""
+    import numpy as np
+
+    from core.registry import mask_note
+
+    rows = [["variant", "status", "seconds"] + [label for _, label, _ in SUMMARY]]
+    notes: list[str] = []
     for r in exp.runs:
         cells = [terminal(r.name), terminal(r.status), f"{r.seconds:.2f}"]
-        for m, _ in SUMMARY:
-            v = r.final(m)
-            if v.ndim == 2:  # per layer: dead units summed over layers, fractions averaged
-                v = np.nansum(v, 1) if m == "dead" else np.nanmean(v, 1)
+        note = mask_note(r.config.activation)
+        if note and note not in notes:
+            notes.append(note)
+        for m, _, how in SUMMARY:
+            if note and m in MASK_FIGURES:
+                cells.append("n/a")
+                continue
+            v = per_seed(r, m, how) if r.epochs_done else np.array([np.nan])
             v = v[~np.isnan(v)]
             cells.append("-" if len(v) == 0 else f"{v.mean():.3f}±{v.std():.3f}" if len(v) > 1 else f"{v[0]:.3f}")
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += [f"n/a = not applicable: {n}" for n in notes]
     return "\n".join(lines)
 
 
@@ -113,48 +153,85 @@ def cmd_run(args: argparse.Namespace) -> int:
             check_writable(path)
     configs = {n: base.replace(**ov) for n, ov in variants.items()}
     store = key = exp = None
+    claim: Any = None
     if not args.no_store:
+        from core.serve.limits import Limits
         from core.store import store_key
 
         key = store_key(list(configs.values()))  # the page's key: DataError for an unusable CSV
-        store = open_store(args.store)
-        _say_warnings(store, 0)
+        store = open_store(args.store, max_mb=Limits.from_env().store_max_mb)
         if not args.retrain:
-            exp = _stored(store, key)
+            exp, present = _stored(store, key)
+            if not present:
+                try:
+                    exp, claim = _claim(store, key)
+                except KeyboardInterrupt:
+                    print("interrupted: nothing written", file=sys.stderr)
+                    return 130
     if exp is not None:
         exp = _as_requested(exp, base, configs, title, preset)
         where = terminal(path_text(store.path))
         print(f"served from the run store {where} (key {key[:12]}): this exact experiment was trained "
               "before; --retrain trains it again, --no-store ignores the store", file=sys.stderr)
     else:
-        exp = _train(base, variants, title, preset, args.quiet)
-        if exp is None:
-            print("interrupted: nothing written", file=sys.stderr)
-            return 130
-        if store is not None:
-            exp = _keep(store, key, exp)
+        with claim or contextlib.nullcontext():
+            exp = _train(base, variants, title, preset, args.quiet)
+            if exp is None:
+                print("interrupted: nothing written", file=sys.stderr)
+                return 130
+            if store is not None:
+                exp = _keep(store, key, exp)
     _report(exp, args)
     return 0
 
 
-def _say_warnings(store, seen: int) -> int:
-    for w in store.warnings[seen:]:
+def _say(events: list[str]) -> None:
+    for w in events:
         print(f"warning: {terminal(w)}", file=sys.stderr)
-    return len(store.warnings)
+
+
+def _claim(store, key: str):
+    """(stored Experiment, None) if another process trained it meanwhile, else (None, claim): the
+    claim is ours to train under (released when training ends, kept alive while it lasts)."""
+    from core.store import claim_or_wait
+
+    said: list[str] = []
+
+    def waiting(owner: str) -> None:
+        if not said:
+            said.append(owner)
+            print(terminal(f"waiting: another process is training this experiment into the run store "
+                           f"{path_text(store.path)} ({owner}); its result will be served here"), file=sys.stderr)
+
+    events: list[str] = []
+    try:
+        turn = claim_or_wait(store, key, on_wait=waiting, events=events)
+    except sqlite3.Error as e:  # e.g. locked by another writer for longer than the busy timeout
+        raise StoreUnusable(f"store {path_text(store.path)}: {e}") from None
+    _say(events)
+    if turn.doc is not None:
+        exp = _experiment(turn.doc)
+        if exp is not None:
+            return exp, None
+        return None, None  # a copy this engine cannot read: trained again, as by _stored
+    return None, turn.claim.keep_alive()
 
 
 def _stored(store, key: str):
-    """The stored Experiment, or None (absent, or a copy this engine cannot read: trained again)."""
-    from core.results import Experiment
-
-    seen = len(store.warnings)
+    """(the stored Experiment or None, whether a copy is stored): a copy this engine cannot read
+    is trained again."""
+    events: list[str] = []
     try:
-        doc = store.get(key)
+        doc = store.get(key, events)
     except sqlite3.Error as e:  # e.g. locked by another writer for longer than the busy timeout
         raise StoreUnusable(f"store {path_text(store.path)}: {e}") from None
-    _say_warnings(store, seen)
-    if doc is None:
-        return None
+    _say(events)
+    return (None, False) if doc is None else (_experiment(doc), True)
+
+
+def _experiment(doc: dict):
+    from core.results import Experiment
+
     try:
         return Experiment.from_dict(doc)
     except Exception as e:  # noqa: BLE001 - a document from an older engine, or a damaged one
@@ -207,15 +284,16 @@ def _keep(store, key: str, exp):
     if exp.status not in STORABLE:
         print(f"not kept in the run store: the run was {exp.status}", file=sys.stderr)
         return exp
-    seen = len(store.warnings)
+    events: list[str] = []
     try:
-        store.put(key, doc, summarize(exp))
+        kept = store.put(key, doc, summarize(exp), events)
     except (sqlite3.Error, OSError) as e:  # the results are still reported below
         print(terminal(f"warning: run store {path_text(store.path)}: this run could not be stored ({e})"),
               file=sys.stderr)
     else:
-        print(terminal(f"kept in the run store {path_text(store.path)} (key {key[:12]})"), file=sys.stderr)
-    _say_warnings(store, seen)
+        if kept:
+            print(terminal(f"kept in the run store {path_text(store.path)} (key {key[:12]})"), file=sys.stderr)
+    _say(events)
     return exp
 
 

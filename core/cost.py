@@ -45,11 +45,6 @@ def n_classes(cfg: Config) -> int:
     return DATASETS[cfg.dataset].max_classes
 
 
-def weight_copies(cfg: Config) -> float:
-    """Copies of the weights while training: weights, gradients, the optimizer's state, slack."""
-    return 2.5 + OPTIMIZERS[cfg.optimizer].state_tensors
-
-
 def split(cfg: Config, n: int | None = None) -> tuple[int, int]:
     """(training examples, validation examples), as core.data splits them."""
     n = examples(cfg) if n is None else n
@@ -96,15 +91,76 @@ def work(configs: list[Config]) -> int:
     return sum(c.epochs * examples(c) * c.width * c.depth * c.seeds for c in configs)
 
 
-def step_macs(cfg: Config, n_in: int, n_train: int) -> int:
-    """Multiply-accumulates in one forward step of all seeds: decides the threads of a run."""
-    B = batch(cfg, n_train)
+def forward_macs(cfg: Config, n_in: int | None = None) -> int:
+    """Multiply-accumulates of one seed's forward pass over one example."""
+    n_in = n_inputs(cfg) if n_in is None else n_in
     k = n_classes(cfg)
     if cfg.model == "cnn":
-        per_input = CNN_PIXELS * CNN_KERNEL * cfg.width * (1 + cfg.width * (cfg.depth - 1)) + cfg.width * CNN_POOLED * k
-    else:
-        per_input = n_in * cfg.width + cfg.width * cfg.width * (cfg.depth - 1) + cfg.width * k
-    return cfg.seeds * B * per_input
+        return CNN_PIXELS * CNN_KERNEL * cfg.width * (1 + cfg.width * (cfg.depth - 1)) + cfg.width * CNN_POOLED * k
+    return n_in * cfg.width + cfg.width * cfg.width * (cfg.depth - 1) + cfg.width * k
+
+
+def step_macs(cfg: Config, n_in: int, n_train: int) -> int:
+    """Multiply-accumulates in one forward step of all seeds: decides the threads of a run."""
+    return cfg.seeds * batch(cfg, n_train) * forward_macs(cfg, n_in)
+
+
+# The pieces of a run that a time limit cannot cut, since the engine asks should_stop between
+# them: one training step (forward and backward, about 3 forwards), one measurement (an eval
+# pass over every example and two train-mode passes over the probe) and the final pictures (the
+# boundary over its grid, or the validation set, and three passes over the raster's inputs).
+BOUNDARY_POINTS = 80 * 80   # core.artifacts.BOUNDARY_GRID squared (tested)
+RASTER_INPUTS = 48          # core.artifacts.RASTER_INPUTS
+# Multiply-accumulates a second on one thread, taken low: a wide CNN's step ran at 48e9 and its
+# measurement at 67e9 on the 2-vCPU EPYC of README's figures, a wide MLP's at about the same;
+# a server training two runs while it draws pages gets less.
+MACS_PER_S = 3e10
+
+
+def piece_macs(cfg: Config) -> dict[str, float]:
+    """Multiply-accumulates of each piece a time limit cannot cut (see above), all seeds."""
+    n = examples(cfg)
+    n_train, n_val = split(cfg, n)
+    per = cfg.seeds * forward_macs(cfg)
+    probe = probe_rows(cfg, n_train)
+    shown = BOUNDARY_POINTS if n_inputs(cfg) == 2 else n_val
+    return {"step": 3.0 * per * batch(cfg, n_train) if cfg.epochs > 0 else 0.0,
+            "measurement": per * (n + 2 * probe),
+            "pictures": per * (shown + 3 * min(RASTER_INPUTS, probe))}
+
+
+STEP_OVERHEAD_S = 2e-4   # Python and tiny kernels around each training step
+EPOCH_OVERHEAD_S = 3e-3  # ... and around each epoch's measurement
+
+
+def estimate_seconds(configs: list[Config]) -> float:
+    """Rough wall-clock seconds of an experiment on one thread (variants one after another): the
+    line's shortest-first order and the wait a visitor is shown use it; it errs high."""
+    total = 0.0
+    for c in configs:
+        n_train, _ = split(c)
+        steps = len(batches(n_train, c.batch_size, c.batchnorm))
+        p = piece_macs(c)
+        epoch = steps * (STEP_OVERHEAD_S + p["step"] / MACS_PER_S) + EPOCH_OVERHEAD_S + p["measurement"] / MACS_PER_S
+        total += c.epochs * epoch + (p["measurement"] + p["pictures"]) / MACS_PER_S + EPOCH_OVERHEAD_S
+    return total
+
+
+def longest_piece(configs: list[Config]) -> tuple[str, Config, float]:
+    """(which piece, of the variant that weighs most in it, its estimated seconds at MACS_PER_S):
+    the longest stretch of a run during which it cannot be stopped. Variants that train as one
+    network (core.groups) take each step, measurement and picture together: their pieces add up."""
+    from core.groups import group_configs  # core.groups imports this module
+
+    best = ("", configs[0], 0.0)
+    for g in group_configs(configs):
+        pieces = [piece_macs(c) for c in g.configs]
+        for name in pieces[0]:
+            seconds = sum(p[name] for p in pieces) / MACS_PER_S
+            if seconds > best[2]:
+                heaviest = max(range(len(pieces)), key=lambda j: pieces[j][name])
+                best = (name, g.configs[heaviest], seconds)
+    return best
 
 
 def parameters(cfg: Config) -> int:
@@ -117,33 +173,53 @@ def parameters(cfg: Config) -> int:
     return n + (2 * w * d if cfg.batchnorm else 0)
 
 
-def memory_bytes(cfg: Config) -> tuple[float, float]:
-    """(peak bytes while training, bytes of its results kept and serialized) for one variant.
-
-    An estimate calibrated by measuring peak RSS on a range of settings (MLP and CNN, full
-    batch and small, dropout and batch norm); it errs high, by up to about 2x. Training memory
-    is the weights (with gradients and optimizer state) plus the largest of: the activations
-    autograd keeps for one step, one evaluation chunk, the probe batch the metrics use."""
-    cnn = cfg.model == "cnn"
+def memory_terms(cfg: Config) -> dict[str, float]:
+    """The bytes of what one variant holds, before the factors memory_bytes applies: one float32
+    copy of every seed's weights, of the hidden outputs of a training batch (none when only
+    epoch 0 is measured), of an evaluation chunk and of the probe, and the float64 results kept
+    (metric histories and the on/off raster)."""
     S, d = cfg.seeds, cfg.depth
     units = units_per_input(cfg)
     n = examples(cfg)
     n_train, _ = split(cfg, n)
-    B = batch(cfg, n_train)
-    probe = probe_rows(cfg, n_train)
-    chunk = min(n, chunk_rows(cfg))
-    drop, bn = cfg.dropout > 0, cfg.batchnorm
-    k_train = 2.5 + 1.5 * drop + 3 * bn
-    # Calibrated when the MLP's figure assumed a 1,024-row probe: 4x the per-row factor keeps
-    # the same (high) estimate for the real 256-row probe until it is recalibrated against
-    # measured peaks.
-    k_probe = (12 + 4 * drop if cnn else 4 * (2.5 + 1 * drop)) + 2 * bn
-    k_chunk = 4 if cnn else 1.5
-    acts = S * units * max(B * k_train, chunk * k_chunk, probe * k_probe)
-    train = 4 * (S * parameters(cfg) * weight_copies(cfg) + acts)
-    # Metric histories (float64) and the on/off raster, then as Python lists and JSON in the store.
-    kept = S * (cfg.epochs + 1) * (7 + 8 * d) * 8 * 7 + S * d * 3 * 48 * 64 * 48
-    return train, kept
+    return {
+        "weights": 4.0 * S * parameters(cfg),
+        "batch": 4.0 * S * units * batch(cfg, n_train) if cfg.epochs > 0 else 0.0,
+        "chunk": 4.0 * S * units * min(n, chunk_rows(cfg)),
+        "probe": 4.0 * S * units * probe_rows(cfg, n_train),
+        "kept": 8.0 * S * ((cfg.epochs + 1) * (7 + 8 * d) + d * 3 * 48 * 64),
+    }
+
+
+# Factors on memory_terms, calibrated against measured peaks (python -m bench.memcal: every
+# model, batch sizes from 2 to the whole set, measurement-only runs, dropout, batch norm, many
+# seeds, long histories, served the page's way): each covers the copies that really exist at the
+# peak, with about 20% to spare. Weights: the weights, their gradients, the optimizer's state and
+# the per-seed tensors stacked at initialization. A training batch: each layer's pre-activation,
+# activation and their gradients (dropout adds its mask and output, batch norm its normalized
+# copies and autograd's). An evaluation chunk and the probe: the reused per-layer buffers and the
+# two train-mode passes over it. Kept: the live results, the snapshot the page reads, and the
+# store's copy as Python lists, JSON and compressed bytes.
+MEMORY_BASE_MB = 48  # threads, the store's connection, JSON: what even the smallest run adds
+
+
+def _batch_factor(cfg: Config) -> float:
+    return 4.0 + 2.0 * (cfg.dropout > 0) + 5.0 * cfg.batchnorm
+
+
+def memory_factors(cfg: Config) -> dict[str, float]:
+    return {"weights": 6.0 + OPTIMIZERS[cfg.optimizer].state_tensors, "batch": _batch_factor(cfg),
+            "chunk": 5.0, "probe": 14.0, "kept": 12.0}
+
+
+def memory_bytes(cfg: Config) -> tuple[float, float]:
+    """(peak bytes while training, bytes of its results kept and serialized) for one variant:
+    memory_terms times memory_factors. The training figure is a sum over weights, batch, chunk
+    and probe (the buffers of each are kept while the others are in use), so it errs high; the
+    calibration test (tests/test_cost.py) holds it between the measured peak and 3x it."""
+    terms, k = memory_terms(cfg), memory_factors(cfg)
+    train = sum(k[name] * terms[name] for name in ("weights", "batch", "chunk", "probe"))
+    return train, k["kept"] * terms["kept"]
 
 
 def estimate_memory_mb(configs: list[Config]) -> float:
@@ -156,4 +232,4 @@ def estimate_memory_mb(configs: list[Config]) -> float:
 
     parts = [memory_bytes(c) for c in configs]
     training = max(sum(parts[i][0] for i in g.indices) for g in group_configs(configs))
-    return (training + sum(k for _, k in parts)) / _MB + 32
+    return (training + sum(k for _, k in parts)) / _MB + MEMORY_BASE_MB

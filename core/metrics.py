@@ -6,6 +6,7 @@ for all seeds at once. Definitions are in core.results.METRIC_HELP and README.
 from __future__ import annotations
 
 import threading
+from typing import NamedTuple
 
 import torch
 
@@ -35,18 +36,38 @@ def evaluate(net: BatchedNet, x: Tensor) -> Tensor:
     return torch.cat([net.forward(_expand(x[lo: lo + rows], net.S), train=False)[0] for lo in range(0, len(x), rows)], 1)
 
 
+class Previous(NamedTuple):
+    """What an epoch's measurement hands the next one, per hidden layer: the eval-mode on-states
+    on the probe, (S, P, units, positions) 0/1 (mask_flip), and the dead units, (S, units) bool
+    (revived)."""
+
+    on: list[Tensor]
+    dead: list[Tensor]
+
+
+def expected_agreement(p: float, on_frac):
+    """mask_agreement's expectation with dropout p in the first hidden layer, where on_frac is
+    that layer's on_frac_train. There the on/off state before dropout is the same in both passes,
+    so a unit that is off agrees; one that is on disagrees exactly when one pass drops it and the
+    other does not, with probability 2p(1-p). Deeper, the states before dropout differ between
+    passes too (upstream dropout moves their inputs), so agreement is lower: this is an upper
+    bound there, with that layer's own on_frac. (The lab drops with probability round(p * 65536) /
+    65536, within 8e-6 of p: core.models.SeedStreams.keep_masks.)"""
+    return 1.0 - 2.0 * p * (1.0 - p) * on_frac
+
+
 @torch.no_grad()
 def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor,
-            streams: SeedStreams, prev_on: list[Tensor] | None,
-            snapshots: int = 1) -> tuple[dict[str, Tensor], list[Tensor]]:
-    """All epoch metrics. Returns ({name: (S,) or (S, L)}, this epoch's eval on-states on the probe).
+            streams: SeedStreams, prev: Previous | None,
+            snapshots: int = 1) -> tuple[dict[str, Tensor], Previous]:
+    """All epoch metrics. Returns ({name: (S,) or (S, L)}, what the next epoch compares with).
 
     `net` may hold several consecutive epochs' weights (BatchedNet.stacked, with `streams`
     repeated to match): every figure is per slice, so this is the same as measuring the snapshots
-    one by one, except mask_flip, which compares each snapshot with the one before it. prev_on is
-    then the epoch before the first snapshot, and the on-states returned are the last snapshot's."""
+    one by one, except mask_flip and revived, which compare each snapshot with the one before it.
+    prev is then the epoch before the first snapshot, and what is returned is the last snapshot's."""
     if isinstance(net.act, SlicedActivation):
-        return _by_activation(measure, net, x_train, y_train, x_val, y_val, streams=streams, prev_on=prev_on,
+        return _by_activation(measure, net, x_train, y_train, x_val, y_val, streams=streams, prev=prev,
                               snapshots=snapshots)
     S, L, act = net.S, net.layers, net.act
     n, P = len(x_train), probe_size(net, len(x_train))
@@ -118,13 +139,24 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     on = [torch.cat(parts, 1) for parts in on_probe]
     assert S % snapshots == 0, (S, snapshots)
     s = S // snapshots  # seeds per snapshot
-    # Each snapshot's previous epoch: prev_on for the first, the snapshot before for the others.
-    before = [torch.cat([a[:s] if p is None else p, a[:-s]]) for a, p in zip(on, prev_on or [None] * L, strict=True)]
-    out["mask_flip"] = torch.stack([_differ(a, b) / a[0].numel() for a, b in zip(on, before, strict=True)], 1)
-    if prev_on is None:
-        out["mask_flip"][:s] = float("nan")  # epoch 0 has no epoch before it
+
+    def before(now: list[Tensor], then: list[Tensor] | None) -> list[Tensor]:
+        """Each snapshot's previous epoch: `then` for the first, the snapshot before for the others."""
+        return [torch.cat([a[:s] if p is None else p, a[:-s]]) for a, p in zip(now, then or [None] * L, strict=True)]
+
+    out["mask_flip"] = torch.stack([_differ(a, b) / a[0].numel()
+                                    for a, b in zip(on, before(on, None if prev is None else prev.on), strict=True)], 1)
+    # revived: dead at the epoch before, alive now (a count of units, as dead)
+    out["revived"] = torch.stack([(b & ~a).sum(1) for a, b in zip(all_zero, before(all_zero, None if prev is None else prev.dead),
+                                                                  strict=True)], 1).float()
+    if prev is None:  # epoch 0 has no epoch before it
+        out["mask_flip"][:s] = float("nan")
+        out["revived"][:s] = float("nan")
     out.update(train_mode_zeros(net, x_train[:P], streams))
-    return out, [a[-s:].clone() for a in on]  # a copy: the view would keep every snapshot's states
+    if act.mask is None:  # never off (sigmoid): no on/off pattern to compare
+        out["mask_flip"][:] = float("nan")
+    # copies: views would keep every snapshot's states
+    return out, Previous([a[-s:].clone() for a in on], [d[-s:].clone() for d in all_zero])
 
 
 def _separate_passes(net: BatchedNet) -> bool:
@@ -168,11 +200,13 @@ def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[s
     """What the activation and dropout zero in training: two train-mode passes over the probe x
     (as train_mode_passes), each layer reduced as it is computed instead of kept."""
     P = len(x)
-    nz_a, nz_d, differ = [], [], []
+    nz_a, nz_d, differ, on_a = [], [], [], []
     relu = net.act.saturates_where_negative
 
     def first_pass(i: int, a: Tensor, d1: Tensor) -> Tensor:
         nz_a.append(_nnz(a, nonneg=relu))
+        # on before dropout; ReLU outputs are >= 0, so its on-states are its non-zeros
+        on_a.append(nz_a[-1] if relu else _on(a, _tmp(0, a)).flatten(1).sum(1))
         on1 = _on(d1, _tmp(1, d1), nonneg=relu)
         # ReLU outputs are >= 0, so the on-states already count d1's non-zeros.
         nz_d.append(on1.flatten(1).sum(1) if relu else _nnz(d1))
@@ -198,11 +232,16 @@ def train_mode_zeros(net: BatchedNet, x: Tensor, streams: SeedStreams) -> dict[s
         net.forward(_expand(torch.cat([x, x]), net.S), train=True, streams=streams, update_bn=False, inspect=reduce)
     n = P * net.cfg.width * (64 if net.cnn else 1)
     # Dropout only zeroes (and scales survivors), so its extra zeros are nnz(a) - nnz(d).
-    return {
+    out = {
         "act_zero_frac_train": torch.stack([1.0 - k / n for k in nz_a], 1),
         "dropout_zero_frac_train": torch.stack([(k - j) / n for k, j in zip(nz_a, nz_d, strict=True)], 1),
         "mask_agreement": torch.stack([1.0 - k / n for k in differ], 1),
+        "on_frac_train": torch.stack([k / n for k in on_a], 1),
     }
+    if net.act.mask is None:  # never off (sigmoid): the mask figures do not apply
+        out["mask_agreement"][:] = float("nan")
+        out["on_frac_train"][:] = float("nan")
+    return out
 
 
 def _ce_hit(logits_t: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -265,7 +304,7 @@ def _tmp(slot: int, like: Tensor) -> Tensor | None:
     return reused_buffer(bufs, key, tuple(like.shape))
 
 
-def _by_activation(fn, net: BatchedNet, *args, streams: SeedStreams, prev_on, snapshots: int = 1, **kw):
+def _by_activation(fn, net: BatchedNet, *args, streams: SeedStreams, prev, snapshots: int = 1, **kw):
     """fn (measure) on each activation's slices of a network of several (variants as slices,
     core.slices) as a network of their own, with their own streams (core.models.SeedStreams,
     `apart`), joined again slice by slice: each activation takes its own shortcuts (ReLU's), and
@@ -273,8 +312,8 @@ def _by_activation(fn, net: BatchedNet, *args, streams: SeedStreams, prev_on, sn
     period = len(net.slices)
     parts = []
     for lo, hi, _ in net.act.runs:
-        prev = None if prev_on is None else _cut(prev_on, lo, hi)
-        parts.append((lo, hi, fn(net.rows(lo, hi), *args, streams.rows(lo, hi), prev, snapshots=snapshots, **kw)))
+        before = None if prev is None else _cut(prev, lo, hi)
+        parts.append((lo, hi, fn(net.rows(lo, hi), *args, streams.rows(lo, hi), before, snapshots=snapshots, **kw)))
     k = net.S // period
     figures: dict[str, Tensor] = {}
     for name, first in parts[0][2][0].items():
@@ -286,12 +325,17 @@ def _by_activation(fn, net: BatchedNet, *args, streams: SeedStreams, prev_on, sn
 
 
 def _cut(state, lo: int, hi: int):
-    """Slices lo..hi of per-slice state: tensors (slices first), in lists, tuples and dicts."""
+    """Slices lo..hi of per-slice state: tensors (slices first), in lists, tuples (named too) and dicts."""
     if torch.is_tensor(state):
         return state[lo:hi]
     if isinstance(state, dict):
         return {k: _cut(v, lo, hi) for k, v in state.items()}
-    return type(state)(_cut(v, lo, hi) for v in state)
+    return _rebuild(state, [_cut(v, lo, hi) for v in state])
+
+
+def _rebuild(like, items: list):
+    """A list or tuple of like's type (a NamedTuple takes its fields one by one) holding items."""
+    return like._make(items) if hasattr(like, "_make") else type(like)(items)
 
 
 def _join(states: list):
@@ -301,4 +345,4 @@ def _join(states: list):
         return torch.cat(states)
     if isinstance(first, dict):
         return {k: _join([s[k] for s in states]) for k in first}
-    return type(first)(_join(list(parts)) for parts in zip(*states, strict=True))
+    return _rebuild(first, [_join(list(parts)) for parts in zip(*states, strict=True)])

@@ -80,6 +80,17 @@ class _Fused:
             p.grad = None
 
     @torch.no_grad()
+    def step(self) -> None:
+        grads = self._grads()
+        if self._stock is not None:  # torch.optim's, where the private kernel is missing
+            self._stock.step()
+        else:
+            self._fused_step(grads)
+
+    def _fused_step(self, grads: list[Tensor]) -> None:
+        raise NotImplementedError
+
+    @torch.no_grad()
     def zero_slice(self, i: int, params: Sequence[Tensor] | None = None) -> None:
         """Zero slice i of every state tensor (a retired seed: its momentum must not move it), of
         `params` only if given."""
@@ -114,12 +125,7 @@ class Adam(_Fused):
         self._step = torch.zeros((), dtype=torch.float32)
         self._steps = [self._step] * len(self.params)
 
-    @torch.no_grad()
-    def step(self) -> None:
-        grads = self._grads()
-        if self._stock is not None:
-            self._stock.step()
-            return
+    def _fused_step(self, grads: list[Tensor]) -> None:
         self._step += 1
         FUSED_ADAM(self.params, grads, self._exp_avgs, self._exp_avg_sqs, [], self._steps,
                    lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
@@ -141,12 +147,7 @@ class SGD(_Fused):
                                  weight_decay=weight_decay)
             self.state = self._stock.state
 
-    @torch.no_grad()
-    def step(self) -> None:
-        grads = self._grads()
-        if self._stock is not None:
-            self._stock.step()
-            return
+    def _fused_step(self, grads: list[Tensor]) -> None:
         first = self.momentum != 0 and not self.state
         if first:  # the kernel fills them with the first gradients, as torch.optim does
             self.state = {p: {"momentum_buffer": torch.empty_like(g)} for p, g in zip(self.params, grads, strict=True)}

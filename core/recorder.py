@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from core.data import Dataset
-from core.metrics import chunk_rows, measure
+from core.metrics import Previous, chunk_rows, measure
 from core.models import BatchedNet, SeedStreams
 from core.threads import CORES, thread_setup
 
@@ -101,7 +101,7 @@ class Recorder:
                  commit: Commit, last_epoch: int, t0: float):
         self.policy, self.data, self.streams, self.commit = policy, data, streams, commit
         self.last_epoch, self.t0, self.S = last_epoch, t0, net.S
-        self._prev_on: list[torch.Tensor] | None = None  # the epoch before's on-states (mask_flip)
+        self._prev: Previous | None = None  # the epoch before's on-states and dead units (mask_flip, revived)
 
     def record(self, epoch: int, net: BatchedNet) -> None:
         """Measure `net`, just trained for `epoch` epochs, if the policy asks for this epoch."""
@@ -122,8 +122,8 @@ class Recorder:
         """Measure k snapshots (k * S slices of `net`, epochs in order); in the measuring thread
         when overlapped, so passes run one at a time, in epoch order."""
         d = self.data
-        m, self._prev_on = measure(net, d.x_train, d.y_train, d.x_val, d.y_val,
-                                   self.streams if k == 1 else self.streams.repeated(k), self._prev_on, snapshots=k)
+        m, self._prev = measure(net, d.x_train, d.y_train, d.x_val, d.y_val,
+                                self.streams if k == 1 else self.streams.repeated(k), self._prev, snapshots=k)
         ok = finite_seeds(net, m["train_loss"] + m["val_loss"])  # one pass over the weights
         # Converted here, once per pass: in the measuring thread this is off the training path.
         return {key: v.double().numpy() for key, v in m.items()}, ok.numpy()

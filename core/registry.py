@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -50,6 +50,13 @@ class Activation:
     # In-place version. Only for saturates_where_negative activations: the metrics then need no z,
     # so the forward pass may overwrite z with a (core.models.BatchedNet.forward).
     fn_: Callable[[Tensor], Tensor] | None = None
+    # What "off" means for the mask figures (mask_flip, mask_agreement, on_frac_train), which
+    # all read a unit as on where its output is > 0:
+    # "zero": off = output exactly 0, a state the unit is in for every z <= 0 (ReLU);
+    # "sign": off = output <= 0. The output goes below 0 and is (nearly) never exactly 0, so
+    #         "on" is the sign of the output, which is the sign of z (tanh, linear, leaky ReLU, ...);
+    # None:   never off: every output is > 0 (sigmoid), so the mask figures do not apply (NaN).
+    mask: Literal["zero", "sign"] | None = "sign"
 
 
 def _gelu_grad(z: Tensor) -> Tensor:
@@ -66,7 +73,7 @@ def _silu_grad(z: Tensor) -> Tensor:
 ACTIVATIONS: dict[str, Activation] = {
     # ReLU's derivative at exactly 0 is taken as 0, as in PyTorch's autograd.
     "relu": Activation(torch.relu, lambda z: (z > 0).to(z.dtype), 1.0, "ReLU", nn.ReLU,
-                       zero_below=True, exact_zeros=True, saturates_where_negative=True, fn_=torch.relu_),
+                       zero_below=True, exact_zeros=True, saturates_where_negative=True, fn_=torch.relu_, mask="zero"),
     "leaky_relu": Activation(lambda z: F.leaky_relu(z, 0.01), lambda z: torch.where(z > 0, 1.0, 0.01).to(z.dtype),
                              1.0, "leaky ReLU (0.01)", lambda: nn.LeakyReLU(0.01), keeps_negative=True),
     "elu": Activation(F.elu, lambda z: torch.where(z > 0, torch.ones_like(z), torch.exp(z)), 1.0, "ELU", nn.ELU,
@@ -77,9 +84,16 @@ ACTIVATIONS: dict[str, Activation] = {
     "silu": Activation(F.silu, _silu_grad, 1.0998, "SiLU", nn.SiLU, keeps_negative=True),
     "tanh": Activation(torch.tanh, lambda z: 1.0 - torch.tanh(z) ** 2, 1.0, "tanh", nn.Tanh, saturates=True),
     "sigmoid": Activation(torch.sigmoid, lambda z: torch.sigmoid(z) * (1.0 - torch.sigmoid(z)), 0.25, "sigmoid",
-                          nn.Sigmoid, saturates=True),
+                          nn.Sigmoid, saturates=True, mask=None),
     "linear": Activation(lambda z: z, torch.ones_like, 1.0, "linear (none)", nn.Identity),
 }
+
+
+def mask_note(activation: str) -> str | None:
+    """Why the mask figures of this activation do not apply (they are NaN), to be shown as
+    "not applicable: <reason>"; None where they apply."""
+    act = ACTIVATIONS[activation]
+    return None if act.mask is not None else f"{act.label} is never off (every output is > 0)"
 
 
 # --- initializations --------------------------------------------------------------------------

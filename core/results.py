@@ -18,8 +18,8 @@ import numpy as np
 from core.config import Config, validate
 
 SCALAR_METRICS = ("train_loss", "val_loss", "train_acc", "val_acc", "gap_loss", "gap_acc", "seconds")
-LAYER_METRICS = ("dead", "negative", "saturated", "zero_frac", "act_zero_frac_train",
-                 "dropout_zero_frac_train", "mask_flip", "mask_agreement")
+LAYER_METRICS = ("dead", "revived", "negative", "saturated", "zero_frac", "act_zero_frac_train",
+                 "dropout_zero_frac_train", "on_frac_train", "mask_flip", "mask_agreement")
 METRICS = SCALAR_METRICS + LAYER_METRICS
 
 # What each metric means, for README, captions and CSV readers.
@@ -32,15 +32,22 @@ METRIC_HELP = {
     "gap_acc": "train_acc - val_acc",
     "seconds": "wall-clock seconds since the run started",
     "dead": "units whose output is exactly 0 for every training input (eval mode)",
+    "revived": "units dead at the previous measured epoch and not dead now (a count, like dead); "
+               "empty at epoch 0",
     "negative": "units whose pre-activation is <= 0 for every training input (= dead for ReLU)",
     "saturated": "units whose activation derivative is below 1% of its maximum on every training input",
     "zero_frac": "fraction of (input, unit) outputs exactly 0, eval mode",
     "act_zero_frac_train": "train mode: fraction of (input, unit) outputs zeroed by the activation",
     "dropout_zero_frac_train": "train mode: extra fraction zeroed by the dropout mask (activation was non-zero)",
-    "mask_flip": "fraction of (input, unit) on/off states (output > 0, eval mode) that changed since the "
-                 "previous epoch; empty at epoch 0",
-    "mask_agreement": "fraction of (input, unit) on/off states that agree between two train-mode passes "
-                      "over the same inputs with the same weights (1 for ReLU alone)",
+    "on_frac_train": "train mode, first of the two probe passes: fraction of (input, unit) outputs that are "
+                     "on (output > 0) before the dropout mask; not applicable (empty) for sigmoid",
+    "mask_flip": "fraction of (input, unit) on/off states (on = output > 0, eval mode) on the probe that "
+                 "changed since the previous measured epoch; empty at epoch 0; not applicable (empty) for "
+                 "sigmoid, which is never off",
+    "mask_agreement": "fraction of (input, unit) on/off states (on = output > 0 after dropout) that agree "
+                      "between two train-mode passes over the probe with the same weights: 1 without dropout; "
+                      "with dropout p, 1 - 2p(1-p) * on_frac_train in the first hidden layer, less deeper; "
+                      "not applicable (empty) for sigmoid",
 }
 
 
@@ -62,6 +69,8 @@ class RunResult:
     seconds: float = 0.0
     artifacts: dict[str, Any] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    # A thinned view (core.serve.thin) keeps some epochs only: the epoch of each row. None: row i is epoch i.
+    epoch_numbers: np.ndarray | None = None
 
     @classmethod
     def empty(cls, config: Config, name: str, layers: int) -> RunResult:
@@ -73,6 +82,16 @@ class RunResult:
     @property
     def seeds(self) -> list[int]:
         return self.config.seed_list
+
+    @property
+    def last_epoch(self) -> int:
+        """The last epoch measured (0 when none was)."""
+        if self.epoch_numbers is not None and self.epochs_done:
+            return int(self.epoch_numbers[self.epochs_done - 1])
+        return max(0, self.epochs_done - 1)
+
+    def epoch_of(self, row: int) -> int:
+        return row if self.epoch_numbers is None else int(self.epoch_numbers[row])
 
     def curve(self, metric: str, layer: int | None = None) -> np.ndarray:
         """(seeds, epochs_done) for a scalar metric, or one layer of a per-layer metric."""
@@ -93,12 +112,12 @@ class RunResult:
         """One record per seed and epoch, per-layer values as lists (first hidden layer first)."""
         out = []
         for i, seed in enumerate(self.seeds):
-            last = self.epochs_done
-            if self.diverged_at[i] is not None:
-                last = min(last, self.diverged_at[i])
-            for e in range(last):
+            for e in range(self.epochs_done):
+                epoch = self.epoch_of(e)
+                if self.diverged_at[i] is not None and epoch >= self.diverged_at[i]:
+                    break  # its curve stops where it diverged
                 rec: dict[str, Any] = {"variant": self.name} if variant else {}
-                rec.update(seed=seed, epoch=e)
+                rec.update(seed=seed, epoch=epoch)
                 for m in SCALAR_METRICS:
                     rec[m] = _clean(self.metrics[m][i, e])
                 for m in LAYER_METRICS:
@@ -107,20 +126,40 @@ class RunResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "name": self.name, "config": self.config.to_dict(), "status": self.status,
             "seconds": round(self.seconds, 4), "layers": self.layers, "epochs_done": self.epochs_done,
             "diverged_at": self.diverged_at, "messages": self.messages,
             "metrics": {k: np.where(np.isnan(v), None, v).tolist() for k, v in self.metrics.items()},
             "artifacts": {k: _jsonable(v) for k, v in self.artifacts.items()},
         }
+        if self.epoch_numbers is not None:
+            d["epoch_numbers"] = [int(e) for e in self.epoch_numbers]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunResult:
-        metrics = {k: np.array(v, dtype=float) for k, v in d["metrics"].items()}
+        """The run `to_dict` wrote. A metric the run was stored without (it came later: `revived`
+        and `on_frac_train` in engine 0.3.1) is all NaN, as if never measured."""
+        config = config_from_dict(d["config"])
+        metrics = cls.empty(config, d["name"], d["layers"]).metrics
+        metrics.update({k: np.array(v, dtype=float) for k, v in d["metrics"].items()})
         arts = {k: _from_jsonable(v) for k, v in d.get("artifacts", {}).items()}
-        return cls(config_from_dict(d["config"]), d["name"], metrics, d["layers"], d["epochs_done"],
-                   list(d["diverged_at"]), d["status"], d["seconds"], arts, list(d.get("messages", [])))
+        epochs = d.get("epoch_numbers")
+        return cls(config, d["name"], metrics, d["layers"], d["epochs_done"],
+                   list(d["diverged_at"]), d["status"], d["seconds"], arts, list(d.get("messages", [])),
+                   None if epochs is None else np.array(epochs, dtype=np.int64))
+
+
+def exported_config(cfg: Config) -> dict[str, Any]:
+    """A run's settings for a file someone else may read: a CSV's path becomes its file name
+    (an upload's is its content hash), never the folder it sits in on this machine."""
+    import os
+
+    d = cfg.to_dict()
+    if d.get("data_path"):
+        d["data_path"] = os.path.basename(str(d["data_path"]))
+    return d
 
 
 def config_from_dict(d: dict[str, Any]) -> Config:
@@ -178,13 +217,18 @@ class Experiment:
         return [rec for r in self.runs for rec in r.records()]
 
     def export(self) -> dict[str, Any]:
-        """The documented JSON export: config, status, seconds, variants and the long history."""
+        """The documented JSON export: config, status, seconds, variants and the long history.
+        A CSV's path is the server's business: the export names the file only (exported_config).
+        A thinned view says so: `epochs_shown` lists the epochs its history holds."""
         return {
-            "config": self.base.to_dict(), "status": self.status, "seconds": round(self.seconds, 4),
+            "config": exported_config(self.base), "status": self.status, "seconds": round(self.seconds, 4),
             "preset": self.preset, "title": self.title,
-            "variants": [{"name": r.name, "config": r.config.to_dict(), "status": r.status,
+            "variants": [{"name": r.name, "config": exported_config(r.config), "status": r.status,
                           "seconds": round(r.seconds, 4), "diverged_at": r.diverged_at,
-                          "messages": r.messages} for r in self.runs],
+                          "messages": r.messages,
+                          **({} if r.epoch_numbers is None else
+                             {"epochs_shown": [int(e) for e in r.epoch_numbers[: r.epochs_done]]})}
+                         for r in self.runs],
             "history": self.records(),
         }
 

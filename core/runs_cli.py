@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -28,10 +29,10 @@ from typing import IO, Any
 from core.atomic import write_atomic
 from core.numbers import NumberError, parse_number
 from core.safetext import cut, shown, terminal
-from core.store import CorruptStore, RunStore, default_path
+from core.store import RunStore, StoreError, default_location, is_url, open_run_store
 
 # `run` and `runs` take the same --store, with the same words.
-STORE_HELP = "run store file (default: $RELU_LAB_STORE or <repo>/.data/runs.db)"
+STORE_HELP = "run store file or postgresql:// URL (default: $RELU_LAB_STORE or <repo>/.data/runs.db)"
 MAX_LIMIT = 100_000  # `runs list --limit`: beyond any store's size, and within SQLite's integers
 
 
@@ -61,18 +62,32 @@ def path_text(path: Any) -> str:
     return cut(str(path))
 
 
-def open_store(path: str | None) -> RunStore:
-    """RunStore(path), or StoreUnusable with one line naming the path (for `run` and `runs`)."""
-    target = Path(path).expanduser() if path else default_path()
+def open_store(path: str | None, max_mb: float | None = None) -> RunStore:
+    """The run store at `path` (a file, or a postgresql:// URL; core.store.open_run_store), or
+    StoreUnusable with one line naming it (for `run` and `runs`). What opening found (a
+    read-only store, a damaged one salvaged) is said once, on stderr."""
+    location = path or default_location()
+    target = location if is_url(location) else Path(location).expanduser()
     # Only a regular file (or nothing yet) can be a store: never open, move aside or replace a
     # folder, a device such as /dev/null, or a pipe.
-    if os.path.lexists(target) and not target.is_file():
+    if isinstance(target, Path) and os.path.lexists(target) and not target.is_file():
         raise StoreUnusable(f"store {path_text(target)}: not a regular file (a folder, device or pipe); "
                             "give the path of a run store file")
+    # The commands print the store's warnings themselves: not a second time through logging's
+    # last-resort handler (a server, which prints none, still logs them).
+    store_log = logging.getLogger("core.store")
+    if not store_log.handlers:
+        store_log.addHandler(logging.NullHandler())
+    events: list[str] = []
     try:
-        return RunStore(path)
-    except (OSError, sqlite3.Error, CorruptStore) as e:
+        store = open_run_store(target if isinstance(target, str) else str(target), max_mb=max_mb, events=events)
+    except StoreError as e:  # its message names the path: not a run store, cannot be created
+        raise StoreUnusable(terminal(str(e))) from None
+    except (OSError, sqlite3.Error) as e:
         raise StoreUnusable(f"store {path_text(target)}: {e}") from None
+    for w in events:
+        print(f"warning: {terminal(w)}", file=sys.stderr)
+    return store
 
 
 def check_writable(path: str) -> None:
@@ -147,13 +162,13 @@ def main(argv: list[str]) -> int:
             if out and out != "-":
                 check_writable(out)
         store = open_store(getattr(args, "store", None))
-        for w in store.warnings:
-            print(f"warning: {terminal(w)}", file=sys.stderr)
         if cmd == "list":
             _list(store, getattr(args, "limit", 200))
             return 0
         key = _resolve(store, args.key)
         if cmd == "delete":
+            if store.read_only:
+                raise _Fail(f"the run store {path_text(store.path)} is read-only: nothing was deleted", 1)
             if not store.delete(key):
                 raise _Fail(f"no stored run with key {shown(key)}", 2)
             print(f"deleted {terminal(key)}")
@@ -190,9 +205,10 @@ def _resolve(store: RunStore, prefix: str) -> str:
 
 
 def _load(store: RunStore, key: str) -> dict[str, Any]:
-    doc = store.get(key)
+    events: list[str] = []
+    doc = store.get(key, events)
     if doc is None:
-        raise _Fail(f"run {key} cannot be read" + (f": {store.warnings[-1]}" if store.warnings else ""), 1)
+        raise _Fail(f"run {key} cannot be read" + (f": {events[-1]}" if events else ""), 1)
     return doc
 
 

@@ -33,6 +33,8 @@ OnEpoch = Callable[[RunResult, int], None]
 OnGroupEpoch = Callable[[int, int], None]  # (index of the config in its group, epoch)
 ShouldStop = Callable[[], bool]
 STOP_CHECK_STEPS = 32  # a Stop press is honoured within this many steps, not only at epoch ends
+STOP_CHECK_S = 0.1     # ... and within one step once this long has passed since the last check, so
+                       # a time limit holds however slow a step is (a wide CNN: seconds per step)
 LAB_MEASURING = MeasurePolicy()  # every metric every epoch, beside training when a core is free
 
 
@@ -92,13 +94,12 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
     log = _Log(configs, results, ranges, net, opt, on_epoch, t0)
     x, y = data.x_train, data.y_train
     bounds = batch_bounds(len(x), shapes.batch_size, shapes.batchnorm)
-    # Stop is asked inside an epoch only when it is longer than STOP_CHECK_STEPS steps (else the
-    # epoch's end comes soon enough). A stop there leaves the network part of the way into an
-    # unmeasured epoch: the pictures are drawn from the weights of the last measured one, kept here.
-    mid_checks = should_stop is not None and len(bounds) > STOP_CHECK_STEPS
-    saved = _Weights(net) if mid_checks else None
+    # A stop inside an epoch (see below) leaves the network part of the way into an unmeasured
+    # epoch: the pictures are drawn from the weights of the last measured one, kept here. The
+    # last step of an epoch is followed by its measurement and a check, so one-step epochs need none.
+    saved = _Weights(net) if should_stop is not None and len(bounds) > 1 else None
     should_stop = should_stop or _never
-    stopped = False
+    step, stopped, checked = 0, False, time.perf_counter()
     with make_recorder(measure, net, data, g_meas, log.commit, last_epoch=shapes.epochs, t0=t0, threads=threads,
                        max_threads=max_threads) as recorder:
         recorder.record(0, net)
@@ -113,9 +114,12 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
             weight = log.loss_weight()
             for j, ((lo, hi), keep) in enumerate(zip(bounds, masks, strict=True)):
                 _step(net, opt, xs[:, lo:hi], ys[:, lo:hi], keep, weight)
-                if mid_checks and (j + 1) % STOP_CHECK_STEPS == 0 and j + 1 < len(bounds) and should_stop():
-                    stopped = True
-                    break
+                step += 1
+                if j + 1 < len(bounds) and (step % STOP_CHECK_STEPS == 0 or time.perf_counter() - checked >= STOP_CHECK_S):
+                    checked = time.perf_counter()
+                    if should_stop():
+                        stopped = True
+                        break
             if stopped:
                 saved.restore(net, log)
                 break

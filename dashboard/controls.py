@@ -36,7 +36,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,8 +208,9 @@ def digest_of(path: str) -> str:
     return base[:-4] if base.endswith(".csv") and os.path.dirname(path) == UPLOAD_DIR else ""
 
 
-def spec_from_query(q: Mapping[str, Any]) -> tuple[Spec, list[str]]:
-    """Query parameters -> (Spec, warnings). Never raises on user input."""
+def spec_from_query(q: Mapping[str, Any], may_use: Callable[[str], bool] | None = None) -> tuple[Spec, list[str]]:
+    """Query parameters -> (Spec, warnings). Never raises on user input. may_use(digest): whether
+    this session may train on that upload (hosted: its own, or a shared one; None: any here)."""
     warnings: list[str] = []
     if len(q) > MAX_LINK_PARAMS:
         warnings.append(f"this link has {len(q)} parameters; only the first {MAX_LINK_PARAMS} are read, "
@@ -245,11 +246,12 @@ def spec_from_query(q: Mapping[str, Any]) -> tuple[Spec, list[str]]:
     # Uploaded data, by content hash; only a file this server wrote itself.
     digest = q.get("data", "").strip().lower()
     if digest:
-        if _HEX.fullmatch(digest) and os.path.isfile(upload_path(digest)):
+        if _HEX.fullmatch(digest) and os.path.isfile(upload_path(digest)) and (may_use is None or may_use(digest)):
             base_vals["data_path"] = upload_path(digest)
-        else:
-            warnings.append(f"data: {shown(digest, 40)} is not an uploaded file on this server; "
-                            "upload the CSV again (allowed: the hash this page wrote)")
+        else:  # one message whether it is missing or someone else's: a link learns nothing
+            warnings.append(f"data: {shown(digest, 40)} is not an uploaded file on this server that you can use; "
+                            "upload the CSV again (allowed: the hash this page wrote; an upload is seen only "
+                            "by the session that uploaded it, and by those it shares its link with)")
     if base_vals.get("dataset") == "csv" and not base_vals.get("data_path"):
         fallback = FIELD["dataset"].default if preset == NO_PRESET else PRESETS[preset].base.get("dataset", "moons")
         fallback = fallback if fallback != "csv" else "moons"

@@ -113,14 +113,19 @@ def train_spec(store: Store, spec: Spec,
                on_epoch: Callable[[Experiment, int, int], None] | None = None,
                should_stop: Callable[[], bool] | None = None, *,
                runs: Any = None, limits: serve.Limits | None = None, gate: serve.TrainingGate | None = None,
-               on_wait: Callable[[int, int], None] | None = None,
-               retrain: bool = False) -> Entry:
+               on_wait: Callable[..., None] | None = None,
+               retrain: bool = False, visitor: str | None = None, cache: serve.RunCache | None = None,
+               summary: dict | None = None) -> Entry:
     """Train `spec` through core.serve.run_guarded (or serve it from the run store), calling
     on_epoch(exp, variant_index, epoch) while it trains (exp: a private view of the latest
-    snapshot) and on_wait(position, waiting) while it waits for a slot, both from this thread.
+    snapshot) and on_wait(position, waiting, wait_s) while it waits for a slot, both from this
+    thread. visitor: who asks, for the line's per-visitor share (dashboard.hosted.visitor_id);
+    cache: the server's opened stored runs (dashboard.hosted.run_cache); summary: extra fields of
+    the stored run's summary (dashboard.hosted.privacy: who may list it). What is kept is a
+    thinned view (core.serve.thin): a session never holds more than ~500 epochs per curve.
     should_stop() true ends it as the Stop button does.
 
-    runs: a core.store.RunStore (default: RunStore() at $RELU_LAB_STORE); limits: serve.Limits
+    runs: a core.store.RunStore (default: open_run_store(), at $RELU_LAB_STORE); limits: serve.Limits
     (default: Limits.from_env()); gate: serve.TrainingGate (default: the process's);
     retrain: drop a stored copy first, so the experiment is trained again.
 
@@ -131,9 +136,9 @@ def train_spec(store: Store, spec: Spec,
     from core.store import store_key
 
     if runs is None:
-        from core.store import RunStore
+        from core.store import open_run_store
 
-        runs = RunStore()
+        runs = open_run_store()
     if limits is None:
         limits = serve.Limits.from_env()
     latest: list[Experiment] = []
@@ -149,13 +154,14 @@ def train_spec(store: Store, spec: Spec,
             runs.delete(store_key(spec_configs(spec)))
         exp, from_store, notes = serve.run_guarded(
             spec.base, spec.variant_dict(), limits=limits, store=runs, on_epoch=cb, user_stop=should_stop,
-            on_wait=on_wait, title=spec.title, preset=spec.preset if spec.matches_preset() else "", gate=gate)
+            on_wait=on_wait, title=spec.title, preset=spec.preset if spec.matches_preset() else "", gate=gate,
+            visitor=visitor, cache=cache, summary=summary)
         return store.add(spec, exp, notes, from_store)
     except BaseException as e:
         # Streamlit's stop/rerun exceptions are BaseExceptions: keep what was measured. An
         # engine error after some epochs: keep those too. A refusal before training: nothing.
         if latest or not isinstance(e, Exception):
-            store.add(spec, view(latest[0], stopped=True) if latest else stopped_placeholder(spec))
+            store.add(spec, view(serve.thin(latest[0]), stopped=True) if latest else stopped_placeholder(spec))
         raise
     finally:
         store._idle.set()
@@ -177,7 +183,7 @@ def history_rows(entries: list[Entry]) -> list[dict[str, Any]]:
                    "time": time.strftime("%H:%M:%S", time.localtime(e.when)),
                    "dataset": c.dataset, "activation": c.activation, "dropout": c.dropout,
                    "weight decay": c.weight_decay, "depth×width": f"{c.depth}×{c.width}",
-                   "lr": c.lr, "epochs": max(0, r.epochs_done - 1)}
+                   "lr": c.lr, "epochs": r.last_epoch}
             for m, label in (("val_acc", "val acc"), ("gap_loss", "loss gap"), ("mask_agreement", "mask agree")):
                 v = r.final(m) if r.epochs_done else np.array([np.nan])
                 v = v[:, 0] if v.ndim == 2 else v

@@ -1,6 +1,18 @@
 """Words on the page: the short answer, the longer explanation and one caption per chart
-(keyed by the chart's name in dashboard.charts.CHARTS)."""
+(keyed by the chart's name in dashboard.charts.CHARTS).
+
+Every sentence here that states a result is in STATEMENTS with the checked claims that bear it
+out (core.claims.UNIVERSAL, or a preset's own claims); tests/test_claims.py runs them on every
+preset and checks that each sentence appears, word for word, where STATEMENTS says. A sentence
+about what holds on one preset only names the preset, or is hedged ("often") with a counter-example.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core import claims as C
+from core.claims import Claim, Universal
+from core.presets import PRESETS
 
 SHORT_ANSWER = """
 **Short answer: no.** Both put zeros into a hidden layer, but they are different kinds of zeros.
@@ -8,8 +20,13 @@ SHORT_ANSWER = """
 - **ReLU's zeros are fixed by the input and the weights.** Show the same input twice and the same
   units are zero, in training and after deployment. That is what makes the network *non-linear*.
 - **Dropout's zeros are random.** A new coin flip for every unit on every pass, only while training;
-  at test time dropout is off. It makes the network *regularized*, not non-linear.
+  at test time dropout is off. It is a *regularizer* (it often narrows the gap between training and
+  validation loss, though not on every preset), not a non-linearity: a linear network with dropout
+  still draws a straight line.
 """
+
+# The short answer answers the relu-vs-dropout question; other presets ask their own.
+SHORT_ANSWERS = {"relu-vs-dropout": SHORT_ANSWER}
 
 EXPLANATION = r"""
 #### Deterministic zeros vs random zeros
@@ -27,33 +44,123 @@ network with dropout is therefore still a linear function at test time: a straig
 (see "linear + dropout 0.5").
 
 #### Dropout regularizes; ReLU by itself does not
-Because every pass trains a different random sub-network, no unit can rely on particular others,
-which usually **narrows the gap** between training and validation loss. ReLU alone adds no such noise:
-its zero pattern is fixed, so it does nothing against overfitting.
+Because every pass trains a different random sub-network, no unit can rely on particular others.
+That often narrows the gap between training and validation loss, but not always: in digits-cnn it
+does not, and in tiny-data-overfit the loss gap shrinks while the accuracy gap does not. ReLU alone
+adds no such noise: its zero pattern is a fixed function of the input, so it is no regularizer.
 
 #### A dead ReLU is not a dropped unit
-A ReLU unit whose input is negative for *every* training example outputs 0 always and gets zero
-gradient, so it never learns again: it is **dead** for good. A dropped unit is only gone for one pass;
-it is back on the next one.
+A ReLU unit whose input is $\le 0$ for *every* training example outputs 0 for all of them: the page
+counts it as **dead**. No gradient reaches its weights through it, so it cannot learn its way back
+by itself. Whether it stays dead depends on what else moves:
+
+- **It stays dead** in the first layer when nothing else moves: its inputs are the fixed data, and
+  with plain SGD and no weight decay its weights get no update at all. (With plain SGD, weight decay
+  shrinks all its weights and its bias by the same factor, which keeps it off.)
+- **It can come back** when its inputs or its weights move for other reasons. A deeper unit reads the
+  outputs of earlier layers, which keep learning. With dropout before it, it sees different inputs in
+  every training pass (dead units are counted in eval mode, without dropout). Adam and momentum keep
+  moving its weights for a while with the steps taken before. And under Adam weight decay does not
+  shrink all of a unit's weights by the same factor (Adam sizes each weight's step by that weight's own
+  history), which moves where the unit turns on.
+
+A dropped unit is only gone for one pass; it is back on the next one. Nor does dropout protect units
+from dying: in tiny-data-overfit more units end dead with dropout than without.
 """
 
 CAPTIONS = {
-    "learning-curves": "Look for: which variants reach high validation accuracy (solid lines). Dashed = training "
-                       "set. Linear networks stall: without a non-linearity they can only draw a straight line.",
-    "overfitting-gap": "Look for: how far validation falls behind training. Dropout keeps this gap smaller; ReLU alone "
-                       "does not.",
-    "dead-units": "Look for: ReLU units that output 0 for every training input (dead: they never recover). "
-                  "Dropout cannot kill a unit; linear units are never dead.",
-    "zero-sources": "Look for: the hatched part exists only with dropout and only in training; the diamond "
-                    "(test time) keeps only the activation's zeros.",
-    "mask-stability": "Look for: ReLU alone agrees with itself (1.0) on two passes with the same weights; dropout "
-                      "re-draws its zeros every pass, so its agreement is well below 1.",
-    "boundary": "Look for: the shape of the line between the classes. ReLU bends it; a linear network, "
-                "with or without dropout, can only draw a straight line.",
+    "learning-curves": "Look for: which variants reach high validation accuracy (solid lines; dashed = training "
+                       "set). " + C.LINEAR_BELOW_RELU.text,
+    "overfitting-gap": "Look for: how far validation falls behind training. Dropout often narrows the loss gap, "
+                       "but not on every preset (not in digits-cnn), and a narrower loss gap can come with a "
+                       "wider accuracy gap (tiny-data-overfit).",
+    "dead-units": "Look for: units whose output is 0 for every training input (dead). A dead unit gets no "
+                  "gradient through its output, but it can come back when its inputs or weights move for "
+                  "other reasons (see the explanation). " + C.LEAKY_NOT_DEAD.text + " " + C.LINEAR_NO_ZEROS.text
+                  + " Dropout does not protect units from dying (tiny-data-overfit).",
+    "zero-sources": "Look for: where the zeros come from. " + C.DROPOUT_ZEROS.text + " At test time (the "
+                    "diamond) dropout is off and only the activation's zeros remain.",
+    "mask-stability": "Look for: how often a unit's on/off state (output > 0) is the same in two training "
+                      "passes. " + C.SAME_ZEROS.text + " " + C.REDRAWN_ZEROS.text,
+    "boundary": "Look for: the shape of the line between the classes. " + C.LINEAR_STRAIGHT.text + " "
+                + C.RELU_BENDS.text,
     "confusion": "Look for: a strong diagonal (correct digits). Off-diagonal cells are mistakes.",
-    "on-off-raster": "Look for: coloured = unit on, grey = zero. ReLU alone looks the same in both train passes; "
-                     "with dropout the two passes differ; at test time dropout's zeros are gone.",
+    "on-off-raster": "Look for: coloured = unit on (output > 0), grey = ≤ 0 (off). " + C.RASTER_PASSES.text
+                     + " At test time dropout is off: only the activation's zeros remain.",
 }
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A sentence that states a result, where it is shown, and the checked claims behind it."""
+    where: str                                # "short-answer", "explanation" or "caption:<chart name>"
+    sentence: str                             # word for word in that text (whitespace aside)
+    backed_by: tuple[Claim | Universal, ...]  # universal claims, or claims of the presets it names
+
+
+def _p(preset: str, start: str) -> Claim:
+    return PRESETS[preset].claim(start)
+
+
+_NARROWS = (_p("relu-vs-dropout", "Dropout narrows the loss gap"), _p("tiny-data-overfit", "Dropout, weight decay"),
+            _p("digits-cnn", "Here dropout does not narrow"))
+_ACC_GAP = _p("tiny-data-overfit", "The accuracy gap")
+_DEAD_DROPOUT = _p("tiny-data-overfit", "Dropout does not protect")
+_REVIVE = (_p("dying-relu", "Dead is not for good"), _p("tiny-data-overfit", "Weight decay brings dead units back"))
+
+STATEMENTS: tuple[Statement, ...] = (
+    Statement("short-answer", "Show the same input twice and the same units are zero, in training and after "
+              "deployment.", (C.SAME_ZEROS, C.RASTER_PASSES)),
+    Statement("short-answer", "it often narrows the gap between training and validation loss, though not on "
+              "every preset", _NARROWS),
+    Statement("short-answer", "a linear network with dropout still draws a straight line.", (C.LINEAR_STRAIGHT,)),
+    Statement("short-answer", "That is what makes the network *non-linear*.", (C.RELU_BENDS, C.LINEAR_STRAIGHT)),
+    Statement("explanation", "Same input and same weights give the same zeros, every time, also after training.",
+              (C.SAME_ZEROS, C.RASTER_PASSES)),
+    Statement("explanation", "the zeros change on every pass, even for the same input and weights",
+              (C.REDRAWN_ZEROS, C.RASTER_PASSES)),
+    Statement("explanation", "Stacking such kinks lets a network bend its decision boundary",
+              (C.RELU_BENDS, _p("relu-vs-dropout", "ReLU bends"), _p("linear-is-not-enough", "ReLU bends"))),
+    Statement("explanation", "A *linear* network with dropout is therefore still a linear function at test time: "
+              "a straight boundary", (C.LINEAR_STRAIGHT,)),
+    Statement("explanation", "That often narrows the gap between training and validation loss, but not always: in "
+              "digits-cnn it does not, and in tiny-data-overfit the loss gap shrinks while the accuracy gap does "
+              "not.", (*_NARROWS, _ACC_GAP)),
+    Statement("explanation", "its zero pattern is a fixed function of the input", (C.SAME_ZEROS,)),
+    Statement("explanation", "in tiny-data-overfit more units end dead with dropout than without.", (_DEAD_DROPOUT,)),
+    Statement("caption:learning-curves", C.LINEAR_BELOW_RELU.text, (C.LINEAR_BELOW_RELU,)),
+    Statement("caption:overfitting-gap", "Dropout often narrows the loss gap, but not on every preset (not in "
+              "digits-cnn), and a narrower loss gap can come with a wider accuracy gap (tiny-data-overfit).",
+              (*_NARROWS, _ACC_GAP)),
+    Statement("explanation", "It can come back", _REVIVE),
+    Statement("caption:dead-units", "it can come back when its inputs or weights move for other reasons", _REVIVE),
+    Statement("caption:dead-units", C.LEAKY_NOT_DEAD.text, (C.LEAKY_NOT_DEAD,)),
+    Statement("caption:dead-units", C.LINEAR_NO_ZEROS.text, (C.LINEAR_NO_ZEROS,)),
+    Statement("caption:dead-units", "Dropout does not protect units from dying (tiny-data-overfit).",
+              (_DEAD_DROPOUT,)),
+    Statement("caption:zero-sources", C.DROPOUT_ZEROS.text, (C.DROPOUT_ZEROS,)),
+    Statement("caption:zero-sources", "At test time (the diamond) dropout is off and only the activation's zeros "
+              "remain.", (C.LINEAR_NO_ZEROS,)),
+    Statement("caption:mask-stability", C.SAME_ZEROS.text, (C.SAME_ZEROS,)),
+    Statement("caption:mask-stability", C.REDRAWN_ZEROS.text, (C.REDRAWN_ZEROS,)),
+    Statement("caption:boundary", C.LINEAR_STRAIGHT.text, (C.LINEAR_STRAIGHT,)),
+    Statement("caption:boundary", C.RELU_BENDS.text, (C.RELU_BENDS,)),
+    Statement("caption:on-off-raster", C.RASTER_PASSES.text, (C.RASTER_PASSES,)),
+    Statement("caption:on-off-raster", "At test time dropout is off: only the activation's zeros remain.",
+              (C.LINEAR_NO_ZEROS,)),
+)
+# Captions that state no result (what to look at, not what it shows).
+NO_RESULT = ("confusion",)
+
+
+def shown_text(where: str) -> str:
+    """The text a Statement's `where` names."""
+    if where == "short-answer":
+        return SHORT_ANSWER
+    if where == "explanation":
+        return EXPLANATION
+    return CAPTIONS[where.removeprefix("caption:")]
+
 
 PAGE_CSS = """
 <style>

@@ -78,3 +78,92 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def read_only():
+    """read_only(*paths): make files and folders unwritable for this process until the test ends
+    (chmod; as root, which chmod does not stop, the immutable attribute). Skips where neither
+    works, checked by trying to write."""
+    import stat
+    import subprocess
+    from pathlib import Path
+
+    done: list[tuple[Path, int]] = []
+
+    def make(*paths) -> None:
+        for p in map(Path, paths):
+            mode = p.stat().st_mode
+            if os.geteuid() == 0:
+                r = subprocess.run(["chattr", "+i", str(p)], capture_output=True, text=True)
+                if r.returncode != 0:
+                    pytest.skip(f"cannot make {p} read-only as root: chattr {r.stderr.strip()}")
+            else:
+                os.chmod(p, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+            done.append((p, mode))
+            probe = p / "write-probe" if p.is_dir() else p
+            try:
+                with open(probe, "ab"):
+                    pass
+            except OSError:
+                continue
+            pytest.skip(f"{p} is still writable after making it read-only")
+
+    yield make
+    for p, mode in reversed(done):
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(p)], check=True)
+        else:
+            os.chmod(p, mode)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server on loopback for this test session (bench.postgres): its URL.
+    Skips where the server binaries are missing; with REQUIRE_POSTGRES=1 (CI) it fails instead."""
+    from bench import postgres
+
+    why = postgres.missing()
+    if why:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{why} and REQUIRE_POSTGRES=1")
+        pytest.skip(why)
+    cluster = postgres.Cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the test session, started the way RELU_LAB_RAY_ADDRESS=local starts it
+    (core.serve.ray_runner.connect): two CPUs, a small object store, no dashboard; shut down at
+    the end. Skips where Ray is not installed; with REQUIRE_RAY=1 (CI) it fails instead."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if os.environ.get("REQUIRE_RAY") == "1":
+            pytest.fail("ray is not installed (requirements-scale.txt) and REQUIRE_RAY=1")
+        pytest.skip("ray is not installed (requirements-scale.txt)")
+    from core.serve import ray_runner
+
+    ray_runner.connect("local", num_cpus=2)
+    try:
+        yield ray_runner
+    finally:
+        ray_runner.shutdown()
+
+
+@pytest.fixture
+def count_trainings(monkeypatch):
+    """A list that gets one entry per core.train.run_experiment call (the real one still runs)."""
+    import core.train
+
+    real, calls = core.train.run_experiment, []
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr(core.train, "run_experiment", counting)
+    return calls

@@ -77,3 +77,78 @@ def test_activation_traits():
     saturates = {a for a in ACTIVATIONS if curves.shows(a, "saturates")}
     assert keeps_negative == {"leaky_relu", "elu", "gelu", "silu"}
     assert saturates == {"tanh", "sigmoid"}
+
+
+def _hand_run(name, activation="relu", dropout=0.0, seeds=2, epochs=3, depth=2):
+    """A run with every figure 0 and epochs 0..epochs measured: tests set the ones they need."""
+    import numpy as np
+
+    from core.config import validate
+    from core.results import RunResult
+
+    r = RunResult.empty(validate(epochs=epochs, seeds=seeds, depth=depth, activation=activation, dropout=dropout),
+                        name, depth)
+    for a in r.metrics.values():
+        a[:] = 0.0
+    r.metrics["revived"][:, 0] = np.nan  # nothing before epoch 0
+    r.epochs_done, r.status = epochs + 1, "ok"
+    return r
+
+
+def _revived(fig):
+    return [t for t in fig.data if t.meta == "revived"]
+
+
+def test_dead_units_marks_the_epochs_where_units_came_back():
+    a, b = _hand_run("A"), _hand_run("B")
+    a.metrics["revived"][:, 1:, 1] = [[0, 3, 0], [0, 1, 0]]  # layer 2, epoch 2: 3 and 1 came back
+    a.metrics["revived"][:, 1:, 0] = [[0, 0, 1], [0, 0, 0]]  # layer 1, epoch 3: 1 in one seed
+    fig = curves.dead_units([a, b])
+    marks = {(t.xaxis, tuple(t.x), tuple(t.y)) for t in _revived(fig)}
+    assert marks == {("x2", (2,), (2.0,)), ("x", (3,), (0.5,))}  # mean over seeds, per layer panel
+    assert all(t.marker.color == curves.color(0) for t in _revived(fig))  # A's colour; B revived nothing
+    assert {t.marker.symbol for t in _revived(fig)} == {curves.REVIVED_SYMBOL}
+    legend = [t.name for t in fig.data if t.meta == "style"]
+    assert legend == ["revived: units dead at the epoch before and alive again"]
+
+
+def test_dead_units_says_when_no_unit_came_back_and_nothing_for_old_runs():
+    import numpy as np
+
+    fig = curves.dead_units([_hand_run("A")])
+    assert not _revived(fig) and [t.name for t in fig.data if t.meta == "style"] == \
+        ["revived: no dead unit came back"]
+    old = _hand_run("old")
+    old.metrics["revived"][:] = np.nan  # stored before `revived` was measured
+    fig = curves.dead_units([old])
+    assert not _revived(fig) and not [t for t in fig.data if t.meta == "style"]
+
+
+def test_mask_chart_draws_the_expected_agreement_for_each_dropout_variant():
+    import numpy as np
+
+    from core.metrics import expected_agreement
+
+    plain_run, drop = _hand_run("ReLU"), _hand_run("dropout 0.3", dropout=0.3)
+    drop.metrics["on_frac_train"][:, :, 0] = [[0.4, 0.5, 0.5, 0.6], [0.6, 0.5, 0.7, 0.6]]
+    fig = curves.mask_stability([plain_run, drop])
+    (ref,) = [t for t in fig.data if t.meta == "expected"]
+    assert ref.line.dash == "dot" and ref.legendgroup == "dropout 0.3" and ref.xaxis == "x"
+    want = 1 - 2 * 0.3 * 0.7 * np.array([0.5, 0.5, 0.6, 0.6])
+    np.testing.assert_allclose(ref.y, want)
+    np.testing.assert_allclose(ref.y, expected_agreement(0.3, np.array([0.5, 0.5, 0.6, 0.6])))
+    assert [t.name for t in fig.data if t.meta == "style"] == \
+        ["expected 1 − 2p(1−p)·a (a: share of outputs on before dropout)"]
+    deeper = curves.mask_stability([drop], layer=1)  # a bound there, and labelled so
+    assert [t.name for t in deeper.data if t.meta == "style"] == \
+        ["at most 1 − 2p(1−p)·a deeper (upstream dropout flips states too)"]
+
+
+def test_mask_chart_says_sigmoid_does_not_apply():
+    sig, relu = _hand_run("sigmoid", activation="sigmoid", dropout=0.5), _hand_run("ReLU", dropout=0.5)
+    fig = curves.mask_stability([sig, relu])
+    assert {t.legendgroup for t in _means(fig)} == {"ReLU"}  # no line for sigmoid
+    (na,) = [t for t in fig.data if t.meta == "not-applicable"]
+    assert na.name == curves.plain("sigmoid: not applicable, sigmoid is never off (every output is > 0)")
+    assert na.line.color == curves.color(0)
+    assert len([t for t in fig.data if t.meta == "expected"]) == 1  # ReLU's only

@@ -38,3 +38,15 @@ def test_a_formula_name_is_inert_in_the_tables_csv_download(tiny_experiment):
     exp.runs[0].name = '=HYPERLINK("https://evil.example/x","CLICK ME")'
     rows = summary.summary_rows(exp)
     assert rows[0]["variant"] == "'" + exp.runs[0].name and rows[1]["variant"] == exp.runs[1].name
+
+
+def test_mask_agreement_is_not_applicable_to_sigmoid_and_says_why():
+    from core.config import validate
+    from core.results import RunResult
+
+    r = RunResult.empty(validate(epochs=1, seeds=2, depth=2, activation="sigmoid"), "sigmoid", 2)
+    r.metrics["val_acc"][:] = 0.5
+    r.epochs_done, r.status = 2, "ok"
+    (row,) = summary.summary_rows([r])
+    assert row["mask agree"] == "n/a: sigmoid is never off (every output is > 0)"
+    assert row["val acc"] == "0.500 ± 0.000"

@@ -93,7 +93,51 @@ def test_the_memory_estimate_adds_up_the_variants_that_train_at_once():
     alike = [base, base.replace(dropout=0.5), base.replace(lr=0.1)]
     parts = [cost.memory_bytes(c) for c in alike]
     mb = 1024 * 1024
-    assert cost.estimate_memory_mb(alike) == pytest.approx((sum(t for t, _ in parts) + sum(k for _, k in parts)) / mb + 32)
+    expected = (sum(t for t, _ in parts) + sum(k for _, k in parts)) / mb + cost.MEMORY_BASE_MB
+    assert cost.estimate_memory_mb(alike) == pytest.approx(expected)
     apart = [base, base.replace(width=32), base.replace(width=16)]
     parts = [cost.memory_bytes(c) for c in apart]
-    assert cost.estimate_memory_mb(apart) == pytest.approx((max(t for t, _ in parts) + sum(k for _, k in parts)) / mb + 32)
+    expected = (max(t for t, _ in parts) + sum(k for _, k in parts)) / mb + cost.MEMORY_BASE_MB
+    assert cost.estimate_memory_mb(apart) == pytest.approx(expected)
+
+
+def test_the_pieces_constants_are_the_engines():
+    from core import artifacts
+
+    assert cost.BOUNDARY_POINTS == artifacts.BOUNDARY_GRID ** 2 and cost.RASTER_INPUTS == artifacts.RASTER_INPUTS
+
+
+def test_piece_macs_count_one_step_one_measurement_and_the_pictures():
+    cfg = validate(width=10, depth=2, seeds=3, n_samples=1000, batch_size=50, epochs=5)  # moons: 2 inputs, 2 classes
+    per = 2 * 10 + 10 * 10 + 10 * 2  # one forward of one seed over one example
+    assert cost.forward_macs(cfg) == per
+    pieces = cost.piece_macs(cfg)
+    assert pieces == {"step": 3 * 3 * 50 * per, "measurement": 3 * (1000 + 2 * 256) * per,
+                      "pictures": 3 * (80 * 80 + 3 * 48) * per}
+    assert cost.piece_macs(cfg.replace(epochs=0))["step"] == 0  # measuring epoch 0 only trains no step
+    name, which, seconds = cost.longest_piece([cfg, cfg.replace(width=20)])
+    assert name == "pictures" and which.width == 20 and seconds == cost.piece_macs(which)["pictures"] / cost.MACS_PER_S
+    # variants that train as one network (same shapes) take their pieces together
+    # (two of width 10 outweigh one of width 14: 2 x 140 > 252 per example)
+    name, which, seconds = cost.longest_piece([cfg, cfg.replace(dropout=0.5), cfg.replace(width=14)])
+    assert name == "pictures" and which.width == 10 and seconds == 2 * pieces["pictures"] / cost.MACS_PER_S
+
+
+def test_memory_estimate_against_measured_peaks():
+    """The estimate bounds the measured peak of every kind of run and is at most 3x it.
+
+    Each setting of bench.memcal's quick grid (both models, a batch of 2 and the whole set,
+    measurement-only runs, dropout with batch norm, a long many-seed history) is served the
+    page's way in a child of one warmed-up process; the figure is its peak resident memory
+    above where it started (Linux's VmHWM)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    from bench.memcal import QUICK, calibrate
+
+    rows = calibrate(QUICK)
+    assert [r["name"] for r in rows] == list(QUICK)
+    for r in rows:
+        assert "error" not in r, r
+        assert r["growth_mb"] <= r["estimate_mb"] <= 3 * r["growth_mb"], r

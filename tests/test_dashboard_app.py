@@ -57,6 +57,25 @@ def test_first_load_trains_the_default_preset():
     assert dict(at.query_params) == {}  # the default needs no parameters
 
 
+def _look_for(at: AppTest) -> str:
+    """The "What to look for" box as shown (markdown escapes dropped)."""
+    return next(i.value for i in at.info if "What to look for" in i.value).replace("\\", "")
+
+
+@pytest.mark.parametrize("query", [{}, {"preset": "relu-vs-dropout", **TINY}])
+def test_the_presets_claims_show_with_this_runs_evidence(query):
+    """Each claim of the preset, checked on the run on screen: ✓ with its numbers where the run
+    bears it out; where it does not (here: 2 epochs, 1 seed), said so, never stated as a fact."""
+    at = _app(query)
+    _no_exception(at)
+    exp, shown = _store(at).current().exp, _look_for(at)
+    verdicts = [(c, c.verdict(exp)) for c in PRESETS["relu-vs-dropout"].claims]
+    for c, v in verdicts:
+        assert v.evidence and f"({v.evidence})" in shown, (c.text, shown)
+        assert (f"✓ {c.text}" in shown) == v.holds and (f"✗ Not borne out by this run: {c.text}" in shown) != v.holds
+    assert all(v.holds for _, v in verdicts) == (query == {}), shown  # the preset as it is bears out every claim
+
+
 @pytest.mark.parametrize("preset", [p for p in PRESETS if p != "relu-vs-dropout"])
 def test_every_preset_renders(preset):
     at = _app({"preset": preset, **TINY})

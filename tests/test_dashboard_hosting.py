@@ -13,7 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 from core import serve
 from core.store import RunStore
-from dashboard import state
+from dashboard import charts, state
+
+ALL_CHARTS = len(charts.charts_for("2d"))  # the TINY experiment trains on 2-D points
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TINY = {"epochs": "3", "seeds": "1"}
@@ -75,7 +77,7 @@ def test_identical_request_is_served_from_the_store(store_path, monkeypatch):
     _no_exception(second)
     assert _entry(second).from_store
     assert "Served from the store" in _text(second.info)
-    assert len(second.get("plotly_chart")) == 7
+    assert len(second.get("plotly_chart")) == ALL_CHARTS
     assert not second.error
     # Train on unchanged settings: served from the store too (the help text says so).
     second.button(key="train_top").click().run()
@@ -118,17 +120,85 @@ def test_diverging_run_says_where_the_curve_stops(store_path):
     assert [r["status"] for r in RunStore(store_path).list()] == ["diverged"]  # a result: kept
 
 
-def test_corrupt_store_is_moved_aside_with_a_warning(store_path):
-    store_path.write_bytes(b"this is not a sqlite database" * 100)
+def _damaged_store(path) -> None:
+    """Our own store of 20 runs, one page of run k07's document overwritten."""
+    import random
+    import sqlite3
+
+    s = RunStore(path)
+    for i in range(20):
+        s.put(f"k{i:02d}", {"blob": random.Random(i).randbytes(60_000 if i == 7 else 500).hex()}, {"title": f"{i}"})
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = con.execute("SELECT pageno FROM dbstat WHERE name = 'runs' AND pagetype = 'overflow'").fetchall()[3][0]
+    con.close()
+    data = bytearray(path.read_bytes())
+    data[(page - 1) * 4096:page * 4096] = random.Random(0).randbytes(4096)
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_store_is_salvaged_and_said_once_to_one_session(store_path):
+    _damaged_store(store_path)
     at = _app(TINY)
     _no_exception(at)
     warn = _text(at.warning)
-    assert "unreadable" in warn and "fresh store" in warn, warn
-    assert len(at.get("plotly_chart")) == 7
+    assert "was damaged: kept 19 of 20 runs" in warn and "runs.db.corrupt-" in warn, warn
+    assert len(at.get("plotly_chart")) == ALL_CHARTS
     assert list(store_path.parent.glob("runs.db.corrupt-*"))
     at.button(key="train_top").click().run()  # shown once per session, not on every rerun
     _no_exception(at)
-    assert "unreadable" not in _text(at.warning)
+    assert "damaged" not in _text(at.warning)
+    other = _app(TINY)  # another visitor: not told what the first one met
+    _no_exception(other)
+    assert "damaged" not in _text(other.warning)
+
+
+def test_a_file_that_is_not_a_store_stops_the_page_untouched(store_path):
+    store_path.write_text("lab-host\n")  # e.g. RELU_LAB_STORE=/etc/hostname by mistake
+    at = _app(TINY)
+    _no_exception(at)
+    err = _text(at.error)
+    assert "misconfigured" in err and "not a run store" in err and str(store_path) in err, err
+    assert store_path.read_text() == "lab-host\n" and sorted(p.name for p in store_path.parent.iterdir()) == ["runs.db"]
+
+
+@pytest.mark.parametrize("when", ["at start", "while it runs"])
+def test_a_read_only_store_serves_stored_runs_and_says_so_once(store_path, read_only, monkeypatch, when):
+    """The reproduction: a read-only store folder made the page say "misconfigured" even for
+    stored runs. The folder is read-only when the server opens the store, or becomes so later."""
+    if when == "at start":  # trained into another store, then served from a read-only copy
+        import shutil
+
+        trained = store_path.with_name("trained.db")
+        monkeypatch.setenv("RELU_LAB_STORE", str(trained))
+        _no_exception(_app(TINY))
+        store_path = store_path.parent / "ro" / "runs.db"
+        store_path.parent.mkdir()
+        RunStore(trained)  # opened and closed: everything is in the main file
+        shutil.copy(trained, store_path)
+        monkeypatch.setenv("RELU_LAB_STORE", str(store_path))
+    else:
+        _no_exception(_app(TINY))
+    read_only(store_path.parent)
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again although the experiment is in the store")
+    monkeypatch.setattr("core.train.run_experiment", no_training)
+    said = "is read-only: stored runs are served, new ones are not kept"
+    at = _app(TINY)
+    _no_exception(at)
+    assert "misconfigured" not in _text(at.error) and _entry(at).from_store
+    assert len(at.get("plotly_chart")) == ALL_CHARTS
+    shown = [_text(at.warning).count(said)]
+    for _ in range(2):
+        at.button(key="train_top").click().run()
+        _no_exception(at)
+        assert _entry(at).from_store
+        shown.append(_text(at.warning).count(said))
+    # Once per session: at once if the server opened it read-only; found out while serving, the
+    # next page of the session says it.
+    assert shown == ([1, 0, 0] if when == "at start" else [0, 1, 0])
+    assert sorted(p.name for p in store_path.parent.iterdir()) == ["runs.db"]
 
 
 def test_history_lists_stored_runs_and_reopens_one(store_path):
@@ -148,17 +218,23 @@ def test_history_lists_stored_runs_and_reopens_one(store_path):
     assert entry.spec.preset == "dying-relu" and not entry.spec.matches_preset()  # epochs=3, not 60
     assert at.title[0].value.startswith("Dying ReLU")
     assert "Reopened from the store" in _text(at.info)
-    assert len(at.get("plotly_chart")) == 7
+    assert len(at.get("plotly_chart")) == ALL_CHARTS
 
 
-def test_hosted_store_warning_does_not_show_the_server_folder(store_path, monkeypatch, keep_threads):
+def test_hosted_store_messages_do_not_show_the_server_folder(store_path, monkeypatch, keep_threads):
     monkeypatch.setenv("RELU_LAB_HOSTED", "1")
-    store_path.write_bytes(b"this is not a sqlite database" * 100)
+    _damaged_store(store_path)
     at = _app(TINY)
     _no_exception(at)
     warn = _text(at.warning)
-    assert "unreadable" in warn and "runs.db" in warn, warn
+    assert "was damaged" in warn and "runs.db" in warn, warn
     assert str(store_path.resolve().parent) not in warn and str(store_path.parent) not in warn
+    foreign = store_path.with_name("hostname")
+    foreign.write_text("lab-host\n")
+    monkeypatch.setenv("RELU_LAB_STORE", str(foreign))
+    at = _app(TINY)
+    err = _text(at.error)
+    assert "not a run store" in err and "hostname" in err and str(store_path.parent) not in err, err
 
 
 def test_server_start_up_runs_once_per_process(store_path, monkeypatch, keep_threads):
@@ -189,3 +265,17 @@ def test_server_start_up_runs_once_per_process(store_path, monkeypatch, keep_thr
     t.start()
     t.join(30)
     assert seen == [1]
+
+
+def test_the_visitor_is_the_browser_whatever_mask_its_cookie_carries():
+    from dashboard.hosted import xsrf_token
+
+    token = bytes(range(7, 23))
+
+    def cookie(mask: bytes) -> str:
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(token))
+        return f"2|{mask.hex()}|{masked.hex()}|1700000000"
+
+    assert xsrf_token(cookie(b"\x01\x02\x03\x04")) == token == xsrf_token(cookie(b"\xff\x00\xaa\x55"))
+    for bad in (None, "", "2|zz|00|1", "1|abc", "2|0102|0a0b|1", "2|01020304||1", "garbage"):
+        assert xsrf_token(bad) is None

@@ -56,7 +56,10 @@ def test_relu_dead_negative_zero_fraction_by_hand():
     assert m["dropout_zero_frac_train"].item() == 0.0
     assert m["mask_agreement"].item() == 1.0
     assert torch.isnan(m["mask_flip"]).all()   # nothing to compare with at the first measurement
-    assert on[0][0, :, :, 0].tolist() == [[True, False, True], [False, False, True], [False, False, True]]
+    assert torch.isnan(m["revived"]).all()
+    assert m["on_frac_train"].item() == pytest.approx(4 / 9)  # the 4 non-zero outputs
+    assert on.on[0][0, :, :, 0].tolist() == [[True, False, True], [False, False, True], [False, False, True]]
+    assert on.dead[0].tolist() == [[False, True, False]]
 
 
 def test_leaky_relu_keeps_negative_units_alive():
@@ -79,6 +82,8 @@ def test_tanh_saturation_by_hand():
     assert m["act_zero_frac_train"].item() == pytest.approx(1 / 9)
     assert m["dropout_zero_frac_train"].item() == 0.0
     assert m["mask_agreement"].item() == 1.0
+    # tanh's "on" is its sign: unit 0 is on for x1 = 1 only, units 1 (z = 20) and 2 always.
+    assert m["on_frac_train"].item() == pytest.approx(7 / 9)
 
 
 def test_mask_flip_counts_changed_states():
@@ -89,6 +94,66 @@ def test_mask_flip_counts_changed_states():
     m, _ = run(net, on)
     assert m["mask_flip"].item() == pytest.approx(3 / 9)
     assert m["dead"].item() == 0.0
+
+
+def test_revived_counts_units_dead_before_and_alive_now_by_hand():
+    # Epoch 0: unit 1 dead (z = -1). Epoch 1: its bias moves to +1 (alive: revived) while unit 2's
+    # moves to -2 (z = x2 - 2 < 0 on every input: dead). Epoch 2: nothing moves: unit 2 stays
+    # dead, which is no revival. Epoch 3: unit 2 comes back and unit 0 dies.
+    net = hand_net("relu")
+    m0, prev = run(net)
+    assert m0["dead"].item() == 1.0 and torch.isnan(m0["revived"]).all()
+    b = net.params[1]
+    with torch.no_grad():
+        b[0, 0, 1], b[0, 0, 2] = 1.0, -2.0
+    m1, prev = run(net, prev)
+    assert (m1["dead"].item(), m1["revived"].item()) == (1.0, 1.0)
+    m2, prev = run(net, prev)
+    assert (m2["dead"].item(), m2["revived"].item()) == (1.0, 0.0)
+    with torch.no_grad():
+        b[0, 0, 0], b[0, 0, 2] = -5.0, 0.5
+    m3, _ = run(net, prev)
+    assert (m3["dead"].item(), m3["revived"].item()) == (1.0, 1.0)
+
+
+def test_revived_in_a_real_run_equals_dead_sets_worked_out_from_the_weights(monkeypatch):
+    # A run at a high learning rate whose units die and come back in every layer. Its weights
+    # are kept at every epoch; the dead sets are worked out from them with plain matrix products
+    # over every training input, and `revived` must count exactly the units dead at one epoch and
+    # alive at the next.
+    import numpy as np
+
+    import core.recorder as R
+    from core.data import make_dataset
+    from core.train import train
+
+    cfg = validate(dataset="moons", width=16, depth=3, lr=0.1, n_samples=200, epochs=8, seeds=2, batch_size=16)
+    weights = []
+    record = R.Recorder.record
+
+    def keep_weights(self, epoch, net):
+        weights.append([p.detach().clone() for p in net.params])
+        record(self, epoch, net)
+
+    monkeypatch.setattr(R.Recorder, "record", keep_weights)
+    r = train(cfg, measure=R.MeasurePolicy(overlap=False))
+    x = make_dataset(cfg).x_train
+    dead = []  # per epoch: (seeds, layers, units) bool
+    for ps in weights:
+        per_seed = []
+        for s in range(cfg.seeds):
+            h, layers = x, []
+            for k in range(cfg.depth):
+                h = torch.relu(h @ ps[2 * k][s] + ps[2 * k + 1][s])
+                layers.append((h == 0).all(0))
+            per_seed.append(torch.stack(layers))
+        dead.append(torch.stack(per_seed).numpy())
+    dead = np.array(dead)                                       # (epochs + 1, seeds, layers, units)
+    want = (dead[:-1] & ~dead[1:]).sum(-1).transpose(1, 0, 2)   # (seeds, epochs, layers)
+    np.testing.assert_array_equal(r.metrics["dead"], dead.sum(-1).transpose(1, 0, 2))
+    np.testing.assert_array_equal(r.metrics["revived"][:, 1:], want)
+    assert np.isnan(r.metrics["revived"][:, 0]).all()
+    assert (want.sum((0, 1)) > 0).all(), want  # units came back in every layer
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5])
@@ -108,6 +173,48 @@ def test_dropout_agreement_is_p2_plus_1_minus_p2_on_active_units(p, activation):
     assert m["mask_agreement"] == pytest.approx(torch.full((2, 1), p * p + (1 - p) ** 2), abs=0.01)
     assert m["dropout_zero_frac_train"] == pytest.approx(torch.full((2, 1), p), abs=0.01)
     assert m["zero_frac"].max().item() == 0.0  # eval mode: dropout is off
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.8])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "linear"])
+def test_first_layer_agreement_is_one_minus_2p_1_minus_p_times_the_on_fraction(p, activation):
+    # In the first hidden layer the on/off state before dropout is the same in both passes: an
+    # off unit always agrees, an on unit disagrees when exactly one pass drops it (2p(1-p)). So
+    # the disagreements are a binomial draw over the a * n on-cells of the probe (a =
+    # on_frac_train, n = probe x width), and the measured agreement must be within 4 standard
+    # errors of 1 - 2p(1-p) * a. Deeper, upstream dropout also flips the states before dropout:
+    # with b = P(on in both passes) <= a, agreement = 1 - 2a(1-p) + 2b(1-p)^2, at most the
+    # layer's own 1 - 2p(1-p) * a, with equality only if nothing upstream flips it. (Not "at most
+    # layer 1's expectation": a deeper layer with fewer units on can agree more.)
+    from core.data import make_dataset
+    from core.metrics import expected_agreement
+
+    cfg = validate(dataset="moons", n_samples=1000, depth=3, width=256, dropout=p, activation=activation, seeds=2)
+    data = make_dataset(cfg)
+    net = BatchedNet(cfg, data.n_features, data.n_classes)
+    m, _ = measure(net, data.x_train, data.y_train, data.x_val, data.y_val, SeedStreams(cfg.seed_list, MEASURE), None)
+    a, agree = m["on_frac_train"].double(), m["mask_agreement"].double()
+    n = 256 * cfg.width  # probe rows x units
+    q = 2 * p * (1 - p)
+    se = torch.sqrt(a * n * q * (1 - q)) / n
+    bound = expected_agreement(p, a)
+    assert ((0.3 < a) & (a < 0.7)).all()  # about half the cells on: the test has something to count
+    assert ((agree[:, 0] - bound[:, 0]).abs() <= 4 * se[:, 0]).all(), (agree[:, 0], bound[:, 0], se[:, 0])
+    assert (agree[:, 1:] < bound[:, 1:] - 4 * se[:, 1:]).all(), (agree, bound)  # upstream flips: clearly lower
+
+
+def test_sigmoid_has_no_mask_figures_it_is_never_off():
+    from core.registry import ACTIVATIONS, mask_note
+
+    net = hand_net("sigmoid", dropout=0.5)
+    m, prev = run(net)
+    m, _ = run(net, prev)
+    for k in ("mask_flip", "mask_agreement", "on_frac_train"):
+        assert torch.isnan(m[k]).all(), k
+    assert m["dropout_zero_frac_train"].item() > 0 and m["revived"].item() == 0.0  # the rest is measured
+    assert ACTIVATIONS["sigmoid"].mask is None and mask_note("sigmoid") == \
+        "sigmoid is never off (every output is > 0)"
+    assert all(mask_note(a) is None for a in ACTIVATIONS if a != "sigmoid")
 
 
 def test_cross_entropy_and_hits_match_torch_including_ties():
@@ -201,5 +308,6 @@ def test_a_network_of_several_activations_measures_each_slice_as_alone(snapshots
             for name, w in want.items():
                 g = got[name].unflatten(0, (snapshots, 8))[:, 2 * v: 2 * v + 2].flatten(0, 1)
                 assert torch.equal(g.nan_to_num(-1), w.nan_to_num(-1)), (name, v)
-            for a, b in zip(prev, prev_alone[v], strict=True):
-                assert torch.equal(a[2 * v: 2 * v + 2], b)
+            for field_g, field_a in zip(prev, prev_alone[v], strict=True):  # on-states, dead units
+                for a, b in zip(field_g, field_a, strict=True):
+                    assert torch.equal(a[2 * v: 2 * v + 2], b)

@@ -52,9 +52,9 @@ CASES = {
     "cnn+batchnorm": dict(CNN, activation="tanh", batchnorm=True),
     "cnn+batchnorm+dropout": dict(CNN, activation="relu", batchnorm=True, dropout=0.3),
 }
-EXACT = ("train_acc", "val_acc", "gap_acc", "dead", "negative", "saturated", "zero_frac", "mask_flip")
+EXACT = ("train_acc", "val_acc", "gap_acc", "dead", "revived", "negative", "saturated", "zero_frac", "mask_flip")
 LOSSES = ("train_loss", "val_loss", "gap_loss")
-TRAIN_MODE = ("act_zero_frac_train", "dropout_zero_frac_train", "mask_agreement")
+TRAIN_MODE = ("act_zero_frac_train", "dropout_zero_frac_train", "on_frac_train", "mask_agreement")
 
 
 def lab_net(settings: dict):
@@ -175,7 +175,7 @@ def compare(cfg, lab, plain, names=EXACT + LOSSES + TRAIN_MODE, layers=None) -> 
                 elif name in LOSSES:  # gap_loss is a difference of two losses: their error, absolute
                     assert got == pytest.approx(want, rel=1e-5, abs=1e-5), where
                 else:
-                    assert got == pytest.approx(want, rel=0, abs=1e-6), where
+                    assert got == pytest.approx(want, rel=0, abs=1e-6, nan_ok=True), where
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -189,6 +189,8 @@ def test_lab_metrics_equal_the_plain_definitions_on_the_same_weights(case):
         assert (lab[1]["mask_flip"] > 0).any()  # the nudge flipped some on/off states
     if cfg.activation in ("relu", "tanh", "sigmoid", "elu"):
         assert first["saturated"][:, 0].min() >= 1
+    if cfg.activation == "relu" and cfg.model == "mlp":
+        assert (lab[1]["revived"] > 0).any()  # the nudge brought dead units back
     if cfg.dropout:
         assert (first["dropout_zero_frac_train"] > 0).all()
         assert (first["mask_agreement"] < 1).all()

@@ -33,9 +33,9 @@ DIVERGING = dict(dataset="moons", n_samples=200, depth=3, width=32, optimizer="s
 ])
 def test_measuring_beside_training_changes_no_number(settings, diverging):
     # Measuring in a second thread stacks several epochs' weights into one pass (3 here; CNNs 1
-    # by policy); every figure, mask_flip across pass boundaries, divergence, the run's length
-    # and the measurement stream's dropout draws must equal measuring each epoch in turn.
-    # 10 epochs + epoch 0 leave a partial last pass.
+    # by policy); every figure, mask_flip and revived across pass boundaries, divergence, the
+    # run's length and the measurement stream's dropout draws must equal measuring each epoch in
+    # turn. 10 epochs + epoch 0 leave a partial last pass.
     cfg = validate(settings)
     plain = train(cfg, measure=SERIAL)
     # full passes of 3 only, whatever the machine's speed
@@ -48,6 +48,8 @@ def test_measuring_beside_training_changes_no_number(settings, diverging):
     for m in METRICS:
         if m != "seconds":
             np.testing.assert_array_equal(plain.metrics[m], stacked.metrics[m], err_msg=m)
+    if diverging == "some":  # units come back at the first epoch of a pass (4, 7): compared with the pass before
+        assert np.nansum(plain.metrics["revived"][:, [4, 7]]) > 0
 
 
 def test_an_epoch_is_reported_by_the_time_the_next_one_is_trained(monkeypatch):

@@ -101,6 +101,19 @@ def test_saturates_where_negative_means_relus_shape(name):
     assert act.saturates_where_negative == fact
 
 
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_mask_says_what_off_means(name):
+    # None: every output is > 0, so nothing is ever off (sigmoid); "zero": outputs are >= 0 and
+    # off means exactly 0; "sign": outputs go below 0 and off means <= 0. The metrics read "on"
+    # as output > 0 for both, which is z > 0 for every activation with a mask.
+    act = ACTIVATIONS[name]
+    a = act.fn(Z)
+    never_off = bool((act.fn(torch.linspace(-80.0, 80.0, 100_001)) > 0).all())
+    assert act.mask == (None if never_off else "zero" if bool((a >= 0).all()) else "sign")
+    if act.mask is not None:
+        assert torch.equal(a > 0, Z > 0)
+
+
 def test_float32_rounding_facts_the_traits_set_aside():
     # GELU is mathematically never 0 off z = 0, but its float32 value is exactly 0 below about
     # -5.5; SiLU and sigmoid only below about -88.7. The traits describe the functions.

@@ -71,3 +71,34 @@ def test_a_local_limit_says_the_limit_not_the_demo():
 def test_local_limits_never_reject():
     check_budget([validate(epochs=5000, n_samples=20000, width=1024, depth=20, seeds=64)], Limits())
     check_budget([], Limits(max_work=1))
+
+
+# The request of issue 15 that passed the budget with an estimate of 459 MB and peaked at
+# 1,045 MB (a wide CNN on digits), and the same settings measuring only epoch 0.
+ISSUE_CNN = dict(dataset="digits", model="cnn", width=512, depth=2, seeds=1, n_samples=1797, batch_size=512,
+                 epochs=50, val_fraction=0.1)
+
+
+@pytest.mark.parametrize("epochs", [50, 0])
+def test_the_wide_cnn_of_the_issue_is_refused_for_its_memory(epochs):
+    cfg = validate(ISSUE_CNN, epochs=epochs)
+    assert work([cfg]) <= HOSTED_MAX_WORK  # its work alone would pass
+    with pytest.raises(BudgetError) as e:
+        check_budget([cfg], Limits.hosted_defaults())
+    msg = str(e.value)
+    assert "of memory" in msg and "Reduce width (512)" in msg
+    assert ("batch_size" in msg) == (epochs > 0)  # epoch 0 alone trains no batch
+
+
+def test_a_piece_too_long_to_stop_on_time_is_refused_with_a_time_limit_only():
+    # Measuring every digit through a 256-channel CNN takes seconds, and a run cannot stop in
+    # the middle of a measurement: with a time limit it is refused, even at epochs 0.
+    cfg = validate(dataset="digits", model="cnn", width=256, depth=2, seeds=1, epochs=0)
+    assert estimate_memory_mb([cfg]) <= Limits.hosted_defaults().max_memory_mb  # not a memory refusal
+    with pytest.raises(BudgetError) as e:
+        check_budget([cfg], Limits.hosted_defaults())
+    msg = str(e.value)
+    assert msg.startswith("One measurement of every example (after every epoch) of this run would take about")
+    assert "within its 60 s limit" in msg and "Reduce width (256)" in msg and "\n" not in msg
+    check_budget([cfg], Limits(max_memory_mb=512))  # no time limit: nothing to stop on time
+    check_budget([cfg.replace(width=64)], Limits.hosted_defaults())

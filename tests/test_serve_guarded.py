@@ -1,5 +1,5 @@
 """run_guarded end to end on the real engine: store first, one training per identical request,
-nothing partial kept, the time limit, Stop, sessions that go away and come back. Waits end on
+nothing stopped kept but a run cut at the time limit (marked partial), the time limit, Stop, sessions that go away and come back. Waits end on
 events and joins; the time limit and the grace period run on a clock the test moves."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from core.serve.gate import TrainingGate
 from core.serve.guarded import run_guarded, stop_unwatched
 from core.serve.jobs import ORPHAN_GRACE_S, JobRegistry, thread_runner
 from core.serve.limits import HOSTED_MAX_WORK, Limits
+from core.serve.partial import load_partial, partial_key
 from core.store import RunStore, store_key
 
 TINY = dict(n_samples=100, epochs=3, width=8, seeds=2, batch_size=32)
@@ -182,7 +183,7 @@ def test_a_stopped_run_is_returned_but_not_stored(guard, store, calls):
     assert store.list() == [] and store.get(store_key([base])) is None
 
 
-def test_a_run_over_the_time_limit_stops_and_says_so(guard, store, clock, calls):
+def _cut_at_the_limit(guard, store, clock):
     def runner(base, variants, on_epoch, should_stop, max_threads):
         def tick(exp, vi, epoch):
             if epoch == 5:
@@ -195,7 +196,30 @@ def test_a_run_over_the_time_limit_stops_and_says_so(guard, store, clock, calls)
     assert exp.status == "stopped" and not from_store and 6 <= exp.runs[0].epochs_done < 100
     assert _codes(notes) == [N.STOPPED_AT_LIMIT]
     assert notes[0].text.startswith("Stopped at the 0.3 s limit of the hosted demo after epoch")
-    assert store.list() == []
+    # Kept as what it is: a partial run, under a key of its own (the experiment's stays free).
+    [row] = store.list()
+    assert row["status"] == "stopped" and row["partial"] == "time_limit" and row["limit_s"] == 0.3
+    assert row["key"] == partial_key(store_key([validate(**LONG)])) and store.get(store_key([validate(**LONG)])) is None
+    return exp
+
+
+def test_a_run_over_the_time_limit_stops_and_says_so(guard, store, clock, calls):
+    _cut_at_the_limit(guard, store, clock)
+    assert len(calls) == 1
+
+
+def test_a_run_cut_at_the_limit_is_served_as_partial_not_trained_again(guard, store, clock, calls):
+    first = _cut_at_the_limit(guard, store, clock)
+    lim = Limits(hosted=True, max_work=HOSTED_MAX_WORK, max_seconds=0.3)
+    again, from_store, notes = guard(validate(**LONG), {"mine": {}}, limits=lim)
+    assert from_store and len(calls) == 1 and again.status == "stopped" and again.runs[0].name == "mine"
+    assert again.runs[0].epochs_done == first.runs[0].epochs_done
+    assert _codes(notes) == [N.STOPPED_AT_LIMIT] and "this is that partial run" in notes[0].text
+    np.testing.assert_array_equal(again.runs[0].curve("val_acc"), first.runs[0].curve("val_acc"))
+    # a server that allows longer (or has no limit) would train it whole instead
+    longer = Limits(hosted=True, max_work=HOSTED_MAX_WORK, max_seconds=0.5)
+    assert load_partial(store, store_key([validate(**LONG)]), longer) is None
+    assert load_partial(store, store_key([validate(**LONG)]), Limits()) is None
 
 
 def test_a_diverging_run_is_a_result_and_is_stored(guard, store, calls):
@@ -271,7 +295,7 @@ def test_waiting_requests_see_their_place_and_can_leave(store, jobs, calls):
     with g.slot():
         with pytest.raises(Cancelled):
             run_guarded(validate(**TINY), None, limits=HOSTED, store=store, gate=g, jobs=jobs,
-                        on_wait=lambda p, w: waits.append((p, w)), cancelled=lambda: len(waits) >= 2)
+                        on_wait=lambda p, w, *_: waits.append((p, w)), cancelled=lambda: len(waits) >= 2)
         assert waits[0] == (1, 1)
         assert jobs.wait_idle(TIMEOUT)  # the abandoned run left the line, no grace period
         assert g.stats() == (1, 0)
@@ -282,7 +306,7 @@ def test_stop_while_still_in_line_returns_an_empty_stopped_run(store, jobs, call
     g, waits = TrainingGate(1, 5, poll=0.01), []
     with g.slot():
         exp, from_store, notes = run_guarded(validate(**TINY), {"a": {}, "b": {}}, limits=HOSTED, store=store,
-                                             gate=g, jobs=jobs, on_wait=lambda p, w: waits.append(p),
+                                             gate=g, jobs=jobs, on_wait=lambda p, w, *_: waits.append(p),
                                              user_stop=lambda: bool(waits))
         assert jobs.wait_idle(TIMEOUT)
     assert exp.status == "stopped" and [r.name for r in exp.runs] == ["a", "b"] and not from_store
@@ -332,11 +356,44 @@ def test_stopping_while_others_watch_does_not_stop_their_run(guard, store, calls
     exp, from_store, notes = guard(base, user_stop=lambda: True)
     assert exp.status == "stopped" and not from_store and exp.runs[0].epochs_done > 0
     assert N.GOES_ON in _codes(notes) and any("goes on for the 1 other session" in n.text for n in notes)
-    a_done = exp.runs[0].epochs_done
+    a_done = exp.runs[0].last_epoch  # an epoch number: long curves are thinned (core.serve.thin)
     b_seen.wait_for(lambda s: s[-1] > a_done + 5, "b's run to go on")  # not stopped by a
     b_stop.set()
     watcher.join(TIMEOUT)
     b_exp, _, b_notes = out["b"]
-    assert b_exp.status == "stopped" and b_exp.runs[0].epochs_done > a_done + 5
+    assert b_exp.status == "stopped" and b_exp.runs[0].last_epoch > a_done + 5
     assert N.STOPPED_BY_YOU in _codes(b_notes)
     assert len(calls) == 1 and store.list() == []
+
+
+def test_a_visitor_has_one_run_in_line_and_is_told_the_wait(store, jobs, calls):
+    g, waits, leave = TrainingGate(1, 5, poll=0.01, max_per_visitor=1), Epochs(), threading.Event()
+    errors = []
+
+    def first():
+        try:
+            run_guarded(validate(**TINY), None, limits=HOSTED, store=store, gate=g, jobs=jobs, visitor="v",
+                        on_wait=lambda p, w, s: waits(None, 0, (p, w, s)), cancelled=leave.is_set)
+        except Cancelled as e:
+            errors.append(e)
+
+    with g.slot():  # the only slot is taken
+        t = threading.Thread(target=first)
+        t.start()
+        waits.wait_for(len, "v's run in line")
+        position, waiting, wait_s = waits.seen[0]
+        assert (position, waiting) == (1, 1) and wait_s is not None and wait_s >= 0
+        with pytest.raises(QueueFull, match="You already have 0 runs training and 1 run waiting"):
+            run_guarded(validate(**dict(TINY, epochs=4)), None, limits=HOSTED, store=store, gate=g, jobs=jobs,
+                        visitor="v")
+        leave.set()
+        t.join(TIMEOUT)
+        assert jobs.wait_idle(TIMEOUT)  # left the line before the slot came free
+    assert errors and calls == [] and g.stats() == (0, 0)
+
+
+def test_the_summary_fields_of_the_caller_are_stored_with_the_run(guard, store, calls):
+    private = {"visibility": "private", "owner": "o1", "upload": ["d" * 32]}
+    guard(validate(**TINY), summary=private)
+    [row] = store.list()
+    assert {k: row[k] for k in private} == private and row["status"] == "ok"

@@ -338,3 +338,65 @@ def test_a_stop_with_the_real_engine_keeps_every_variants_epochs_and_pictures(re
     assert all("raster" in r.artifacts for r in exp.runs)
     assert {vi for vi, e in seen if e == 3} == {0, 1, 2}
     assert job.snapshot().experiment is exp and store.list() == []
+
+
+# --- another process on the same store (core.store.claims) --------------------------------
+
+def _until(cond) -> None:
+    """Wait for a state the job's thread reaches on its own (it polls the store)."""
+    done = threading.Event()
+    for _ in range(int(TIMEOUT / 0.01)):
+        if cond():
+            return
+        done.wait(0.01)
+    raise AssertionError("the job never got there")
+
+
+@pytest.fixture
+def other(store):
+    """Another process's view of the same store file."""
+    return RunStore(store.path)
+
+
+def test_a_job_waits_in_line_for_another_process_and_is_served_its_result(registry, store, gate, other):
+    assert other.try_claim("k", "other-process", 30)
+    runner = Scripted()
+    job, _ = _join(registry, store, gate, runner)
+    _until(lambda: job.queue_state() == (1, 1))  # to the watchers: next in line
+    assert not job.done.is_set() and runner.calls == 0
+    exp = stopped_experiment(BASE, {"run": {}}, "trained elsewhere")
+    exp.runs[0].status = "ok"
+    other.put("k", exp.to_dict(), summarize(exp))
+    other.release_claim("k", "other-process")
+    assert job.done.wait(TIMEOUT)
+    assert job.error is None and job.from_store and not job.trained and runner.calls == 0
+    assert job.result.title == "trained elsewhere"
+    job.leave()
+
+
+def test_a_job_holds_the_claim_while_it_trains_and_takes_over_a_given_up_one(registry, store, gate, other):
+    assert other.try_claim("k", "other-process", 30)
+    runner = Scripted()
+    job, _ = _join(registry, store, gate, runner)
+    _until(lambda: job.queue_state() == (1, 1))
+    other.release_claim("k", "other-process")  # stopped there without a result
+    runner.step()
+    runner.wait_epochs(1)
+    holder = other.claim_holder("k")
+    assert holder is not None and holder != "other-process"  # the job's own claim, while it trains
+    assert not other.try_claim("k", "third-process", 30)
+    _finish(job, runner)
+    assert job.trained and job.error is None and other.get("k") == job.result.to_dict()
+    assert other.claim_holder("k") is None  # released after storing
+    job.leave()
+
+
+def test_a_job_left_while_another_process_trains_stops_waiting(registry, store, gate, other):
+    assert other.try_claim("k", "other-process", 30)
+    runner = Scripted()
+    job, _ = _join(registry, store, gate, runner)
+    _until(lambda: job.queue_state() == (1, 1))
+    job.leave(stop=True)
+    assert job.done.wait(TIMEOUT)
+    assert isinstance(job.error, jobs_mod.Cancelled) and runner.calls == 0
+    assert other.claim_holder("k") == "other-process"  # theirs, untouched

@@ -1,6 +1,8 @@
 """Limits from the environment: hosted defaults, overrides, and one-line errors for bad values."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from core.config import ConfigError
@@ -20,6 +22,7 @@ def test_limits_hosted_on(value):
     lim = Limits.from_env({ENV_HOSTED: value})
     assert lim == Limits.hosted_defaults()
     assert lim.hosted and lim.max_work == HOSTED_MAX_WORK and lim.max_seconds == 60 and lim.torch_threads == 1
+    assert lim.max_per_visitor == 1 and lim.upload_ttl_h == 24
     assert "Hosted demo" in lim.describe() and "60 s" in lim.describe()
 
 
@@ -34,8 +37,21 @@ def test_limits_overrides():
                            "RELU_LAB_MAX_MEMORY_MB": "none", "RELU_LAB_TORCH_THREADS": "2"})
     assert (lim.max_work, lim.max_seconds, lim.max_concurrent, lim.max_queue, lim.max_memory_mb,
             lim.torch_threads) == (10**9, 30.5, 3, 0, None, 2)
+    assert Limits.from_env({ENV_HOSTED: "1", "RELU_LAB_MAX_PER_VISITOR": "none", "RELU_LAB_UPLOAD_TTL_H": "0.5"}) \
+        == replace(Limits.hosted_defaults(), max_per_visitor=None, upload_ttl_h=0.5)
+    assert Limits.from_env({"RELU_LAB_MAX_PER_VISITOR": "3", "RELU_LAB_UPLOAD_TTL_H": "none"}) == \
+        Limits(max_per_visitor=3)
     local = Limits.from_env({"RELU_LAB_MAX_WORK": "1000"})  # a local user may set a budget too
     assert not local.hosted and local.max_work == 1000 and local.max_seconds is None
+
+
+def test_store_size_cap_hosted_default_and_override():
+    assert Limits.from_env({}).store_max_mb is None  # locally the store keeps everything
+    assert Limits.from_env({ENV_HOSTED: "1"}).store_max_mb == 512
+    assert Limits.from_env({ENV_HOSTED: "1", "RELU_LAB_STORE_MAX_MB": "none"}).store_max_mb is None
+    assert Limits.from_env({"RELU_LAB_STORE_MAX_MB": "2e3"}).store_max_mb == 2000
+    with pytest.raises(ConfigError, match="^RELU_LAB_STORE_MAX_MB: '-1' is not allowed"):
+        Limits.from_env({"RELU_LAB_STORE_MAX_MB": "-1"})
 
 
 def test_limits_read_os_environ(monkeypatch):
@@ -47,7 +63,7 @@ def test_limits_read_os_environ(monkeypatch):
 def test_every_variable_is_read():
     # ENV_VARS is what the page keys its cached Limits by: a variable missing there would be
     # read once and never again.
-    assert len(set(ENV_VARS)) == 7
+    assert len(set(ENV_VARS)) == 11
     for var in ENV_VARS[1:]:
         with pytest.raises(ConfigError, match=f"^{var}:"):
             Limits.from_env({var: "not a number"})
@@ -56,7 +72,8 @@ def test_every_variable_is_read():
 @pytest.mark.parametrize("var,value", [
     ("RELU_LAB_MAX_WORK", "lots"), ("RELU_LAB_MAX_WORK", "nan"), ("RELU_LAB_MAX_WORK", "1.5"),
     ("RELU_LAB_MAX_SECONDS", "-5"), ("RELU_LAB_MAX_CONCURRENT", "0"), ("RELU_LAB_MAX_CONCURRENT", "1.5"),
-    ("RELU_LAB_MAX_QUEUE", "many"), (ENV_HOSTED, "maybe"),
+    ("RELU_LAB_MAX_QUEUE", "many"), (ENV_HOSTED, "maybe"), ("RELU_LAB_MAX_PER_VISITOR", "1.5"),
+    ("RELU_LAB_UPLOAD_TTL_H", "-1"),
 ])
 def test_limits_bad_value_names_the_variable(var, value):
     with pytest.raises(ConfigError) as e:

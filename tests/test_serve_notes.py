@@ -59,7 +59,8 @@ def test_stopped_at_the_time_limit_wins_over_the_request():
     exp, lim = _stopped_after([5], hosted=True, max_seconds=60.0)
     [note] = N.outcome(exp, lim, timed_out=True, user_stopped=True)
     assert note.code == N.STOPPED_AT_LIMIT
-    assert note.text.startswith("Stopped at the 60 s limit of the hosted demo after epoch 4 of 10;")
+    assert note.text.startswith("Stopped at the 60 s limit of the hosted demo after epoch 4 of 10. What it computed "
+                                "is kept, marked partial")
     exp, lim = _stopped_after([5], max_seconds=2.5)
     assert "limit of the server" in N.outcome(exp, lim, timed_out=True, user_stopped=False)[0].text
 

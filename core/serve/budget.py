@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from core.config import DEFAULTS, FIELD, Config
-from core.cost import estimate_memory_mb, memory_bytes, work
+from core.cost import estimate_memory_mb, longest_piece, memory_bytes, work
 from core.cost import examples as _examples
 from core.serve.errors import BudgetError
 from core.serve.limits import Limits, sci
@@ -18,6 +18,14 @@ from core.serve.limits import Limits, sci
 # How a setting compares with its usual value decides which ones a message suggests reducing.
 _WORK_FACTORS = ("epochs", "n_samples", "width", "depth", "seeds")
 _MEMORY_FACTORS = ("width", "seeds", "depth", "batch", "epochs")  # weights grow with width squared
+# With a time limit, no piece of a run that cannot be stopped midway (core.cost.longest_piece)
+# may take longer than this: the engine asks should_stop between pieces (core.train), and the
+# deadline stops a run one piece early (core.serve.deadline), so a run ends within about this
+# long of its limit. Estimated at core.cost.MACS_PER_S, about half what one core manages.
+MAX_PIECE_S = 1.0
+_PIECES = {"step": ("training step", ("width", "batch", "seeds", "depth")),
+           "measurement": ("measurement of every example (after every epoch)", ("width", "n_samples", "seeds", "depth")),
+           "pictures": ("drawing of the final pictures", ("width", "seeds", "depth"))}
 
 
 def _ratio(cfg: Config, name: str, square_width: bool = False) -> float:
@@ -81,8 +89,17 @@ def check_budget(configs: list[Config], limits: Limits) -> None:
         mb = estimate_memory_mb(configs)
         if mb > limits.max_memory_mb:
             heavy = max(configs, key=lambda c: sum(memory_bytes(c)))
+            factors = _MEMORY_FACTORS if heavy.epochs else tuple(f for f in _MEMORY_FACTORS if f != "batch")
             size = f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
             raise BudgetError(
                 f"This run needs about {size} of memory (for its networks, their activations and the "
                 f"per-epoch history it records{over}); {where} {limits.max_memory_mb} MB per run. "
-                f"Reduce {_reduce_list(heavy, _MEMORY_FACTORS, len(configs), square_width=True)}.")
+                f"Reduce {_reduce_list(heavy, factors, len(configs), square_width=True)}.")
+    if limits.max_seconds is not None:
+        piece, cfg, seconds = longest_piece(configs)
+        if seconds > MAX_PIECE_S:
+            what, factors = _PIECES[piece]
+            raise BudgetError(
+                f"One {what} of this run would take about {seconds:.1f} s, and a run can only be stopped between "
+                f"two such pieces; to stop every run within its {limits.max_seconds:g} s limit, {where} "
+                f"{MAX_PIECE_S:g} s per piece. Reduce {_reduce_list(cfg, factors, 1, square_width=True)}.")

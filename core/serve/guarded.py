@@ -2,9 +2,12 @@
 
     exp, from_store, notes = run_guarded(base, variants, limits=..., store=...)
 
-1. The run store first: a stored experiment is returned at once, whatever its size (no slot,
-   no training), so heavy experiments can be trained offline into the store a demo serves.
-2. The budget (BudgetError before any training).
+1. The run store first: a stored experiment is served without training (core.serve.opened:
+   from `cache` if it was opened before; a read priced above the memory limit is refused, a
+   heavy one waits for a slot of the gate), so heavy experiments can be trained offline into
+   the store a demo serves.
+2. The budget (BudgetError before any training); then a run kept when it reached this time
+   limit before (core.serve.partial), served as the partial run it is.
 3. The job of this experiment (core.serve.jobs): joined if another request started it, else
    started. It waits for the gate, trains under the time limit and stores a complete result.
 4. Meanwhile the caller watches from its own thread: every callback (on_wait, on_epoch) runs
@@ -17,11 +20,13 @@ stopped (why and where), diverged, store trouble.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 from core.config import Config
+from core.cost import estimate_seconds
 from core.results import Experiment
 from core.serve import notes as N
 from core.serve.budget import check_budget
@@ -30,7 +35,10 @@ from core.serve.gate import TrainingGate, get_gate
 from core.serve.jobs import JOBS, Job, JobRegistry, Runner, job_key
 from core.serve.limits import Limits
 from core.serve.notes import Note
+from core.serve.opened import RunCache, Unreadable, open_stored
+from core.serve.partial import load_partial
 from core.serve.snapshot import stopped_experiment, view
+from core.serve.thin import thin
 from core.store import store_key
 
 POLL_S = 0.1            # how often a watcher looks at its job
@@ -44,18 +52,22 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
                 on_wait: Callable[[int, int], Any] | None = None,
                 cancelled: Callable[[], bool] | None = None,
                 title: str = "", preset: str = "", gate: TrainingGate | None = None,
-                jobs: JobRegistry | None = None, runner: Runner | None = None,
-                ) -> tuple[Experiment, bool, list[Note]]:
+                jobs: JobRegistry | None = None, runner: Runner | None = None, visitor: str | None = None,
+                cache: RunCache | None = None, summary: dict | None = None) -> tuple[Experiment, bool, list[Note]]:
     """-> (experiment, from_store, notes). The experiment is the caller's own view (its variant
-    names, title and preset); its arrays may be shared with other callers and are not written.
+    names, title and preset), thinned to at most ~500 epochs per curve (core.serve.thin); its
+    arrays may be shared with other callers and are not written.
 
     Raises ConfigError (a variant's settings), DataError (a CSV), BudgetError (too big and not
     in the store) before any training; QueueFull when the line is full; Cancelled when
-    cancelled() turns true. Callbacks run in the caller's thread: on_wait(position, waiting)
-    while the run waits for a slot; on_epoch(experiment, variant_index, epoch) as it trains, at
+    cancelled() turns true; VisitorBusy (a QueueFull) when `visitor` (the page: its browser;
+    None: nobody in particular) already has its share of the line. Callbacks run in the
+    caller's thread: on_wait(position, waiting, wait_s) while the run waits for a slot (wait_s:
+    estimated seconds, or None); on_epoch(experiment, variant_index, epoch) as it trains, at
     most every POLL_S, with a private view of the latest snapshot (never the live object).
     user_stop() true: the caller gets the run as far as it got, and the training stops unless
-    someone else is watching it. gate / jobs / runner default to the process's.
+    someone else is watching it. gate / jobs / runner default to the process's. summary: extra
+    fields for the stored run's summary (core.serve.uploads.privacy_fields: who may list it).
     """
     variants = dict(variants or {"run": {}})
     configs = [base.replace(**ov) for ov in variants.values()]  # ConfigError before anything
@@ -63,21 +75,28 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     key = store_key(configs)  # DataError for an unusable CSV
     notes: list[Note] = []
 
-    doc = store.get(key)
-    if doc is not None:
-        try:
-            exp = Experiment.from_dict(doc)
-        except Exception:  # a document from an older engine or a damaged one: train it again
-            store.delete(key)
-            notes.append(N.stored_copy_unreadable())
-        else:
-            return view(exp, names, title, preset), True, [N.from_store()]
-    check_budget(configs, limits)
-
     gate = gate if gate is not None else get_gate()
+    try:
+        stored = open_stored(store, key, limits=limits, configs=configs, gate=gate, visitor=visitor, cache=cache,
+                             on_wait=on_wait, cancelled=cancelled)
+    except Unreadable:  # a document from an older engine or a damaged one: train it again
+        store.delete(key)
+        notes.append(N.stored_copy_unreadable())
+    else:
+        if stored is not None:
+            return view(stored, names, title, preset), True, [N.from_store()]
+    check_budget(configs, limits)
+    kept = load_partial(store, key, limits)
+    if kept is not None:  # it reached this limit before: serve that part, do not burn the CPU again
+        exp, cut_at = kept
+        return view(thin(exp), names, title, preset), True, [N.partial_from_store(cut_at, exp)]
+
     jobs = jobs if jobs is not None else JOBS
+    # The line orders by estimated seconds; a run never holds its slot past the time limit.
+    estimate = min(estimate_seconds(configs), limits.max_seconds or math.inf)
     job, joined = jobs.join(job_key(store, key), lambda k: Job(
-        jobs, k, base, variants, title=title, preset=preset, limits=limits, store=store, gate=gate, runner=runner))
+        jobs, k, base, variants, title=title, preset=preset, limits=limits, store=store, gate=gate, runner=runner,
+        visitor=visitor, estimate=estimate, summary=summary))
 
     def show(p) -> None:
         on_epoch(view(p.experiment, names, title, preset), p.variant, p.epoch)
@@ -111,7 +130,7 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
             others = job.leave(stop=True)  # the one place a Stop press stops a run
             if others > 0 or not job.done.wait(STOP_WAIT_S):
                 p = job.snapshot()
-                exp = view(p.experiment, names, title, preset, stopped=True) if p is not None else \
+                exp = view(thin(p.experiment), names, title, preset, stopped=True) if p is not None else \
                     stopped_experiment(base, variants, title, preset)
                 notes += N.outcome(exp, limits, timed_out=False, user_stopped=True)
                 if others > 0:
@@ -134,7 +153,7 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
         notes.append(N.shared())
     if job.trained and job.waited >= WAIT_NOTE_S:
         notes.append(N.waited(job.waited, gate.max_concurrent))
-    exp = view(job.result, names, title, preset)
+    exp = view(thin(job.result), names, title, preset)
     notes += N.outcome(exp, limits, timed_out=job.deadline is not None and job.deadline.timed_out,
                        user_stopped=user_stopped)
     notes += [N.store_problem(w) for w in job.store_warnings]

@@ -4,7 +4,11 @@ The registry (`JOBS`, one per process) is the only place where identical request
 request joins the job of its key, creating it if there is none, and watches it. A job:
 
 * trains once, in its own thread, behind the gate and under the time limit, through a *runner*
-  (below), and stores its result if it completed (ok or diverged; a stopped run is not kept);
+  (below), and stores its result if it completed (ok or diverged); a run stopped at the time
+  limit is kept as a partial run (core.serve.partial), one stopped otherwise is not kept;
+* trains once across processes too: it takes the experiment's claim in the store before it
+  trains (core.store.claims) and releases it after storing. If another process holds the claim,
+  the job waits for that result (to its watchers it waits in line) and serves it;
 * owns its result. The runner writes the live Experiment in the job's thread and nothing else
   reads it: after an epoch the job copies it there (frozen arrays, snapshot.frozen_copy) and
   publishes the copy under its lock; watchers read `snapshot()`. Copies are taken at most every
@@ -22,7 +26,8 @@ It trains `variants` (name -> overrides of `base`) and returns the finished Expe
 on_epoch(experiment, variant_index, epoch) after every measured epoch, from the job's thread,
 with the experiment consistent (not written during the call); it calls should_stop() often and
 ends early (status "stopped") once it is true; it uses at most max_threads threads (None: its
-own choice). `thread_runner`, core.train.run_experiment in the job's thread, is the default.
+own choice). `thread_runner`, core.train.run_experiment in the job's thread, is the default;
+with RELU_LAB_RAY_ADDRESS set (Limits.ray_address) it is core.serve.ray_runner's, on Ray.
 
 No streamlit here.
 """
@@ -41,10 +46,11 @@ from typing import Any
 from core.config import Config
 from core.results import Experiment
 from core.serve.deadline import Clock, Deadline
+from core.serve.errors import Cancelled
 from core.serve.gate import TrainingGate
 from core.serve.limits import Limits
 from core.serve.snapshot import freeze, frozen_copy
-from core.store import STORABLE, summarize
+from core.store import STORABLE, claim_or_wait, summarize
 
 OnEpoch = Callable[[Experiment, int, int], Any]
 Runner = Callable[[Config, dict[str, dict[str, Any]], OnEpoch, Callable[[], bool], int | None], Experiment]
@@ -65,8 +71,18 @@ def thread_runner(base: Config, variants: dict[str, dict[str, Any]], on_epoch: O
     return train.run_experiment(base, variants, on_epoch=on_epoch, should_stop=should_stop, max_threads=max_threads)
 
 
+def default_runner(limits: Limits) -> Runner:
+    """The runner the environment asks for: Ray's at limits.ray_address, else thread_runner."""
+    if limits.ray_address:
+        from core.serve.ray_runner import RayRunner  # Ray is imported only when asked for
+
+        return RayRunner(limits.ray_address)
+    return thread_runner
+
+
 def job_key(store, key: str) -> JobKey:
-    return str(Path(store.path).resolve()), key
+    where = str(store.path)
+    return (where if "://" in where else str(Path(where).resolve())), key  # a database URL is no file
 
 
 @dataclass(frozen=True)
@@ -83,11 +99,14 @@ class Job:
     """One training of one experiment, shared by every request for it (see the module docstring)."""
 
     def __init__(self, registry: JobRegistry, key: JobKey, base: Config, variants: dict[str, dict[str, Any]], *,
-                 title: str, preset: str, limits: Limits, store, gate: TrainingGate, runner: Runner | None = None):
+                 title: str, preset: str, limits: Limits, store, gate: TrainingGate, runner: Runner | None = None,
+                 visitor: str | None = None, estimate: float = 0.0, summary: dict | None = None):
         self.registry, self.key = registry, key
+        self.visitor, self.estimate = visitor, estimate  # whose it is in the gate's line, its seconds
+        self.summary = dict(summary or {})  # extra fields of its store summary (who may see it)
         self.base, self.variants, self.title, self.preset = base, variants, title, preset
         self.limits, self.store, self.gate = limits, store, gate
-        self.runner = runner or thread_runner
+        self.runner = runner or default_runner(limits)
         # Who watches; guarded by registry.lock.
         self.watchers = 0
         self.closed = False            # takes no new watchers
@@ -95,7 +114,7 @@ class Job:
         self._orphaned_at: float | None = None
         # What watchers read while it runs; guarded by self._lock.
         self._lock = threading.Lock()
-        self._queue_state: tuple[int, int] | None = None
+        self._queue_state: tuple[int, int, float | None] | None = None
         self._progress: Progress | None = None
         # Written by the job's thread before `done` is set; read by watchers after it is.
         self.result: Experiment | None = None
@@ -119,8 +138,9 @@ class Job:
         with self._lock:
             return self._progress
 
-    def queue_state(self) -> tuple[int, int] | None:
-        """(place in line, how many wait) while the job waits for a training slot, else None."""
+    def queue_state(self) -> tuple[int, int, float | None] | None:
+        """(place in line, how many wait, estimated seconds to a slot) while the job waits for
+        a training slot, else None."""
         with self._lock:
             return self._queue_state
 
@@ -165,25 +185,37 @@ class Job:
         threading.Thread(target=self._run, name=f"relu-lab-job-{self.key[1][:8]}", daemon=True).start()
 
     def _run(self) -> None:
-        n_warn = len(self.store.warnings)
+        events: list[str] = []  # this job's store warnings, for its watchers only
         try:
-            doc = self.store.get(self.key[1])
-            if doc is not None:  # stored meanwhile, by another process
-                self.result, self.from_store = freeze(Experiment.from_dict(doc)), True
+            turn = claim_or_wait(self.store, self.key[1], on_wait=self._other_trains, should_stop=self.should_stop,
+                                 events=events)
+            if turn.doc is not None:  # stored meanwhile, by another process
+                self.result, self.from_store = freeze(Experiment.from_dict(turn.doc)), True
+            elif turn.claim is None:
+                raise Cancelled("The request was abandoned while another process trained this experiment.")
             else:
-                exp = self.train()
-                if exp.status in STORABLE:
-                    self._store(exp)
+                with turn.claim.keep_alive():
+                    exp = self.train()
+                    if exp.status in STORABLE:
+                        self._store(exp, events)
+                    elif self.deadline is not None and self.deadline.timed_out:
+                        self._store_partial(exp)
         except BaseException as e:  # handed to the watchers, who raise it in their own threads
             self.error = e
         finally:
-            self.store_warnings = list(self.store.warnings[n_warn:]) + self.store_warnings
+            self.store_warnings = events + self.store_warnings
             self.done.set()
             self.registry._finished(self)
 
+    def _other_trains(self, owner: str) -> None:
+        # Another process trains this experiment: to the watchers, the job is next in line.
+        with self._lock:
+            self._queue_state = (1, 1)
+
     def train(self) -> Experiment:
         """Wait for a slot, train through the runner under the deadline; the finished result."""
-        with self.gate.slot(on_wait=self._queued, cancelled=self.should_stop) as slot:
+        with self.gate.slot(on_wait=self._queued, cancelled=self.should_stop, visitor=self.visitor,
+                            estimate=self.estimate, abandoned=lambda: self.watchers == 0) as slot:
             with self._lock:
                 self._queue_state = None
             self.waited = slot.waited
@@ -196,9 +228,9 @@ class Job:
         self.result = exp
         return exp
 
-    def _queued(self, position: int, waiting: int) -> None:
+    def _queued(self, position: int, waiting: int, wait_s: float | None = None) -> None:
         with self._lock:
-            self._queue_state = (position, waiting)
+            self._queue_state = (position, waiting, wait_s)
 
     def _on_epoch(self, exp: Experiment, variant: int, epoch: int) -> None:
         # Here, in the job's thread between two epochs, `exp` is consistent: copy it now or not at all.
@@ -217,13 +249,21 @@ class Job:
             version = self._progress.version + 1 if self._progress is not None else 1
             self._progress = Progress(exp, variant, epoch, version)
 
-    def _store(self, exp: Experiment) -> None:
+    def _store(self, exp: Experiment, events: list[str]) -> None:
         try:
-            self.store.put(self.key[1], exp.to_dict(), summarize(exp))
+            self.store.put(self.key[1], exp.to_dict(), {**summarize(exp), **self.summary}, events)
         except (sqlite3.Error, OSError) as e:  # disk full, read-only: the result is still served
             msg = f"run {self.key[1]}: could not be stored ({e}); it will be computed again"
             log.warning(msg)
             self.store_warnings.append(msg)
+
+
+    def _store_partial(self, exp: Experiment) -> None:
+        from core.serve.partial import store_partial
+
+        problem = store_partial(self.store, self.key[1], exp, self.limits.max_seconds, self.summary)
+        if problem:
+            self.store_warnings.append(problem)
 
 
 class JobRegistry:

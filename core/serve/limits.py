@@ -22,18 +22,33 @@ ENV_MAX_CONCURRENT = "RELU_LAB_MAX_CONCURRENT"
 ENV_MAX_QUEUE = "RELU_LAB_MAX_QUEUE"
 ENV_MAX_MEMORY_MB = "RELU_LAB_MAX_MEMORY_MB"
 ENV_TORCH_THREADS = "RELU_LAB_TORCH_THREADS"
+ENV_STORE_MAX_MB = "RELU_LAB_STORE_MAX_MB"
+ENV_MAX_PER_VISITOR = "RELU_LAB_MAX_PER_VISITOR"
+ENV_UPLOAD_TTL_H = "RELU_LAB_UPLOAD_TTL_H"
+ENV_RAY_ADDRESS = "RELU_LAB_RAY_ADDRESS"
 ENV_VARS = (ENV_HOSTED, ENV_MAX_WORK, ENV_MAX_SECONDS, ENV_MAX_CONCURRENT, ENV_MAX_QUEUE, ENV_MAX_MEMORY_MB,
-            ENV_TORCH_THREADS)
+            ENV_TORCH_THREADS, ENV_STORE_MAX_MB, ENV_MAX_PER_VISITOR, ENV_UPLOAD_TTL_H, ENV_RAY_ADDRESS)
 
-# The heaviest preset (memorize-random-labels) is 2.1e8 units; 5e8 leaves room to double a
+# The heaviest preset (memorize-random-labels) is 1.8e8 units; 5e8 leaves room to double a
 # preset's epochs and rejects the runs that would hold a slot for minutes.
 HOSTED_MAX_WORK = 500_000_000
 HOSTED_MAX_SECONDS = 60.0
 # Per run. Two runs at once plus the server itself (~0.5 GB with torch and scikit-learn
 # loaded) stay under 2 GB. The presets need 35 to 70 MB by the same estimate.
 HOSTED_MAX_MEMORY_MB = 512
+# The run store's documents (compressed): a demo's disk does not fill up with visitors' runs;
+# the least recently used are evicted. A heavy 64-seed, 5,000-epoch run is about 8.5 MB.
+HOSTED_STORE_MAX_MB = 512
+# Per visitor (a browser): this many trainings running and as many waiting, so one visitor cannot
+# hold every slot and place of a shared demo.
+HOSTED_MAX_PER_VISITOR = 1
+# Uploaded CSV files and the runs trained on them are deleted this many hours after the upload.
+HOSTED_UPLOAD_TTL_H = 24.0
 DEFAULT_MAX_CONCURRENT = 2  # the hosts have two cores; locally too, so the page stays responsive
 DEFAULT_MAX_QUEUE = 50
+# With Ray the trainings run on the cluster, which queues them itself: a replica's gate only
+# bounds how many it hands over at once (each costs a waiting thread and its snapshots here).
+RAY_MAX_CONCURRENT = 32
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -51,17 +66,23 @@ class Limits:
     max_queue: int = DEFAULT_MAX_QUEUE
     torch_threads: int | None = None     # None: leave core.train's own choice alone
     max_memory_mb: int | None = None     # estimated peak memory of one run (core.cost.estimate_memory_mb)
+    store_max_mb: int | None = None      # size cap of the run store (core.store.RunStore max_mb)
+    max_per_visitor: int | None = None   # trainings running, and as many waiting, per visitor (gate)
+    upload_ttl_h: float | None = None    # hours an upload and its runs are kept (None: for ever)
+    ray_address: str | None = None       # trainings on Ray (core.serve.ray_runner); None: threads here
 
     @classmethod
     def hosted_defaults(cls) -> Limits:
         return cls(hosted=True, max_work=HOSTED_MAX_WORK, max_seconds=HOSTED_MAX_SECONDS,
-                   torch_threads=1, max_memory_mb=HOSTED_MAX_MEMORY_MB)
+                   torch_threads=1, max_memory_mb=HOSTED_MAX_MEMORY_MB, store_max_mb=HOSTED_STORE_MAX_MB,
+                   max_per_visitor=HOSTED_MAX_PER_VISITOR, upload_ttl_h=HOSTED_UPLOAD_TTL_H)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """Hosted mode when RELU_LAB_HOSTED is 1/true/yes/on; every limit can be overridden.
 
-        RELU_LAB_MAX_WORK / _MAX_SECONDS / _MAX_MEMORY_MB accept 'none' (or 0) for no limit.
+        RELU_LAB_MAX_WORK / _MAX_SECONDS / _MAX_MEMORY_MB / _STORE_MAX_MB / _MAX_PER_VISITOR /
+        _UPLOAD_TTL_H accept 'none' (or 0) for no limit.
         """
         env = os.environ if environ is None else environ
         raw = env.get(ENV_HOSTED, "").strip().lower()
@@ -70,9 +91,15 @@ class Limits:
                                                                "or unset (local)")
         lim = cls.hosted_defaults() if raw in _TRUE else cls()
         over: dict[str, Any] = {}
+        ray = _env_ray_address(env.get(ENV_RAY_ADDRESS, ""))
+        if ray is not None:
+            over.update(ray_address=ray, max_concurrent=RAY_MAX_CONCURRENT)
         for var, name, parse in ((ENV_MAX_WORK, "max_work", _env_budget_int),
                                  (ENV_MAX_SECONDS, "max_seconds", _env_budget_float),
                                  (ENV_MAX_MEMORY_MB, "max_memory_mb", _env_budget_int),
+                                 (ENV_STORE_MAX_MB, "store_max_mb", _env_budget_int),
+                                 (ENV_MAX_PER_VISITOR, "max_per_visitor", _env_per_visitor),
+                                 (ENV_UPLOAD_TTL_H, "upload_ttl_h", _env_budget_hours),
                                  (ENV_MAX_CONCURRENT, "max_concurrent", _env_count(1)),
                                  (ENV_MAX_QUEUE, "max_queue", _env_count(0)),
                                  (ENV_TORCH_THREADS, "torch_threads", _env_count(1))):
@@ -93,8 +120,10 @@ class Limits:
         if self.max_seconds is not None:
             parts.append(f"{self.max_seconds:g} s")
         size = ", ".join(parts) if parts else "no size limit"
+        per = "" if self.max_per_visitor is None else \
+            f" (at most {self.max_per_visitor} training and {self.max_per_visitor} waiting per visitor)"
         return (f"{'Hosted demo' if self.hosted else 'Limited mode'}: each run may use {size}; "
-                f"{self.max_concurrent} runs train at a time and up to {self.max_queue} wait in line.")
+                f"{self.max_concurrent} runs train at a time and up to {self.max_queue} wait in line{per}.")
 
 
 def _env_number(var: str, value: str, allowed: str) -> float:
@@ -121,6 +150,30 @@ def _env_budget_float(var: str, value: str) -> float | None:
     if value.strip().lower() in _UNLIMITED:
         return None
     return _env_number(var, value, "a positive number of seconds such as 60, or 'none' for no limit")
+
+
+def _env_per_visitor(var: str, value: str) -> int | None:
+    if value.strip().lower() in _UNLIMITED:
+        return None
+    return _env_count(1)(var, value)
+
+
+def _env_budget_hours(var: str, value: str) -> float | None:
+    if value.strip().lower() in _UNLIMITED:
+        return None
+    return _env_number(var, value, "a positive number of hours such as 24, or 'none' to keep uploads")
+
+
+def _env_ray_address(value: str) -> str | None:
+    """RELU_LAB_RAY_ADDRESS: local, auto, ray://host:port or host:port; unset or empty: no Ray."""
+    v = value.strip()
+    if not v:
+        return None
+    host_port = v.removeprefix("ray://").rpartition(":")
+    if v in ("local", "auto") or (host_port[0] and host_port[2].isdigit() and " " not in v):
+        return v
+    raise ConfigError(ENV_RAY_ADDRESS, value, "local (start Ray on this machine), auto (the cluster this "
+                                              "machine joined), ray://host:port or host:port")
 
 
 def _env_count(lo: int) -> Callable[[str, str], int]:

@@ -69,6 +69,30 @@ def goes_on(others: int) -> Note:
                 "will be kept in the store: run it again later to see it whole.")
 
 
+def _where(exp, skipped_too: bool = False) -> str:
+    """' after epoch 12 of 200 of 'ReLU' (2 later variants did not start)': where a run stopped."""
+    done = [r for r in exp.runs if r.epochs_done > 0]
+    if not done:
+        return ""
+    last = done[-1]
+    where = f" after epoch {last.last_epoch} of {last.config.epochs}"
+    if len(exp.runs) > 1:
+        where += f" of '{last.name}'"
+        skipped = len(exp.runs) - exp.runs.index(last) - 1
+        if skipped_too and skipped:
+            where += f" ({count(skipped, 'later variant', 'later variants')} did not start)"
+    return where
+
+
+def partial_from_store(limit_s: float, exp) -> Note:
+    """A run kept at the time limit (core.serve.partial), served instead of training it again."""
+    where = _where(exp)
+    return Note("warning", STOPPED_AT_LIMIT,
+                f"This experiment reached the {limit_s:g} s time limit when it was trained on this server and "
+                f"stopped{where}: this is that partial run (it would stop there again). Reduce epochs or "
+                "n_samples to see a whole run.")
+
+
 def store_problem(warning: str) -> Note:
     return Note("warning", STORE_PROBLEM, f"Store: {warning}")
 
@@ -77,21 +101,13 @@ def outcome(exp, limits: Limits, timed_out: bool, user_stopped: bool) -> list[No
     """Why a run is incomplete (stopped: where, and why) and which variants diverged."""
     notes = []
     if exp.status == "stopped":
-        done = [r for r in exp.runs if r.epochs_done > 0]
-        where = ""
-        if done:
-            last = done[-1]
-            where = f" after epoch {max(0, last.epochs_done - 1)} of {last.config.epochs}"
-            if len(exp.runs) > 1:
-                where += f" of '{last.name}'"
-                skipped = len(exp.runs) - exp.runs.index(last) - 1
-                if skipped:
-                    where += f" ({count(skipped, 'later variant', 'later variants')} did not start)"
+        where = _where(exp, skipped_too=True)
         if timed_out:
             notes.append(Note("warning", STOPPED_AT_LIMIT,
                               f"Stopped at the {limits.max_seconds:g} s limit of the "
-                              f"{'hosted demo' if limits.hosted else 'server'}{where}; a partial run is not kept "
-                              "in the store, so reduce epochs or n_samples to finish within the limit."))
+                              f"{'hosted demo' if limits.hosted else 'server'}{where}. What it computed is kept, "
+                              "marked partial, and shown to anyone asking for these settings; reduce epochs or "
+                              "n_samples to see the whole run."))
         elif user_stopped:
             notes.append(Note("warning", STOPPED_BY_YOU,
                               f"Stopped at your request{where}; stopped runs are not kept in the store."))

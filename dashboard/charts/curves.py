@@ -7,7 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.registry import ACTIVATIONS
+from core.metrics import expected_agreement
+from core.registry import ACTIVATIONS, mask_note
 from dashboard.charts.style import (
     add_mean_band,
     color,
@@ -100,13 +101,36 @@ def gap_chart(obj, font_size: int = 13) -> go.Figure:
 
 
 # ---------------------------------------------------------------- dead units
+REVIVED_SYMBOL = "triangle-up"
+
+
+def _revived_markers(fig: go.Figure, x: np.ndarray, a: np.ndarray, *, name: str, col_: str, col: int) -> bool:
+    """Triangles at the epochs where units came back (mean over seeds > 0), at the height of that
+    mean; hover gives min and max over seeds. Returns whether any was drawn."""
+    mean, lo, hi = stats(a)
+    show = np.isfinite(mean) & (mean > 0)
+    if not show.any():
+        return False
+    name = plain(name)
+    fig.add_trace(go.Scatter(
+        x=x[show].tolist(), y=mean[show].tolist(), mode="markers", name=name, legendgroup=name, showlegend=False,
+        marker=dict(symbol=REVIVED_SYMBOL, size=10, color=col_, line=dict(color="#fff", width=1)),
+        customdata=np.stack([lo[show], hi[show]], 1).tolist(),
+        hovertemplate=f"{name} revived %{{y:.1f}}" + ("<br>min %{customdata[0]:.0f} – max %{customdata[1]:.0f}"
+                                                      if a.shape[0] > 1 else "") + "<extra></extra>",
+        meta="revived"), row=1, col=col)
+    return True
+
+
 def dead_units(obj, font_size: int = 13) -> go.Figure:
-    """Dead units per hidden layer vs epoch; plus 'negative' (leaky/elu/gelu/silu) and 'saturated'
-    (tanh/sigmoid) where the activation makes them differ from dead."""
+    """Dead units per hidden layer vs epoch, with triangles where dead units came back (revived);
+    plus 'negative' (leaky/elu/gelu/silu) and 'saturated' (tanh/sigmoid) where the activation
+    makes them differ from dead."""
     runs, layers, fig = _per_layer(obj, "Dead units per hidden layer", 340, font_size)
     if not runs:
         return fig
     extra = set()
+    revived = measured = False
     for i, r in runs:
         x, c, act = epochs(r), color(i), r.config.activation
         for col, k in enumerate(layers, start=1):
@@ -114,6 +138,9 @@ def dead_units(obj, font_size: int = 13) -> go.Figure:
                 continue
             add_mean_band(fig, x, r.curve("dead", k), name=r.name, col_=c, col=col, label="dead",
                           showlegend=col == 1, legendgroup=r.name, fmt=".1f")
+            back = r.curve("revived", k)  # all NaN for a run stored before `revived` existed
+            measured |= bool(np.isfinite(back).any())
+            revived |= _revived_markers(fig, x, back, name=r.name, col_=c, col=col)
             if shows(act, "keeps_negative"):
                 extra.add("negative")
                 add_mean_band(fig, x, r.curve("negative", k), name=r.name, col_=c, col=col, dash="dot",
@@ -128,6 +155,12 @@ def dead_units(obj, font_size: int = 13) -> go.Figure:
             style_legend(fig, "negative on every input", "dot")
         if "saturated" in extra:
             style_legend(fig, "saturated", "dashdot")
+    if measured:  # what the triangles are, or that there are none to see
+        label = ("revived: units dead at the epoch before and alive again" if revived
+                 else "revived: no dead unit came back")
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, showlegend=True, hoverinfo="skip",
+                                 marker=dict(symbol=REVIVED_SYMBOL, size=10, color="#777"), legendgroup="style-revived",
+                                 meta="style"), row=1, col=1)
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="units", row=1, col=1, rangemode="tozero")
     return fig
@@ -171,19 +204,58 @@ def zero_sources(obj, font_size: int = 13) -> go.Figure:
 
 
 # ---------------------------------------------------------------- mask stability
+EXPECTED_DASH = "dot"
+# Dark, not the variant's colour: where the measured line matches it (the first layer), a
+# reference in the same colour would vanish under it.
+EXPECTED_COLOR = "#222"
+
+
 def mask_stability(obj, layer: int = 0, font_size: int = 13) -> go.Figure:
+    """Agreement of two train-mode passes and flips since the epoch before, for one hidden layer.
+    "On" is output > 0: for ReLU "not exactly 0", for tanh, linear, leaky ReLU, ELU, GELU and SiLU
+    the sign of the output. Sigmoid is never off, so it has no line, and the legend says so. Each
+    dropout variant gets a dotted reference: 1 − 2p(1−p)·a (a = on_frac_train), the expected
+    agreement in the first hidden layer and an upper bound deeper (core.metrics.expected_agreement)."""
     runs, fig = _two_panels(obj, ("agreement of two train passes (same input, same weights)",
                                   "on/off flips since the previous epoch"),
                             f"Is the zero pattern fixed or re-drawn? (hidden layer {layer + 1})", 340, font_size)
     if not runs:
         return fig
+    references = set()
     for i, r in runs:
         k = min(layer, r.layers - 1)
         x, c = epochs(r), color(i)
+        why = mask_note(r.config.activation)
+        if why is not None:  # a legend entry in the variant's colour instead of a line
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=plain(f"{r.name}: not applicable, {why}"),
+                                     line=dict(color=c, width=2.5), legendgroup=plain(r.name), hoverinfo="skip",
+                                     meta="not-applicable"), row=1, col=1)
+            continue
         add_mean_band(fig, x, r.curve("mask_agreement", k), name=r.name, col_=c, col=1, label="agreement")
         add_mean_band(fig, x, r.curve("mask_flip", k), name=r.name, col_=c, col=2, label="flips",
                       showlegend=False)
+        p = r.config.dropout
+        if p > 0:
+            mean = stats(expected_agreement(p, r.curve("on_frac_train", k)))[0]
+            if np.isfinite(mean).any():  # a run stored before on_frac_train existed has none
+                references.add(k == 0)
+                what = "expected" if k == 0 else "bound"
+                fig.add_trace(go.Scatter(
+                    x=x.tolist(), y=gaps(mean), mode="lines", name=plain(r.name), legendgroup=plain(r.name),
+                    showlegend=False, line=dict(color=EXPECTED_COLOR, dash=EXPECTED_DASH, width=2),
+                    hovertemplate=f"{plain(r.name)} {what} %{{y:.4f}}<extra></extra>", meta="expected"),
+                    row=1, col=1)
+    if True in references:
+        _reference_legend(fig, "expected 1 − 2p(1−p)·a (a: share of outputs on before dropout)")
+    if False in references:
+        _reference_legend(fig, "at most 1 − 2p(1−p)·a deeper (upstream dropout flips states too)")
     fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text="mask agreement", row=1, col=1)
+    fig.update_yaxes(title_text="mask agreement (on: output > 0)", row=1, col=1)
     fig.update_yaxes(title_text="fraction flipped", row=1, col=2, rangemode="tozero")
     return fig
+
+
+def _reference_legend(fig: go.Figure, name: str) -> None:
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, showlegend=True, hoverinfo="skip",
+                             line=dict(color=EXPECTED_COLOR, dash=EXPECTED_DASH, width=2),
+                             legendgroup=f"style-{name}", meta="style"), row=1, col=1)

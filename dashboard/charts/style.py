@@ -68,7 +68,8 @@ def drawable(runs: list[RunResult]) -> list[tuple[int, RunResult]]:
 
 
 def epochs(r: RunResult) -> np.ndarray:
-    return np.arange(r.epochs_done)
+    """The epoch of each measured row (a thinned view keeps some epochs only: core.serve.thin)."""
+    return np.arange(r.epochs_done) if r.epoch_numbers is None else np.asarray(r.epoch_numbers[: r.epochs_done])
 
 
 def stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.registry import mask_note
 from core.safetext import csv_cell
 from dashboard.charts.style import runs_of
 
@@ -20,14 +21,15 @@ def summary_rows(obj) -> list[dict]:
     for r in runs:
         row: dict = {"variant": csv_cell(r.name)}
         if show_status:
-            row["status"] = f"{r.status} ({max(0, r.epochs_done - 1)} epochs)"
+            row["status"] = f"{r.status} ({r.last_epoch} epochs)"
         for m, label in SUMMARY:
             if not r.epochs_done:
                 row[label] = "–"
             elif m == "dead":
                 row[label] = _pm(r.final("dead").sum(axis=1), ".1f")
-            elif m == "mask_agreement":
-                row[label] = _pm(r.final(m)[:, 0])
+            elif m == "mask_agreement":  # the first hidden layer, as the mask chart and the CLI
+                why = mask_note(r.config.activation)
+                row[label] = f"n/a: {why}" if why else _pm(r.final(m)[:, 0])
             else:
                 row[label] = _pm(r.final(m))
         out.append(row)

@@ -1,6 +1,6 @@
 """History: the runs of this browser session, with settings and final numbers; overlay up to four.
-Below them, the runs kept in the server's run store (everyone's finished experiments): pick one
-to reopen it in the Lab as the current run."""
+Below them, the runs kept in the server's run store (everyone's finished experiments, except runs
+on another session's uploaded file): pick one to reopen it in the Lab as the current run."""
 from __future__ import annotations
 
 import pandas as pd
@@ -72,22 +72,31 @@ def spec_of(exp) -> state.Spec:
 
 
 def reopen(runs, key: str) -> str | None:
-    """Load a stored run into this session as the current one; an error sentence if it cannot be."""
-    from core.results import Experiment
+    """Load a stored run into this session as the current one; an error sentence if it cannot be.
+    Read metered (core.serve.opened): from the server's cache of opened runs if it is there, in
+    a slot of the training line if it is heavy, refused if it is too big for this server."""
+    from core import serve
+    from core.serve.snapshot import view
     from dashboard.controls import widget_values
     from dashboard.views import lab
     from dashboard.views.common import load_widgets
 
-    doc = runs.get(key)
-    if doc is None:
+    limits = hosted.limits()
+    row = runs.summary(key)
+    if row is None or not hosted.run_visible(row):  # someone else's upload: as if it were not there
         return "That run is no longer in the store (or cannot be read)."
     try:
-        exp = Experiment.from_dict(doc)
-    except Exception as e:  # noqa: BLE001 - a document from another engine version
-        return f"That run cannot be opened ({type(e).__name__}: {e})."
+        exp = serve.open_stored(runs, key, limits=limits, gate=hosted.gate(limits), visitor=hosted.visitor_id(),
+                                cache=hosted.run_cache())
+    except serve.Unreadable as e:  # a document from another engine version
+        return f"That run cannot be opened ({e})."
+    except serve.ServeError as e:  # too big for this server, or the line is full
+        return str(e)
+    if exp is None:
+        return "That run is no longer in the store (or cannot be read)."
     spec = spec_of(exp)
     ss = st.session_state
-    state.get_store(ss).add(spec, exp, [REOPENED], from_store=True)
+    state.get_store(ss).add(spec, view(exp), [REOPENED], from_store=True)
     ss[lab.SPEC] = spec
     load_widgets(widget_values(spec))
     ss["preset_pick"] = spec.preset
@@ -98,7 +107,8 @@ def reopen(runs, key: str) -> str | None:
 
 def stored_runs(runs) -> None:
     st.subheader("Stored runs on this server")
-    rows = runs.list(limit=MAX_STORED)
+    # Runs on someone else's upload are not listed (core.serve.uploads.visible).
+    rows = [r for r in runs.list(limit=3 * MAX_STORED) if hosted.run_visible(r)][:MAX_STORED]
     if not rows:
         st.caption("The run store is empty: every finished run (ok or diverged) is kept there and served at once "
                    "when anyone asks for the same experiment again.")

@@ -22,9 +22,11 @@ import pandas as pd
 import streamlit as st
 
 from core import serve
+from core.claims import describe, verdicts
 from core.config import ConfigError
 from core.csvdata import DataError, example_csv, load_points
-from core.presets import PRESETS
+from core.presets import PRESETS, Preset
+from core.results import Experiment
 from core.serve.notes import DIVERGED, FROM_STORE, REOPENED, SHARED, STOP_CODES, WAITED
 from dashboard import charts, hosted, state, text
 from dashboard.controls import (
@@ -32,6 +34,7 @@ from dashboard.controls import (
     NO_PRESET,
     SLOTS,
     Spec,
+    digest_of,
     examples_note,
     grouped_fields,
     has_settings,
@@ -43,7 +46,6 @@ from dashboard.controls import (
     widget_values,
 )
 from dashboard.views.common import (
-    draw_charts,
     font_size,
     guarded,
     is_seminar,
@@ -52,6 +54,7 @@ from dashboard.views.common import (
     render_field,
     render_variant_slot,
 )
+from dashboard.views.results import downloads, results
 
 SPEC = "spec"
 URL_SEEN = "_url_seen"
@@ -59,6 +62,7 @@ URL_WARNINGS = "_url_warnings"
 TRAIN_NOW = "_train_now"
 FORM_ERROR = "_form_error"
 RETRAIN = "_retrain"
+UPLOAD_SHARE = "upload_share"
 TRAIN_HELP = ("Train these settings. The same settings and seeds always give the same result, so an "
               "experiment trained before, by anyone on this server, is served from the store at once. "
               "For a fresh draw change `seed`; to watch an identical run train again, tick 'Train again'.")
@@ -100,7 +104,7 @@ def _sync_from_url() -> None:
     if not has_settings(q) and SPEC in ss:
         spec, warnings = ss[SPEC], []  # back from another page: keep this session's settings
     else:
-        spec, warnings = spec_from_query(q)
+        spec, warnings = spec_from_query(q, may_use=hosted.may_use_upload)
     ss[URL_WARNINGS] = warnings
     _set_spec(spec)
     ss[URL_SEEN] = _canon(q)
@@ -152,9 +156,16 @@ def _on_submit() -> None:
             except DataError as e:
                 ss[FORM_ERROR] = f"{up.name}: {e}"
                 return
-            _, data_path = save_upload(raw)
+            if hosted.private_uploads():  # this session's, shared by link if ticked; old ones go
+                uploads = hosted.uploads()
+                _, data_path = uploads.save(raw, hosted.owner(), shared=bool(ss.get(UPLOAD_SHARE)))
+                uploads.sweep(hosted.run_store())
+            else:
+                _, data_path = save_upload(raw)
         else:
             data_path = ss[SPEC].base.data_path
+            if data_path and hosted.private_uploads():  # the share box may have changed
+                hosted.uploads().set_shared(digest_of(data_path), hosted.owner(), bool(ss.get(UPLOAD_SHARE)))
         if not data_path:
             ss[FORM_ERROR] = "dataset csv: upload a CSV file first (see the template below the form)."
             return
@@ -190,6 +201,7 @@ def sidebar(limits: serve.Limits) -> None:
                         st.caption(examples_note(ss[SPEC].base))  # the effective n_samples of this run
                         st.file_uploader("Your own CSV (dataset = csv)", type=["csv", "txt"], key="upload",
                                          help="2-D points: two number columns and a label column.")
+                        upload_visibility(limits)
             with st.expander("Compare variants (A–D)", expanded=False):
                 st.caption("Each variant = the settings above plus the changes you pick here. "
                            "All are trained on the same data with the same seeds. Leave a tab empty to skip it.")
@@ -202,6 +214,20 @@ def sidebar(limits: serve.Limits) -> None:
                            mime="text/csv", on_click="ignore", width="stretch")
         if limits.hosted or limits.max_work is not None or limits.max_seconds is not None:
             st.caption(f":material/dns: {limits.describe()}")
+
+
+def upload_visibility(limits: serve.Limits) -> None:
+    """Who can see an upload, said where it is uploaded (core.serve.uploads)."""
+    if not hosted.private_uploads():
+        st.caption("Your file stays on this machine; the lab keeps a copy beside its run store's "
+                   "temporary files to retrain it.")
+        return
+    ttl = limits.upload_ttl_h
+    gone = f" Both are deleted {ttl:g} h after the upload." if ttl is not None else ""
+    st.caption(":material/lock: Only you (this browser tab) can see your file and the runs trained on it: they "
+               f"are not listed in anyone's History and exports name the file, not where it is kept.{gone}")
+    st.checkbox("Share by link: anyone with this page's link may train on my file", key=UPLOAD_SHARE,
+                help="Applies when you press Train. Unticked, a link with data=… works only in this tab.")
 
 
 def seminar_buttons() -> None:
@@ -237,9 +263,9 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     waiting = [False]
     fs = font_size()
 
-    def on_wait(position: int, n_waiting: int) -> None:
+    def on_wait(position: int, n_waiting: int, wait_s: float | None = None) -> None:
         waiting[0] = True
-        status.info(serve.waiting_message(position, n_waiting) +
+        status.info(serve.waiting_message(position, n_waiting, wait_s) +
                     " Press Stop to leave the line.", icon=":material/hourglass_top:")
 
     def on_epoch(exp, vi: int, epoch: int) -> None:
@@ -252,7 +278,7 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
         if now - last[0] < redraw_interval() and not final:
             return
         last[0] = now
-        fig = charts.learning_curves(exp, font_size=fs)  # exp: a private view of a snapshot, never live
+        fig = charts.learning_curves(serve.thin(exp), font_size=fs)  # a private view of a snapshot, never live
         done = sum(x.epochs_done for x in exp.runs)
         bar.progress(min(1.0, done / total),
                      text=f"Training {md_escape(r.name)} ({vi + 1} of {len(exp.runs)}): epoch {epoch} of {r.config.epochs}")
@@ -272,9 +298,11 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     with _live_lock:
         _live_sessions[0] += 1
     try:
+        private = hosted.privacy(state.spec_configs(spec))  # a run on an upload: its owner's only
         entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
                                  runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
-                                 on_wait=on_wait, retrain=retrain)
+                                 on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id(),
+                                 cache=hosted.run_cache(), summary=private)
     except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
         st.error(_error_line(e), icon=":material/error:")
         cur = store.current()
@@ -298,40 +326,6 @@ def summary(entry: state.Entry) -> None:
                "same input and weights. dead units: all hidden layers together.")
 
 
-@st.fragment
-@guarded  # a fragment reruns on its own, outside the page's guard
-def results(entry: state.Entry) -> None:
-    """The charts of this experiment (dashboard.charts.CHARTS), with the pickers they read."""
-    exp = entry.exp
-    shown = charts.shown(exp)
-    needs = {n for c in shown for n in c.needs}
-    picks: dict[str, int] = {}
-    c1, c2, _ = st.columns([2, 2, 3])
-    if "seed" in needs:
-        seeds = max(len(r.seeds) for r in exp.runs)
-        with c1:
-            seed = st.segmented_control("Seed shown in the pictures", [f"#{i + 1}" for i in range(seeds)],
-                                        default="#1", key="seed_pick") or "#1"
-        picks["seed"] = int(seed[1:]) - 1
-    if "layer" in needs:
-        layers = max(r.layers for r in exp.runs)
-        with c2:
-            layer = st.segmented_control("Hidden layer", [str(i + 1) for i in range(layers)], default="1",
-                                         key="layer_pick") or "1"
-        picks["layer"] = int(layer) - 1
-    draw_charts(shown, exp, exp.title or entry.spec.title, **picks)
-
-
-def downloads(entry: state.Entry) -> None:
-    exp = entry.exp
-    stem = charts.slug(f"relu-dropout-lab-{exp.preset or 'custom'}-run{entry.id}")
-    c1, c2, _ = st.columns([1, 1, 3])
-    c1.download_button("⬇ History as CSV", exp.to_csv, file_name=f"{stem}.csv",
-                       mime="text/csv", on_click="ignore", width="stretch")
-    c2.download_button("⬇ Everything as JSON", lambda: json.dumps(exp.export(), indent=1),
-                       file_name=f"{stem}.json", mime="application/json", on_click="ignore", width="stretch")
-
-
 # ------------------------------------------------------------------ the page
 _NOTE_ICONS = {FROM_STORE: ":material/database:", REOPENED: ":material/database:",
                SHARED: ":material/group:", WAITED: ":material/group:"}
@@ -344,6 +338,14 @@ def notes(entry: state.Entry) -> None:
             st.info(md_escape(n.text), icon=_NOTE_ICONS.get(n.code, ":material/info:"))
         else:
             st.warning(md_escape(n.text), icon=":material/warning:")
+
+
+def look_for(preset: Preset, exp: Experiment, as_preset: bool) -> str:
+    """The preset's claims, each with this run's numbers (core.claims): a claim this run does not
+    bear out (other settings, stopped early) is said to be so, never stated as a fact."""
+    head = "**What to look for**, checked on this run" + ("" if as_preset else " (with your settings)")
+    return "\n".join([f"{head}:", ""] + [f"- {md_escape(describe(c, v))} :gray[{md_escape(f'({v.evidence})')}]"
+                                        for c, v in verdicts(preset.claims, exp)])
 
 
 @guarded
@@ -377,12 +379,15 @@ def page() -> None:
     top_left, top_right = st.columns([3, 2], gap="large")
     with top_right:
         with st.container(border=True):
-            st.markdown(text.SHORT_ANSWER)
+            if spec.preset in text.SHORT_ANSWERS:  # it answers that preset's question, no other
+                st.markdown(text.SHORT_ANSWERS[spec.preset])
             with st.expander("The answer in words (for students)"):
                 st.markdown(text.EXPLANATION)
     with top_left:
-        if preset is not None and spec.matches_preset():
-            st.info(f"**What to look for:** {preset.look_for}", icon=":material/search:")
+        claims_slot = st.empty()
+        if preset is not None:
+            claims_slot.info(f"**What to look for** (checked on the run once it is done): {preset.look_for}",
+                             icon=":material/search:")
         summary_slot = st.container()
 
     store = state.get_store(ss)
@@ -400,11 +405,13 @@ def page() -> None:
                 entry = train_live(spec, retrain=retrain)
     if entry is None:
         return
+    if preset is not None:
+        claims_slot.info(look_for(preset, entry.exp, spec.matches_preset()), icon=":material/search:")
     with summary_slot:
         timed_or_noted = any(n.code in STOP_CODES for n in entry.notes)
         if entry.stopped and not timed_or_noted:
-            done = max(r.epochs_done for r in entry.exp.runs)
-            st.info(f"Stopped early (after {max(0, done - 1)} epochs of the last variant that ran): showing what "
+            done = max(r.last_epoch for r in entry.exp.runs)
+            st.info(f"Stopped early (after {done} epochs of the last variant that ran): showing what "
                     "was measured. Press Train to run again.", icon=":material/stop_circle:")
         notes(entry)
         diverged_noted = any(n.code == DIVERGED for n in entry.notes)
