@@ -344,11 +344,14 @@ def _stop_after(n):
     return should_stop
 
 
-def test_stop_keeps_every_variants_epochs_and_pictures_of_the_last_measured_epoch():
+def test_stop_keeps_every_variants_epochs_and_pictures_of_the_last_measured_epoch(monkeypatch):
     # 140 training points in batches of 1: 140 steps an epoch, so Stop is asked inside epochs
     # (after 32, 64, 96 and 128 steps) and at their ends. The 6th question comes 32 steps into
     # epoch 2: the run stops there, with epochs 0 and 1 measured for every variant, and pictures
     # of the networks as they were after epoch 1, not of the part of epoch 2 trained since.
+    import core.train as T
+
+    monkeypatch.setattr(T, "STOP_CHECK_S", float("inf"))  # questions by step count only, however slow the machine
     cfg = validate(**{**SMALL, "epochs": 5, "batch_size": 1}, seeds=2)
     variants = {"ReLU": {}, "ReLU + dropout": {"dropout": 0.5}, "linear": {"activation": "linear"}}
     exp = run_experiment(cfg, variants, should_stop=_stop_after(6))
@@ -359,6 +362,23 @@ def test_stop_keeps_every_variants_epochs_and_pictures_of_the_last_measured_epoc
             if m != "seconds":
                 np.testing.assert_array_equal(stopped.metrics[m][:, :2], done.metrics[m], err_msg=m)
         _assert_same_pictures(done.artifacts, stopped.artifacts)
+
+
+def test_groups_trained_apart_in_any_order_merge_into_the_same_experiment():
+    # The seam for other backends: each group (core.groups) trained on its own with train_group,
+    # in any order, its results put back by Group.indices, gives run_experiment's numbers.
+    cfg = validate(**SMALL, seeds=2)
+    variants = {"a": {"dropout": 0.5}, "wide": {"width": 24}, "b": {"activation": "tanh"}, "c": {"lr": 0.05}}
+    whole = run_experiment(cfg, variants)
+    groups = group_variants(cfg, variants)
+    assert [g.indices for g in groups] == [(0, 3, 2), (1,)]  # slices in canonical order: relu ones first
+    merged: dict[int, object] = {}
+    for g in reversed(groups):
+        for i, res in zip(g.indices, train_group(g.configs), strict=True):
+            merged[i] = res
+    for i, run in enumerate(whole.runs):
+        _assert_same_run(run, merged[i])
+        _assert_same_pictures(run.artifacts, merged[i].artifacts)
 
 
 def test_stop_between_groups_marks_the_later_ones_stopped_untrained():
