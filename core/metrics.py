@@ -6,6 +6,7 @@ for all seeds at once. Definitions are in core.results.METRIC_HELP and README.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Executor
 from typing import NamedTuple
 
 import torch
@@ -59,7 +60,7 @@ def expected_agreement(p: float, on_frac):
 @torch.no_grad()
 def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor,
             streams: SeedStreams, prev: Previous | None,
-            snapshots: int = 1) -> tuple[dict[str, Tensor], Previous]:
+            snapshots: int = 1, pool: Executor | None = None) -> tuple[dict[str, Tensor], Previous]:
     """All epoch metrics. Returns ({name: (S,) or (S, L)}, what the next epoch compares with).
 
     `net` may hold several consecutive epochs' weights (BatchedNet.stacked, with `streams`
@@ -68,7 +69,7 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     prev is then the epoch before the first snapshot, and what is returned is the last snapshot's."""
     if isinstance(net.act, SlicedActivation):
         return _by_activation(measure, net, x_train, y_train, x_val, y_val, streams=streams, prev=prev,
-                              snapshots=snapshots)
+                              snapshots=snapshots, pool=pool)
     S, L, act = net.S, net.layers, net.act
     n, P = len(x_train), probe_size(net, len(x_train))
     sat_threshold = 0.01 * act.grad_max
@@ -304,16 +305,24 @@ def _tmp(slot: int, like: Tensor) -> Tensor | None:
     return reused_buffer(bufs, key, tuple(like.shape))
 
 
-def _by_activation(fn, net: BatchedNet, *args, streams: SeedStreams, prev, snapshots: int = 1, **kw):
+def _by_activation(fn, net: BatchedNet, *args, streams: SeedStreams, prev, snapshots: int = 1,
+                   pool: Executor | None = None, **kw):
     """fn (measure) on each activation's slices of a network of several (variants as slices,
     core.slices) as a network of their own, with their own streams (core.models.SeedStreams,
     `apart`), joined again slice by slice: each activation takes its own shortcuts (ReLU's), and
-    each slice gets what it gets alone."""
+    each slice gets what it gets alone. The parts share nothing (weights, streams, previous
+    epoch, scratch buffers per thread), so with a `pool` all but the first are measured in its
+    threads while this one measures the first: the same numbers, on more cores."""
     period = len(net.slices)
-    parts = []
+    jobs = []
     for lo, hi, _ in net.act.runs:
         before = None if prev is None else _cut(prev, lo, hi)
-        parts.append((lo, hi, fn(net.rows(lo, hi), *args, streams.rows(lo, hi), before, snapshots=snapshots, **kw)))
+        jobs.append((lo, hi, (net.rows(lo, hi), *args, streams.rows(lo, hi), before)))
+    later = [pool.submit(fn, *a, snapshots=snapshots, **kw) for _, _, a in jobs[1:]] if pool is not None else None
+    first = fn(*jobs[0][2], snapshots=snapshots, **kw)
+    done = [first, *(f.result() for f in later)] if later is not None else \
+        [first, *(fn(*a, snapshots=snapshots, **kw) for _, _, a in jobs[1:])]
+    parts = [(lo, hi, r) for (lo, hi, _), r in zip(jobs, done, strict=True)]
     k = net.S // period
     figures: dict[str, Tensor] = {}
     for name, first in parts[0][2][0].items():
