@@ -420,7 +420,7 @@ def check_sweep(sweep: Sweep, limits, store=None) -> None:
 def _preset_sweeps() -> dict[str, Sweep]:
     from core.config import validate
 
-    dropout_base = validate(dataset="moons", n_samples=300, noise=0.3, val_fraction=0.4, model="mlp", depth=2,
+    dropout_base = validate(dataset="moons", n_samples=200, noise=0.3, val_fraction=0.4, model="mlp", depth=2,
                             width=128, optimizer="adam", lr=0.01, batch_size=32, epochs=80, seeds=5)
     lr_base = validate(dataset="moons", n_samples=600, noise=0.2, scaling="feature", depth=4, width=32,
                        optimizer="adam", batch_size=32, epochs=60, seeds=5, init="he")
