@@ -103,3 +103,26 @@ def check_budget(configs: list[Config], limits: Limits) -> None:
                 f"One {what} of this run would take about {seconds:.1f} s, and a run can only be stopped between "
                 f"two such pieces; to stop every run within its {limits.max_seconds:g} s limit, {where} "
                 f"{MAX_PIECE_S:g} s per piece. Reduce {_reduce_list(cfg, factors, 1, square_width=True)}.")
+
+
+def check_sweep_budget(sweep, limits: Limits) -> None:
+    """Raise BudgetError if a whole sweep (core.sweep.Sweep: every point, every seed) is over the
+    work limit, with the advice a sweep can take: fewer seeds, fewer points or fewer epochs, and
+    how many seeds would fit; then the memory and time rules of check_budget over its points."""
+    configs = sweep.configs()
+    if not configs:
+        return
+    where = "the hosted demo allows" if limits.hosted else "the limit is"
+    if limits.max_work is not None:
+        total = work(configs)
+        if total > limits.max_work:
+            seeds, points = sweep.base.seeds, len(configs)
+            epochs = max(c.epochs for c in configs)
+            fit_seeds = math.floor(seeds * limits.max_work / total)
+            fit = f"; at most {fit_seeds} fit" if fit_seeds >= 1 else ""
+            raise BudgetError(
+                f"This sweep is {sci(total)} units of work (epochs × samples × width × depth, over {points} "
+                f"points × {seeds} seeds = {sweep.networks} networks); {where} {sci(limits.max_work)}. "
+                f"Reduce the seeds ({seeds}{fit}), the points ({points}: fewer values in a grid) or the epochs "
+                f"({epochs}).")
+    check_budget(configs, limits)
