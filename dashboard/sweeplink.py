@@ -116,7 +116,8 @@ def _grid(q: Mapping[str, str], start: Sweep, warnings: list[str]) -> dict[str, 
         except ConfigError as e:
             fallback = own[i] if i < len(own) else None
             then = f"sweeping {fallback[0]} as the preset does" if fallback else "ignored"
-            warnings.append(f"{key}: {e}; {then}")
+            said = str(e) if e.field == key else f"{key}: {e}"  # the parameter named once
+            warnings.append(f"{said}; {then}")
             if fallback and fallback[0] not in grid:
                 grid[fallback[0]] = fallback[1]
             continue

@@ -138,19 +138,10 @@ def sweep_charts(summary: pd.DataFrame, grid: Mapping[str, Sequence], metrics: M
     return out
 
 
-def points_done(summary: pd.DataFrame) -> int:
-    """How many points of the summary have a finite mean for some metric (progress, captions)."""
-    if not len(summary):
-        return 0
-    keys = [c for c in summary.columns if c not in ("metric", "mean", "lo", "hi", "n", "layer")]
-    ok = summary[np.isfinite(summary["mean"].to_numpy(float))]
-    return int(len(ok.drop_duplicates(keys))) if keys else int(len(ok) > 0)
-
-
 def pretty(values: Sequence) -> str:
     """A grid's values as the page writes them back into its text box and the URL."""
     return ",".join(_label(v) if not isinstance(v, bool) else ("true" if v else "false") for v in values)
 
 
-__all__ = ["HEIGHT", "LOG_FIELDS", "field_label", "is_numeric", "log_axis", "metric_chart", "points_done",
+__all__ = ["HEIGHT", "LOG_FIELDS", "field_label", "is_numeric", "log_axis", "metric_chart",
            "pretty", "sweep_charts", "x_positions"]
