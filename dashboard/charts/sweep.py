@@ -23,7 +23,8 @@ from dashboard.charts.style import color, empty, frame, gaps, plain, rgba
 # the ones the page offers log grids for); other numeric grids go log when they span 50× or more.
 LOG_FIELDS = ("lr", "weight_decay", "width", "batch_size", "n_samples")
 LOG_SPAN = 50.0
-HEIGHT = 340
+HEIGHT = 360
+TITLE_PAD = 34  # px above the title: the height of plotly's modebar
 NO_POINTS = "No point of the sweep has been measured yet."
 
 
@@ -112,10 +113,11 @@ def metric_chart(summary: pd.DataFrame, metric: str, x_field: str, line_field: s
                            "<extra></extra>"),
             meta="mean"))
     frame(fig, title, HEIGHT, font_size, unified=False)
+    # The title under the modebar's row, not beside it: on a phone (390 px) the two would overlap.
+    fig.update_layout(title=dict(yref="container", y=1, yanchor="top", pad=dict(t=TITLE_PAD)),
+                      margin=dict(t=TITLE_PAD + 2 * font_size + 24))
     fig.update_xaxes(title_text=plain(field_label(x_field)), **axis)
     fig.update_yaxes(title_text=plain(y_label or metric))
-    if not line_field:
-        fig.update_layout(margin=dict(l=10, r=10, t=60, b=10))
     return fig
 
 
