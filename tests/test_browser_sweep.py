@@ -65,7 +65,7 @@ def test_dropout_sweep_draws_error_bands_and_a_copied_link_reopens_it(server, br
             assert (shots / f"sweep-{w}x{h}.png").stat().st_size > 10_000
         # Further down: the point picker with its learning curves, and the downloads.
         page.set_viewport_size({"width": 1366, "height": 768})
-        page.get_by_text("⬇ Tidy CSV").scroll_into_view_if_needed()
+        page.locator('[data-testid="stDownloadButton"]').first.scroll_into_view_if_needed()
         wait_drawn(page)
         page.screenshot(path=str(shots / "sweep-1366x768-bottom.png"), full_page=False)
         copied = page.url  # what a visitor copies from the address bar

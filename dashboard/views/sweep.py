@@ -26,6 +26,7 @@ from core.config import FIELDS, ConfigError, validate
 from core.serve.budget import check_sweep_budget
 from core.serve.jobs import JOBS, job_key
 from core.serve.limits import sci
+from core.serve.notes import FROM_STORE
 from core.serve.snapshot import stopped_experiment, view
 from core.sweep import (
     GRID_DEFAULTS,
@@ -60,6 +61,8 @@ SHOWN = "_sw_shown"  # the holder of this session's current sweep result (mutate
 PICK = "sw_preset_pick"
 NO_SECOND = "(none)"
 KEY_PREFIX = "sw_f_"
+SWEEP_NOTES = {FROM_STORE: "Served from the store: this exact sweep was trained before, on this page or with "
+                           "`python -m core sweep`."}
 
 
 def wkey(name: str) -> str:
@@ -401,7 +404,8 @@ def page() -> None:
         st.info("Stopped early: showing the points measured so far. Press Train sweep to run it again.",
                 icon=":material/stop_circle:")
     for n in shown.notes:
-        (st.info if n.level == "info" else st.warning)(md_escape(n.text))
+        said = SWEEP_NOTES.get(n.code, n.text)
+        (st.info if n.level == "info" else st.warning)(md_escape(said))
     if all(r.epochs_done == 0 for r in shown.result.experiment.runs):
         st.info("Nothing was measured before the sweep was stopped. Press Train sweep to start again.")
         return
