@@ -86,3 +86,18 @@ def test_dropout_sweep_draws_error_bands_and_a_copied_link_reopens_it(server, br
         again.screenshot(path=str(shots / "sweep-reopened-1366x768.png"), full_page=False)
     finally:
         again.close()
+
+
+def test_stop_keeps_the_points_measured_so_far(server, browser):
+    long = "preset=dropout-sweep&grid=dropout:0,0.5&grid2=none&epochs=4000&seeds=2&n_samples=200&width=16&seed=3"
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    try:
+        page.goto(f"{server}/sweep?{long}", wait_until="domcontentloaded")
+        page.wait_for_selector("text=points done", timeout=120_000)  # the live progress bar
+        page.wait_for_selector(CHART, timeout=120_000)                 # and its live chart
+        page.get_by_role("button", name="■ Stop").click()
+        page.wait_for_selector("text=Stopped early", timeout=60_000)
+        wait_charts(page, N_CHARTS, timeout=60)
+        _no_exception(page)
+    finally:
+        page.close()

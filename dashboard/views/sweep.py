@@ -14,6 +14,7 @@ identical sweep in flight is trained once. The URL holds the whole sweep (dashbo
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,18 @@ class Shown:
     notes: list = field(default_factory=list)
     stopped: bool = False
     when: float = 0.0
+    idle: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+    def __getstate__(self) -> dict[str, Any]:  # picklable session state: no event
+        return {k: v for k, v in self.__dict__.items() if k != "idle"}
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        self.__dict__.update(d)
+        self.idle = threading.Event()
+        self.idle.set()
 
 
 def _holder() -> Shown:
@@ -294,6 +307,7 @@ def train_live(sweep: Sweep, shown: Shown) -> bool:
         st.session_state.get("_probe")  # a Stop click raises Streamlit's rerun exception here
         return False
 
+    shown.idle.clear()  # the next script run waits until this one recorded what it measured
     try:
         exp, from_store, notes = serve.run_guarded(
             sweep.base, variants, limits=limits, store=runs, on_epoch=on_epoch, user_stop=should_stop,
@@ -314,6 +328,7 @@ def train_live(sweep: Sweep, shown: Shown) -> bool:
         _record(shown, sweep, exp, [], stopped=True)
         raise
     finally:
+        shown.idle.set()
         for el in (status, bar, stop, live):
             el.empty()
     return True
@@ -394,9 +409,10 @@ def page() -> None:
         st.warning(f"Link setting ignored. {md_escape(w)}", icon=":material/warning:")
     hosted.show_store_warnings(runs)
     st.caption(md_escape(size_line(sweep, limits)))
+    shown = _holder()
+    shown.idle.wait(10.0)  # a training interrupted by this rerun first records what it measured
     if ss.get("sw_stop"):  # this rerun is a Stop press: stop the training unless others watch it
         JOBS.stop_unwatched(job_key(runs, sweep.key()))
-    shown = _holder()
     if train_now or shown.key != sweep.key():
         if not train_live(sweep, shown):
             return
