@@ -3,6 +3,9 @@
     python -m bench            # everything (~5 minutes on 2 cores)
     python -m bench --quick    # fewer repetitions and a shorter scaling table (~1.5 minutes)
 
+W2, a sweep of 90 networks (bench/sweep.py), comes last: `--quick` runs a small one of its shape,
+`--no-sweep` skips it.
+
 Timings on shared machines are noisy, so every target is a ratio measured in this one run:
 baseline and engine alternate, several repetitions, medians. Figures are printed and written to
 bench/results/latest.json (git-ignored).
@@ -101,8 +104,8 @@ def metrics_cost(reps: int) -> dict:
             "overhead": median(full) / median(bare) - 1, "serial_overhead": median(serial) / median(bare) - 1}
 
 
-def peak_memory() -> dict:
-    """Peak resident memory of `python -m core run` on W1, in a fresh process.
+def peak_memory(argv: list[str] | None = None) -> dict:
+    """Peak resident memory of `python -m core run` on W1 (or `python -m core ARGV`), in a fresh process.
 
     Read from the kernel's high-water mark (VmHWM in /proc/PID/status, which starts afresh at
     exec and only grows), every 10 ms until the process ends, so a short peak between samples
@@ -111,7 +114,8 @@ def peak_memory() -> dict:
     import psutil
 
     flags = [a for k, v in W1.items() for a in (f"--{k.replace('_', '-')}", str(v))]
-    proc = subprocess.Popen([sys.executable, "-m", "core", "run", "--quiet", *flags], cwd=ROOT,
+    argv = argv or ["run", "--quiet", *flags]
+    proc = subprocess.Popen([sys.executable, "-m", "core", *argv], cwd=ROOT,
                             stdout=subprocess.DEVNULL)
     ps, peak = psutil.Process(proc.pid), 0
     status = Path(f"/proc/{proc.pid}/status")
@@ -126,7 +130,7 @@ def peak_memory() -> dict:
             break  # the process has just ended
         time.sleep(0.01)
     if proc.wait() != 0:
-        raise RuntimeError("python -m core run failed")
+        raise RuntimeError(f"python -m core {argv[0]} failed")
     return {"peak_rss_mb": peak / 2**20}
 
 
@@ -177,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, shorter scaling table")
     ap.add_argument("--reps", type=int, default=None,
                     help="repetitions of the plain-loop comparison (default 3, quick 2); engine-only ones run 2*reps+1")
+    ap.add_argument("--no-sweep", action="store_true", help="skip W2, the sweep (bench/sweep.py)")
     args = ap.parse_args(argv)
     reps = args.reps or (2 if args.quick else 3)
     warmup()  # one-time start-up costs are not the engine's steady state; the baseline also gets a warm process
@@ -212,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     res["scaling"] = table.to_dict(orient="records")
     print("scaling (W1 with 50 epochs, one factor changed):")
     print(table.to_string(index=False))
+    if not args.no_sweep:  # W2, a sweep (bench/sweep.py)
+        from bench.sweep import run as w2
+
+        print()
+        res["w2"] = w2(args.quick)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     write_text(out / "latest.json", json.dumps(res, indent=1, default=float))

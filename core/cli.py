@@ -1,4 +1,4 @@
-"""Command line: `python -m core run|presets|runs`. Every settings field is a flag.
+"""Command line: `python -m core run|presets|runs|sweep` (sweep: core.sweep_cli). Every settings field is a flag.
 
 `run` keeps every finished run (ok or diverged) in the run store, under the key the page uses,
 and serves an experiment that is already stored instead of training it: a heavy experiment
@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"{f.help} [{f.allowed()}; default {f.default}]")
     sub.add_parser("presets", help="list the presets")
     sub.add_parser("runs", help="list, show or export stored runs", add_help=False)
+    sub.add_parser("sweep", help="train a grid of settings × seeds (see `python -m core sweep --help`)",
+                   add_help=False)
     return p
 
 
@@ -342,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "runs":
         from core.runs_cli import main as runs_main
         return runs_main(argv[1:])
+    if argv and argv[0] == "sweep":
+        from core.sweep_cli import main as sweep_main
+        return sweep_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         if args.cmd == "presets":

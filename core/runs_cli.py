@@ -235,11 +235,12 @@ def _list(store: RunStore, limit: int) -> None:
     if not rows:
         _say(f"no runs in {store.path}")
         return
-    _say(f"{'KEY':<12}  {'CREATED':<16}  {'STATUS':<8}  {'SECONDS':>8}  TITLE")
+    _say(f"{'KEY':<12}  {'CREATED':<16}  {'KIND':<5}  {'STATUS':<8}  {'SECONDS':>8}  TITLE")
     for r in rows:
         title = str(r.get("title") or "")
         title = title if len(title) <= 60 else title[:57] + "..."
-        _say(f"{r['key'][:12]:<12}  {_fmt_time(r['created']):<16}  {str(r.get('status') or ''):<8}  "
+        kind = "sweep" if r.get("kind") == "sweep" else "run"  # core.sweep marks its summaries
+        _say(f"{r['key'][:12]:<12}  {_fmt_time(r['created']):<16}  {kind:<5}  {str(r.get('status') or ''):<8}  "
               f"{_fmt_seconds(r.get('seconds')):>8}  {title}")
 
 

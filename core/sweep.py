@@ -256,6 +256,7 @@ class SweepResult:
     sweep: Sweep
     experiment: Experiment
     served: bool = False  # read from the store, not trained now
+    kept: bool = False    # trained now and kept in the store
     MAIN_METRICS = MAIN_METRICS
 
     def tidy(self):
@@ -322,28 +323,50 @@ OnEpoch = Callable[[Experiment, int, int], None]
 
 
 def run_sweep(sweep: Sweep, on_epoch: OnEpoch | None = None, should_stop: Callable[[], bool] | None = None,
-              store=None, retrain: bool = False, events: list[str] | None = None) -> SweepResult:
-    """Train the sweep (or serve it from `store`, a run store, when kept there and not `retrain`).
+              store=None, retrain: bool = False, events: list[str] | None = None,
+              on_wait: Callable[[str], Any] | None = None) -> SweepResult:
+    """Train the sweep, or serve it from `store` (a run store) when kept there and not `retrain`.
 
     on_epoch(experiment, point_index, epoch) as core.train.run_experiment calls it. A finished
     sweep (ok or diverged) is kept in `store` under sweep.key(), marked as a sweep in its
-    summary. Warnings from the store go to `events`."""
-    from core.store import STORABLE
+    summary. The same sweep asked for by several processes on one store trains once
+    (core.store.claims): the others wait, on_wait(owner) while they do, and are served its
+    result. Warnings from the store go to `events`. `.served` says whether it was trained now."""
+    from core.store import STORABLE, claim_or_wait
 
     key = sweep.key()
+    claim, kept = None, False
     if store is not None and not retrain:
-        doc = store.get(key, events)
-        if doc is not None:
-            served = _from_doc(sweep, doc)
+        turn = claim_or_wait(store, key, on_wait=on_wait, should_stop=should_stop, events=events)
+        if turn.doc is not None:
+            served = _from_doc(sweep, turn.doc)
             if served is not None:
                 return SweepResult(sweep, served, served=True)
-    exp = train_sweep(sweep, on_epoch, should_stop)
-    if store is not None and exp.status in STORABLE:
-        doc = exp.to_dict()
-        doc["sweep"] = sweep.to_dict()
-        store.put(key, doc, sweep_summary(sweep, exp), events)
-        exp = Experiment.from_dict(doc)  # as stored: the same numbers as when served later
-    return SweepResult(sweep, exp)
+        elif turn.claim is None:  # stopped while another process trained it
+            return SweepResult(sweep, _untrained(sweep))
+        claim = turn.claim
+        if claim is not None:
+            claim.keep_alive()
+    try:
+        exp = train_sweep(sweep, on_epoch, should_stop)
+        if store is not None and exp.status in STORABLE:
+            doc = exp.to_dict()
+            doc["sweep"] = sweep.to_dict()
+            kept = bool(store.put(key, doc, sweep_summary(sweep, exp), events))
+            exp = Experiment.from_dict(doc)  # as stored: the same numbers as when served later
+    finally:
+        if claim is not None:
+            claim.release()
+    return SweepResult(sweep, exp, kept=kept)
+
+
+def _untrained(sweep: Sweep) -> Experiment:
+    from core.results import RunResult
+
+    runs = [RunResult.empty(c, name, c.depth) for name, c in zip(sweep.variants(), sweep.configs(), strict=True)]
+    for r in runs:
+        r.status = "stopped"
+    return Experiment(sweep.base, runs, sweep.label(), sweep.preset)
 
 
 def train_sweep(sweep: Sweep, on_epoch: OnEpoch | None = None,
@@ -397,7 +420,7 @@ def check_sweep(sweep: Sweep, limits, store=None) -> None:
 def _preset_sweeps() -> dict[str, Sweep]:
     from core.config import validate
 
-    dropout_base = validate(dataset="moons", n_samples=300, noise=0.3, val_fraction=0.4, model="mlp", depth=2,
+    dropout_base = validate(dataset="moons", n_samples=200, noise=0.3, val_fraction=0.4, model="mlp", depth=2,
                             width=128, optimizer="adam", lr=0.01, batch_size=32, epochs=80, seeds=5)
     lr_base = validate(dataset="moons", n_samples=600, noise=0.2, scaling="feature", depth=4, width=32,
                        optimizer="adam", batch_size=32, epochs=60, seeds=5, init="he")
