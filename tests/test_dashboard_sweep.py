@@ -137,3 +137,30 @@ def test_the_sweep_page_is_in_the_navigation():
     _no_exception(at)
     assert at.title[0].value.startswith(SWEEP_PRESETS["dropout-sweep"].title)
     assert len(at.get("plotly_chart")) == len(MAIN_METRICS) + 1
+
+
+def test_a_sweep_trained_on_the_command_line_is_served_by_the_page():
+    from core.store import open_run_store
+    from core.sweep import run_sweep
+    from dashboard.sweeplink import sweep_from_query
+
+    q = {**SMALL, "seed": "23"}
+    sweep, _ = sweep_from_query(q)
+    trained = run_sweep(sweep, store=open_run_store())  # as `python -m core sweep` keeps it
+    at = _page(q)
+    _no_exception(at)
+    assert "Served from the store" in _text(at.info)
+    assert _shown(at).result.summary().equals(trained.summary())
+
+
+def test_a_sweep_trained_on_the_page_is_served_to_the_command_line():
+    from core.store import open_run_store
+    from core.sweep import run_sweep
+
+    at = _page({**SMALL, "seed": "29"})
+    _no_exception(at)
+    shown = _shown(at)
+    store = open_run_store()
+    assert store.summary(shown.sweep.key())["kind"] == "sweep"  # `runs list` shows it as a sweep
+    served = run_sweep(shown.sweep, store=store)
+    assert served.served and served.summary().equals(shown.result.summary())
