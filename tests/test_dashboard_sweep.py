@@ -164,3 +164,26 @@ def test_a_sweep_trained_on_the_page_is_served_to_the_command_line():
     assert store.summary(shown.sweep.key())["kind"] == "sweep"  # `runs list` shows it as a sweep
     served = run_sweep(shown.sweep, store=store)
     assert served.served and served.summary().equals(shown.result.summary())
+
+
+def test_history_opens_a_stored_sweep_in_the_sweep_page():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"preset": "none", "epochs": "1", "seeds": "1", "n_samples": "100", "width": "4"})
+    at.run()
+    at.query_params.clear()
+    for k, v in {**SMALL, "seed": "31"}.items():
+        at.query_params[k] = v
+    at.switch_page("views/sweep_page.py").run()
+    key = _shown(at).key
+    at.query_params.clear()
+    at.switch_page("views/history_page.py").run()
+    _no_exception(at)
+    pick = at.selectbox(key="stored_pick")
+    pick.set_value(key).run()
+    assert at.button(key="open_stored").label == "Open in the Sweep page"
+    at.button(key="open_stored").click().run()
+    _no_exception(at)
+    assert at.title[0].value.startswith(SWEEP_PRESETS["dropout-sweep"].title)
+    assert _shown(at).key == key and "Served from the store" in _text(at.info)
+    assert len(at.get("plotly_chart")) == len(MAIN_METRICS) + 1
+    assert at.query_params["seed"] == "31"  # the reopened sweep's link

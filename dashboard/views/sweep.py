@@ -27,7 +27,7 @@ from core.config import FIELDS, ConfigError, validate
 from core.serve.budget import check_sweep_budget
 from core.serve.jobs import JOBS, job_key
 from core.serve.limits import sci
-from core.serve.notes import FROM_STORE
+from core.serve.notes import FROM_STORE, Note
 from core.serve.snapshot import stopped_experiment, view
 from core.sweep import (
     GRID_DEFAULTS,
@@ -386,6 +386,34 @@ def downloads(sweep: Sweep, res, summ: pd.DataFrame, stem: str) -> None:
     c3.download_button("⬇ JSON", lambda: json.dumps(res.export(), indent=1), file_name=f"{stem}.json",
                        mime="application/json", on_click="ignore", width="stretch",
                        help="Everything: settings, every epoch of every point and seed, the grid and the summary.")
+
+
+def reopen(runs, row: dict) -> str | None:
+    """Make a stored sweep (a History row of kind "sweep") this session's sweep on screen; an
+    error sentence if it cannot be. Read metered, as History reads stored runs."""
+    from core.sweep import sweep_from_dict
+
+    limits = hosted.limits()
+    try:
+        exp = serve.open_stored(runs, row["key"], limits=limits, gate=hosted.gate(limits),
+                                visitor=hosted.visitor_id(), cache=hosted.run_cache())
+        if exp is None:
+            return "That sweep is no longer in the store (or cannot be read)."
+        grid = [[n, v] for n, v in (row.get("grid") or {}).items()]
+        sweep = sweep_from_dict(exp.base, {"grid": grid, "preset": exp.preset if exp.preset in SWEEP_PRESETS else ""})
+        p = SWEEP_PRESETS.get(sweep.preset)
+        sweep = Sweep(sweep.base, sweep.grid, p.title if p is not None else "", sweep.preset)
+    except (serve.ServeError, ConfigError) as e:
+        return f"That sweep cannot be opened ({e})."
+    if len(exp.runs) != len(sweep.configs()) or sweep.key() != row["key"]:
+        return "That sweep cannot be opened (its stored grid does not match its points)."
+    ss = st.session_state
+    _set_sweep(sweep)
+    ss[URL_WARNINGS] = []
+    ss.pop(URL_SEEN, None)
+    _record(_holder(), sweep, view(exp, list(sweep.variants()), sweep.label(), sweep.preset),
+            [Note("info", FROM_STORE, "")], stopped=False, served=True)
+    return None
 
 
 # ------------------------------------------------------------------ the page
