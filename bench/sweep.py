@@ -105,7 +105,7 @@ def peak_rss(settings: dict[str, Any], grid) -> dict[str, float]:
 
 def scaling(settings: dict[str, Any], grid, quick: bool) -> pd.DataFrame:
     """Seconds of the sweep (W2 at 10 epochs) with its points or its seeds changed."""
-    epochs = settings["epochs"] if quick else 10
+    epochs = settings["epochs"] if quick else min(10, settings["epochs"])
     values = grid[0][1]
     name = grid[0][0]
     points = (1, len(values)) if quick else (1, 3, len(values))
@@ -139,9 +139,11 @@ def targets_table(res: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["target", "times", "measured", "wanted", "met"])
 
 
-def run(quick: bool = False, memory: bool = True) -> dict[str, Any]:
-    """Every W2 figure (QUICK's with quick), printed as they come; returns them."""
+def run(quick: bool = False, memory: bool = True, epochs: int | None = None) -> dict[str, Any]:
+    """Every W2 figure (QUICK's with quick; W2 shortened to `epochs`), printed as they come."""
     settings, grid = (QUICK, QUICK_GRID) if quick else (W2, W2_GRID)
+    if epochs is not None:
+        settings = {**settings, "epochs": epochs}
     sweep = Sweep(validate(settings), grid)
     print(f"W2{' (quick)' if quick else ''}: {settings}, {grid[0][0]} in {list(grid[0][1])}: "
           f"{sweep.networks} networks")
@@ -160,7 +162,8 @@ def run(quick: bool = False, memory: bool = True) -> dict[str, Any]:
     print(targets.to_string(index=False), "\n")
     table = scaling(settings, grid, quick)
     res["scaling"] = table.to_dict(orient="records")
-    print(f"sweep cost in points and seeds (W2 at {settings['epochs'] if quick else 10} epochs):")
+    print(f"sweep cost in points and seeds (W2 at {settings['epochs'] if quick else min(10, settings['epochs'])} "
+          "epochs):")
     print(table.to_string(index=False))
     return res
 
@@ -170,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m bench.sweep")
     ap.add_argument("--quick", action="store_true", help="a small W2 of the same shape (seconds)")
+    ap.add_argument("--epochs", type=int, default=None, help="W2 shortened to this many epochs (a loaded machine)")
     args = ap.parse_args(argv)
     warmup()
-    run(args.quick)
+    run(args.quick, epochs=args.epochs)
     return 0
 
 
