@@ -27,6 +27,7 @@ def run() -> None:
     st.html(text.PAGE_CSS + (text.SEMINAR_CSS if seminar else ""))
     pages = [
         st.Page("views/lab_page.py", title="Lab", icon=":material/science:", url_path="lab", default=True),
+        st.Page("views/sweep_page.py", title="Sweep", icon=":material/stacked_line_chart:", url_path="sweep"),
         st.Page("views/history_page.py", title="History", icon=":material/history:", url_path="history"),
         st.Page("views/about_page.py", title="About", icon=":material/menu_book:", url_path="about"),
     ]

@@ -53,7 +53,8 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
                 cancelled: Callable[[], bool] | None = None,
                 title: str = "", preset: str = "", gate: TrainingGate | None = None,
                 jobs: JobRegistry | None = None, runner: Runner | None = None, visitor: str | None = None,
-                cache: RunCache | None = None, summary: dict | None = None) -> tuple[Experiment, bool, list[Note]]:
+                cache: RunCache | None = None, summary: dict | None = None,
+                key: str | None = None) -> tuple[Experiment, bool, list[Note]]:
     """-> (experiment, from_store, notes). The experiment is the caller's own view (its variant
     names, title and preset), thinned to at most ~500 epochs per curve (core.serve.thin); its
     arrays may be shared with other callers and are not written.
@@ -68,11 +69,14 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     user_stop() true: the caller gets the run as far as it got, and the training stops unless
     someone else is watching it. gate / jobs / runner default to the process's. summary: extra
     fields for the stored run's summary (core.serve.uploads.privacy_fields: who may list it).
+    key: the store key to serve and keep it under (default: the experiment's, core.store.store_key;
+    the Sweep page passes core.sweep.Sweep.key(), so the page and `python -m core sweep` share one copy).
     """
     variants = dict(variants or {"run": {}})
     configs = [base.replace(**ov) for ov in variants.values()]  # ConfigError before anything
     names = list(variants)
-    key = store_key(configs)  # DataError for an unusable CSV
+    exp_key = store_key(configs)  # DataError for an unusable CSV
+    key = key or exp_key
     notes: list[Note] = []
 
     gate = gate if gate is not None else get_gate()

@@ -1,1 +1,1 @@
-"""The pages (lab, history, about) and their shared helpers; *_page.py are the page scripts."""
+"""The pages (lab, sweep, history, about) and their shared helpers; *_page.py are the page scripts."""

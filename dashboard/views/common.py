@@ -73,9 +73,10 @@ def label(f: Field) -> str:
     return f.name.replace("_", " ")
 
 
-def render_field(f: Field) -> None:
-    """One base-settings widget, generated from the schema (value comes from session state)."""
-    key = wkey(f.name)
+def render_field(f: Field, key: str | None = None) -> None:
+    """One base-settings widget, generated from the schema (value comes from session state under
+    `key`, by default the Lab's)."""
+    key = key or wkey(f.name)
     help_ = f"{f.help}. Allowed: {f.allowed()}."
     if f.choices is not None:
         st.selectbox(label(f), f.choices, key=key, help=help_)

@@ -125,12 +125,19 @@ def stored_runs(runs) -> None:
     by_key = {r["key"]: r for r in rows}
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     key = c1.selectbox("Stored run", list(by_key), key="stored_pick", format_func=lambda k: _label(by_key[k]))
-    if c2.button("Open in the Lab", key="open_stored", type="primary", width="stretch") and key:
-        err = reopen(runs, key)
+    sweep = bool(key) and by_key[key].get("kind") == "sweep"  # core.sweep's: opened on the Sweep page
+    if c2.button("Open in the Sweep page" if sweep else "Open in the Lab", key="open_stored", type="primary",
+                 width="stretch") and key:
+        if sweep:
+            from dashboard.views import sweep as sweep_view
+
+            err = sweep_view.reopen(runs, by_key[key])
+        else:
+            err = reopen(runs, key)
         if err:
             st.error(md_escape(err))
         else:
-            st.switch_page("views/lab_page.py")
+            st.switch_page("views/sweep_page.py" if sweep else "views/lab_page.py")
 
 
 def session_history(ss) -> None:
