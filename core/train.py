@@ -23,6 +23,7 @@ from core.models import MEASURE, TRAIN, BatchedNet, SeedStreams
 from core.optim import SGD, Adam, make_optimizer
 from core.recorder import MeasurePolicy, make_recorder
 from core.results import Experiment, RunResult
+from core.snapshots import Snapshots
 from core.threads import choose_threads
 
 OnEpoch = Callable[[RunResult, int], None]
@@ -63,9 +64,11 @@ def _train(cfg: Config, data: Dataset, res: RunResult, on_epoch: OnEpoch | None,
     x, y = data.x_train, data.y_train
     bounds = batch_bounds(len(x), cfg.batch_size, cfg.batchnorm)
     step, stopped, checked = 0, False, time.perf_counter()
+    snaps = Snapshots(cfg, data)  # live/replay pictures; own random streams, training unchanged
     with make_recorder(measure, net, data, g_meas, log.commit, last_epoch=cfg.epochs, t0=t0, threads=threads,
                        max_threads=max_threads) as recorder:
         recorder.record(0, net)
+        snaps.take(0, net, res)
         for epoch in range(1, cfg.epochs + 1):
             if not log.alive.any():
                 break  # every seed diverged
@@ -84,11 +87,13 @@ def _train(cfg: Config, data: Dataset, res: RunResult, on_epoch: OnEpoch | None,
             if stopped:
                 break
             recorder.record(epoch, net)
+            snaps.take(epoch, net, res)
             if should_stop():
                 stopped = True
                 break
         recorder.flush()
     res.artifacts = final_artifacts(net, data, g_meas)  # after measuring: it draws from the same stream
+    snaps.finish(net, res)
     res.seconds = time.perf_counter() - t0
     res.status = "stopped" if stopped else "ok" if log.alive.all() else "diverged"
     return res
