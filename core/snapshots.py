@@ -71,6 +71,7 @@ class Snapshots:
                                                                                                 strict=True)])
         self.taken.append({"eval": q_eval, "train": q_train, "scale": scale, "kept": o["kept"][0],
                            "out_eval": as_u8(o["out_eval"][0]), "out_train": as_u8(o["out_train"][0]),
+                           "pred": o["pred_eval"][0],
                            "raster": raster.numpy().astype(np.uint8)})
         self.epochs.append(epoch)
         res.artifacts = {**res.artifacts, "snapshots": self.stacked()}

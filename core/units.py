@@ -53,7 +53,8 @@ def unit_outputs(net: BatchedNet, points: torch.Tensor, streams: SeedStreams,
 
     Returns float32 arrays: "eval" and "train" (S, layers, U, N) after the activation (and, in
     the train pass, after dropout: 0 or scaled by 1/(1-p)), "kept" (S, layers, U) bool, and the
-    network's class-1 probability "out_eval", "out_train" (S, N); U = min(width, max_units)."""
+    network's class-1 probability "out_eval", "out_train" (S, N) and predicted class "pred_eval"
+    (S, N) int8; U = min(width, max_units)."""
     S, U = net.S, min(net.cfg.width, max_units)
     x = points.unsqueeze(0).expand(S, *points.shape)
     keep = unit_keep(net, streams, len(points))
@@ -69,7 +70,8 @@ def unit_outputs(net: BatchedNet, points: torch.Tensor, streams: SeedStreams,
         return prob[..., min(1, prob.shape[-1] - 1)].float().numpy()
 
     kept = np.ones((S, net.cfg.depth, U), bool) if keep is None else (keep[:, :, 0, :U, 0] > 0).numpy()
-    return {"eval": maps(ev), "train": maps(tr), "kept": kept, "out_eval": p1(logits_e), "out_train": p1(logits_t)}
+    return {"eval": maps(ev), "train": maps(tr), "kept": kept, "out_eval": p1(logits_e), "out_train": p1(logits_t),
+            "pred_eval": logits_e.argmax(-1).to(torch.int8).numpy()}
 
 
 def quantize(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
