@@ -106,6 +106,19 @@ def _variant_pick(exp: Experiment) -> int:
     return pick if pick is not None and pick < len(names) else default
 
 
+def _pause() -> None:
+    time.sleep(PLAY_FRAME_S)  # pacing for the eye only; nothing waits on it
+
+
+def has_stage(exp: Experiment) -> bool:
+    """Whether the stage draws for this experiment (2-D data): its boundaries row, the network
+    picture and the curves, three charts."""
+    return any("boundary" in r.artifacts or "snapshots" in r.artifacts for r in exp.runs)
+
+
+STAGE_CHARTS = 3
+
+
 @st.fragment
 @guarded  # a fragment reruns on its own, outside the page's guard
 def stage(entry: state.Entry) -> None:
@@ -113,6 +126,8 @@ def stage(entry: state.Entry) -> None:
     picture and the learning curves at that epoch. Moving the slider reruns this part only."""
     ss = st.session_state
     exp = entry.exp
+    if not has_stage(exp):
+        return  # digits: no plane to draw; the charts below start with the curves
     fs = font_size()
     last = _last_epoch(exp)
     epochs = [e for e in replay_epochs(exp) if e <= last]
@@ -150,6 +165,6 @@ def stage(entry: state.Entry) -> None:
     if play and len(epochs) > 1:
         for i, e in enumerate(epochs):
             frame(e, f"play{i}")
-            time.sleep(PLAY_FRAME_S)  # pacing for the eye only; nothing waits on it
+            _pause()
         return
     frame(epoch, "still")
