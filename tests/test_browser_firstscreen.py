@@ -97,13 +97,20 @@ def test_the_network_picture_shows_half_planes_and_dropouts_blackout(server, bro
     page = _open(browser, server + "/", 1366, 768)
     try:
         info = page.evaluate("""() => {
+            // plotly sends arrays as {dtype, bdata}: decode them, or flatten plain nested arrays
+            const dec = v => {
+                if (v && v.bdata) {
+                    const b = Uint8Array.from(atob(v.bdata), c => c.charCodeAt(0));
+                    return Array.from(new ({f8: Float64Array, f4: Float32Array}[v.dtype])(b.buffer));
+                }
+                return Array.from(v).flatMap(r => (r && r.length !== undefined) ? Array.from(r) : [r]);
+            };
+            const finite = v => dec(v).filter(x => x !== null && !Number.isNaN(x));
             const g = Array.from(document.querySelectorAll('.js-plotly-plot'))
                 .find(p => p.layout.title.text.includes("The network unit by unit"));
-            const z = t => Array.from(t.z, row => Array.from(row));
             return {title: g.layout.title.text,
-                    names: g.data.map(t => t.name),
-                    dropped: g.data.filter(t => t.name.startsWith('dropped')).map(t => z(t).flat().filter(v => v !== null && !Number.isNaN(v)).length),
-                    units: g.data.filter(t => t.name.startsWith('units')).map(t => z(t).flat().filter(v => v !== null && !Number.isNaN(v)))};
+                    dropped: g.data.filter(t => t.name.startsWith('dropped')).map(t => finite(t.z).length),
+                    units: g.data.filter(t => t.name.startsWith('units')).map(t => finite(t.z))};
         }""")
         assert "ReLU + dropout 0.5" in info["title"]
         assert info["dropped"][0] == 0 < info["dropped"][1]  # eval pass: none; train pass: some units black

@@ -8,6 +8,7 @@ The Lab page (lab.py) decides where these go; this module draws them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -38,8 +39,10 @@ def run_live_button(hosted_server: bool, retrain_keys: tuple[str, ...]) -> None:
     page's train-now and retrain flags, `retrain_keys`), or, where identical runs are shared and
     never retrained (hosted), replay its snapshots."""
     how = "replays the stored run" if hosted_server else "trains it again"
-    st.button("▶ Run live", key="run_live", on_click=_run_live, args=(hosted_server, retrain_keys),
-              help=f"Watch this experiment learn: {how}, with the boundaries and the network redrawn as it goes.")
+    if st.button("▶ Run live", key="run_live", on_click=_run_live, args=(hosted_server, retrain_keys), width="stretch",
+                 help=f"Watch this experiment learn: {how}, with the boundaries and the network redrawn as it goes.") \
+            and not hosted_server:
+        st.rerun(scope="app")  # the button sits in the stage fragment: training is the whole page's business
 
 
 def _fig(f: Figure | None, digits: int = 3) -> str:
@@ -70,9 +73,14 @@ def strip(exp: Experiment) -> None:
             with col, st.container(border=True):
                 lines = "  \n".join(f"{name} {_fig(f)}" for name, f in nums)
                 st.markdown(f"**{q}**  \n:gray[{what}]  \n{lines}")
-        v = VERDICT_CLAIM.verdict(exp)
-        st.caption(md_escape(describe(VERDICT_CLAIM, v)) +
-                   (f" :gray[(last epoch, mean ± spread over {seeds} seeds)]" if seeds > 1 else ""))
+        st.caption(f"Last epoch, mean ± spread over {seeds} seeds." if seeds > 1 else "Last epoch.")
+
+
+def sentence(exp: Experiment) -> None:
+    """The verdict sentence, a fact only when this run's numbers bear it out (core.verdict)."""
+    if verdict(exp).empty:
+        return
+    st.caption(md_escape(describe(VERDICT_CLAIM, VERDICT_CLAIM.verdict(exp))))
 
 
 def _last_epoch(exp: Experiment) -> int:
@@ -121,7 +129,7 @@ STAGE_CHARTS = 3
 
 @st.fragment
 @guarded  # a fragment reruns on its own, outside the page's guard
-def stage(entry: state.Entry) -> None:
+def stage(entry: state.Entry, run_live: Callable[[], None] | None = None) -> None:
     """The stage: boundaries row, then (with snapshots) the epoch slider and Play, then the network
     picture and the learning curves at that epoch. Moving the slider reruns this part only."""
     ss = st.session_state
@@ -144,6 +152,9 @@ def stage(entry: state.Entry) -> None:
                                           "that epoch. The last epoch is the finished run, every seed.")
         with c2:
             play = st.button("▶ Play", key="replay_play", width="stretch", help="Replay the training from epoch 0.")
+    if run_live is not None:  # seminar mode: beside the replay, not above the first chart
+        run_live()
+    sentence(exp)
     play = play or bool(ss.pop(AUTOPLAY, False))
     left, right = st.columns([3, 2], gap="medium")
     with left:

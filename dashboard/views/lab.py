@@ -374,8 +374,7 @@ def page() -> None:
     st.title(spec.title)
     if seminar:
         seminar_buttons()
-        firstscreen.run_live_button(limits.hosted, retrain_keys=(TRAIN_NOW, RETRAIN))
-    if preset is not None:
+    if preset is not None and not seminar:  # seminar: the large title says it; the first screen is short
         st.markdown(f"**{preset.question}**")
     for w in ss.get(URL_WARNINGS) or []:
         st.warning(f"Link setting ignored. {md_escape(w)}", icon=":material/warning:")
@@ -437,7 +436,8 @@ def page() -> None:
     with strip_slot:
         firstscreen.strip(entry.exp)
     with stage_slot:
-        firstscreen.stage(entry)
+        live = (lambda: firstscreen.run_live_button(limits.hosted, (TRAIN_NOW, RETRAIN))) if seminar else None
+        firstscreen.stage(entry, run_live=live)
     results(entry)
     if not seminar:
         downloads(entry)
