@@ -17,11 +17,12 @@ from core.replay import at_epoch, replay_epochs
 from core.results import Experiment
 from core.verdict import VERDICT_CLAIM, Figure, Strip, verdict
 from dashboard import charts, state
-from dashboard.charts.stage import boundaries_row
+from dashboard.charts.stage import STAGE_HEIGHT, boundaries_row
 from dashboard.charts.units import default_variant, network
-from dashboard.views.common import font_size, guarded, md_escape
+from dashboard.views.common import font_size, guarded, is_seminar, md_escape
 
 PLAY_FRAME_S = 0.35  # seconds per replayed snapshot: 24 snapshots play in about 8 s
+SEMINAR_STAGE_HEIGHT = 230  # px: strip and chart above the fold at 1366x768 with seminar's 20 px text
 AUTOPLAY = "_replay_autoplay"  # set by seminar mode's "Run live" on a hosted server: play once
 
 
@@ -63,7 +64,7 @@ def strip(exp: Experiment) -> None:
     cells = (
         ("Same zeros on two training passes?", "mask agreement, layer 1 (1 = identical)",
          (("ReLU", s.agreement_relu), (f"ReLU + dropout{p}", s.agreement_dropout))),
-        ("Does dropout narrow the overfitting gap?", "validation − training loss",
+        ("Does dropout narrow the gap?", "validation − training loss",
          (("ReLU", s.gap_relu), (f"ReLU + dropout{p}", s.gap_dropout))),
         ("What bends the boundary?", "validation accuracy",
          (("linear", s.acc_linear), ("ReLU", s.acc_relu))),
@@ -94,7 +95,8 @@ def _note(epoch: int, exp: Experiment) -> str:
 
 def draw_stage(slot, exp: Experiment, seed: int, note: str, key: str) -> None:
     fs = font_size()
-    slot.plotly_chart(boundaries_row(exp, seed, fs, note), width="stretch", key=key,
+    height = SEMINAR_STAGE_HEIGHT if is_seminar() else STAGE_HEIGHT  # seminar's larger text leaves less room
+    slot.plotly_chart(boundaries_row(exp, seed, fs, note, height=height), width="stretch", key=key,
                       config=charts.chart_config("boundaries"), alt="Decision boundary of each variant")
 
 
