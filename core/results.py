@@ -9,6 +9,7 @@ Metric arrays: scalar metrics have shape (seeds, epochs + 1), per-layer metrics
 """
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,8 +172,17 @@ def config_from_dict(d: dict[str, Any]) -> Config:
     return validate(d)
 
 
+# Byte-sized arrays (on/off rasters, the int8 unit pictures of core.units and core.snapshots) are
+# kept as base64 of their bytes: about 1.3 characters a value instead of 3-6 in a JSON list.
+_PACKED = ("bool", "int8", "uint8")
+PACK_FROM = 256  # values; smaller arrays stay readable lists
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, np.ndarray):
+        if v.dtype.name in _PACKED and v.size >= PACK_FROM:
+            return {"__bytes__": base64.b64encode(np.ascontiguousarray(v).tobytes()).decode("ascii"),
+                    "dtype": v.dtype.name, "shape": list(v.shape)}
         return {"__array__": v.tolist(), "dtype": str(v.dtype)}
     if isinstance(v, dict):
         return {k: _jsonable(x) for k, x in v.items()}
@@ -182,6 +192,9 @@ def _jsonable(v: Any) -> Any:
 
 
 def _from_jsonable(v: Any) -> Any:
+    if isinstance(v, dict) and "__bytes__" in v:
+        raw = base64.b64decode(v["__bytes__"])
+        return np.frombuffer(raw, dtype=v["dtype"]).reshape(v["shape"]).copy()
     if isinstance(v, dict) and "__array__" in v:
         return np.array(v["__array__"], dtype=v["dtype"])
     if isinstance(v, dict):

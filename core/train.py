@@ -27,6 +27,7 @@ from core.optim import SGD, Adam, Sliced, make_sliced_optimizer
 from core.recorder import MeasurePolicy, make_recorder
 from core.results import Experiment, RunResult
 from core.slices import Slices
+from core.snapshots import GroupSnapshots
 from core.threads import choose_threads
 
 OnEpoch = Callable[[RunResult, int], None]
@@ -100,9 +101,11 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
     saved = _Weights(net) if should_stop is not None and len(bounds) > 1 else None
     should_stop = should_stop or _never
     step, stopped, checked = 0, False, time.perf_counter()
+    snaps = GroupSnapshots(configs, ranges, data)  # live/replay pictures; own random streams, training unchanged
     with make_recorder(measure, net, data, g_meas, log.commit, last_epoch=shapes.epochs, t0=t0, threads=threads,
                        max_threads=max_threads) as recorder:
         recorder.record(0, net)
+        snaps.take(0, net, results)
         for epoch in range(1, shapes.epochs + 1):
             if not log.alive.any():
                 break  # every seed diverged
@@ -124,6 +127,7 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
                 saved.restore(net, log)
                 break
             recorder.record(epoch, net)
+            snaps.take(epoch, net, results)
             if should_stop():
                 stopped = True
                 break
@@ -134,6 +138,7 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
         res.artifacts = arts if len(results) == 1 else slice_artifacts(arts, lo, hi)
         res.seconds = seconds * (hi - lo) / net.S  # its share: an experiment's seconds add up to its time
         res.status = "stopped" if stopped else "ok" if log.alive[lo:hi].all() else "diverged"
+    snaps.finish(net, results)
     return results
 
 

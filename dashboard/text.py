@@ -23,6 +23,9 @@ SHORT_ANSWER = """
   at test time dropout is off. It is a *regularizer* (it often narrows the gap between training and
   validation loss, though not on every preset), not a non-linearity: a linear network with dropout
   still draws a straight line.
+
+The three boxes at the top of the page measure each of these on the run you see: mask agreement
+(same zeros twice?), the loss gap with and without dropout, and linear against ReLU accuracy.
 """
 
 # The short answer answers the relu-vs-dropout question; other presets ask their own.

@@ -45,6 +45,7 @@ from dashboard.controls import (
     spec_to_query,
     widget_values,
 )
+from dashboard.views import firstscreen
 from dashboard.views.common import (
     font_size,
     guarded,
@@ -257,6 +258,7 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     bar = st.progress(0.0, text="Starting…")
     stop = st.empty()
     stop.button("■ Stop", key="stop_btn", help="End the run now and keep what was measured so far.")
+    stage_live = st.empty()  # the first screen's boundaries, from the snapshots taken so far
     live = st.empty()
     last = [0.0]
     draws = [0]
@@ -278,12 +280,14 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
         if now - last[0] < redraw_interval() and not final:
             return
         last[0] = now
-        fig = charts.learning_curves(serve.thin(exp), font_size=fs)  # a private view of a snapshot, never live
+        view = serve.thin(exp)  # a private view of a snapshot, never live
+        fig = charts.learning_curves(view, font_size=fs)
         done = sum(x.epochs_done for x in exp.runs)
         together = sum(x.status == "running" for x in exp.runs)  # variants trained as one network
         who = f"{together} variants together" if together > 1 else f"{md_escape(r.name)} ({vi + 1} of {len(exp.runs)})"
         bar.progress(min(1.0, done / total), text=f"Training {who}: epoch {epoch} of {r.config.epochs}")
         draws[0] += 1
+        firstscreen.live(stage_live, view, key=f"stage_live_{draws[0]}")
         live.plotly_chart(fig, width="stretch", config=charts.chart_config("learning-curves"),
                           key=f"live_{draws[0]}")
 
@@ -312,7 +316,7 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     finally:
         with _live_lock:
             _live_sessions[0] -= 1
-    for el in (status, bar, stop, live):
+    for el in (status, bar, stop, stage_live, live):
         el.empty()
     return entry
 
@@ -371,11 +375,15 @@ def page() -> None:
     st.title(spec.title)
     if seminar:
         seminar_buttons()
-    if preset is not None:
+    if preset is not None and not seminar:  # seminar: the large title says it; the first screen is short
         st.markdown(f"**{preset.question}**")
     for w in ss.get(URL_WARNINGS) or []:
         st.warning(f"Link setting ignored. {md_escape(w)}", icon=":material/warning:")
     hosted.show_store_warnings(runs)
+    # The first screen (issue 13): this run's numbers, then its boundaries (live while training,
+    # replayable after), then the explanation and the table below them.
+    strip_slot = st.container()
+    stage_slot = st.container()
 
     top_left, top_right = st.columns([3, 2], gap="large")
     with top_right:
@@ -402,7 +410,7 @@ def page() -> None:
             store.select(found)
             entry = found
         else:
-            with top_left:
+            with stage_slot:  # progress and live pictures where the visitor is looking
                 entry = train_live(spec, retrain=retrain)
     if entry is None:
         return
@@ -427,6 +435,11 @@ def page() -> None:
     if all(r.epochs_done == 0 for r in entry.exp.runs):
         st.info("Nothing was measured before the run was stopped. Press Train to start again.")
         return
+    with strip_slot:
+        firstscreen.strip(entry.exp)
+    with stage_slot:
+        live = (lambda: firstscreen.run_live_button(limits.hosted, (TRAIN_NOW, RETRAIN))) if seminar else None
+        firstscreen.stage(entry, run_live=live)
     results(entry)
     if not seminar:
         downloads(entry)

@@ -1,0 +1,183 @@
+"""The Lab's first screen: the verdict strip (core/verdict.py) and the stage, the chart a visitor
+sees without scrolling (every variant's boundary in one row), live while training and replayable
+afterwards (an epoch slider and Play over the run's snapshots, core/replay.py), with the network
+picture unit by unit and the learning curves cut at the chosen epoch below it.
+
+The Lab page (lab.py) decides where these go; this module draws them.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import streamlit as st
+
+from core.claims import describe
+from core.replay import at_epoch, replay_epochs
+from core.results import Experiment
+from core.verdict import VERDICT_CLAIM, Figure, Strip, verdict
+from dashboard import charts, state
+from dashboard.charts.stage import STAGE_HEIGHT, boundaries_row
+from dashboard.charts.units import default_variant, network
+from dashboard.views.common import font_size, guarded, is_seminar, md_escape
+
+PLAY_FRAME_S = 0.35  # seconds per replayed snapshot: 24 snapshots play in about 8 s
+SEMINAR_STAGE_HEIGHT = 230  # px: strip and chart above the fold at 1366x768 with seminar's 20 px text
+AUTOPLAY = "_replay_autoplay"  # set by seminar mode's "Run live" on a hosted server: play once
+
+
+def _run_live(hosted_server: bool, retrain_keys: tuple[str, ...]) -> None:
+    ss = st.session_state
+    if hosted_server:
+        ss[AUTOPLAY] = True
+    else:
+        for k in retrain_keys:
+            ss[k] = True
+
+
+def run_live_button(hosted_server: bool, retrain_keys: tuple[str, ...]) -> None:
+    """Seminar mode's Run live: train this experiment again while the class watches (local: the
+    page's train-now and retrain flags, `retrain_keys`), or, where identical runs are shared and
+    never retrained (hosted), replay its snapshots."""
+    how = "replays the stored run" if hosted_server else "trains it again"
+    if st.button("▶ Run live", key="run_live", on_click=_run_live, args=(hosted_server, retrain_keys), width="stretch",
+                 help=f"Watch this experiment learn: {how}, with the boundaries and the network redrawn as it goes.") \
+            and not hosted_server:
+        st.rerun(scope="app")  # the button sits in the stage fragment: training is the whole page's business
+
+
+def _fig(f: Figure | None, digits: int = 3) -> str:
+    if f is None:
+        return ":gray[not in this run]"
+    spread = f" :gray[± {f.spread:.{digits}f}]" if f.seeds > 1 else ""
+    return f"**{f.mean:.{digits}f}**{spread}"
+
+
+def strip(exp: Experiment) -> None:
+    """Three numbers of this run, each for the two variants it compares, with the seeds' spread;
+    then the verdict sentence, shown as a fact only when these numbers bear it out."""
+    s: Strip = verdict(exp)
+    if s.empty:
+        return
+    p = f" {s.dropout:g}" if s.dropout is not None else ""
+    seeds = max((f.seeds for f in (s.agreement_relu, s.gap_relu, s.acc_relu) if f is not None), default=0)
+    cells = (
+        ("Same zeros on two training passes?", "mask agreement, layer 1 (1 = identical)",
+         (("ReLU", s.agreement_relu), (f"ReLU + dropout{p}", s.agreement_dropout))),
+        ("Does dropout narrow the gap?", "validation − training loss",
+         (("ReLU", s.gap_relu), (f"ReLU + dropout{p}", s.gap_dropout))),
+        ("What bends the boundary?", "validation accuracy",
+         (("linear", s.acc_linear), ("ReLU", s.acc_relu))),
+    )
+    with st.container(key="verdict_strip"):
+        for col, (q, what, nums) in zip(st.columns(3, gap="small"), cells, strict=True):
+            with col, st.container(border=True):
+                lines = "  \n".join(f"{name} {_fig(f)}" for name, f in nums)
+                st.markdown(f"**{q}**  \n:gray[{what}]  \n{lines}")
+        st.caption(f"Last epoch, mean ± spread over {seeds} seeds." if seeds > 1 else "Last epoch.")
+
+
+def sentence(exp: Experiment) -> None:
+    """The verdict sentence, a fact only when this run's numbers bear it out (core.verdict)."""
+    if verdict(exp).empty:
+        return
+    st.caption(md_escape(describe(VERDICT_CLAIM, VERDICT_CLAIM.verdict(exp))))
+
+
+def _last_epoch(exp: Experiment) -> int:
+    return max((r.last_epoch for r in exp.runs), default=0)
+
+
+def _note(epoch: int, exp: Experiment) -> str:
+    total = max(r.config.epochs for r in exp.runs)
+    return f"epoch {epoch} of {total}"
+
+
+def draw_stage(slot, exp: Experiment, seed: int, note: str, key: str) -> None:
+    fs = font_size()
+    height = SEMINAR_STAGE_HEIGHT if is_seminar() else STAGE_HEIGHT  # seminar's larger text leaves less room
+    slot.plotly_chart(boundaries_row(exp, seed, fs, note, height=height), width="stretch", key=key,
+                      config=charts.chart_config("boundaries"), alt="Decision boundary of each variant")
+
+
+def live(slot, exp: Experiment, key: str) -> None:
+    """During training: the boundaries of the latest snapshots (seed #1), in the stage's place."""
+    if not replay_epochs(exp):
+        return
+    view = at_epoch(exp, _last_epoch(exp))
+    draw_stage(slot, view, 0, f"live, epoch {_last_epoch(exp)}", key)
+
+
+def _variant_pick(exp: Experiment) -> int:
+    names = [r.name for r in exp.runs]
+    default = default_variant(exp)
+    pick = st.selectbox("Network of", range(len(names)), index=default, format_func=lambda i: names[i],
+                        key="net_variant", help="Which variant's network to draw unit by unit.")
+    return pick if pick is not None and pick < len(names) else default
+
+
+def _pause() -> None:
+    time.sleep(PLAY_FRAME_S)  # pacing for the eye only; nothing waits on it
+
+
+def has_stage(exp: Experiment) -> bool:
+    """Whether the stage draws for this experiment (2-D data): its boundaries row, the network
+    picture and the curves, three charts."""
+    return any("boundary" in r.artifacts or "snapshots" in r.artifacts for r in exp.runs)
+
+
+STAGE_CHARTS = 3
+
+
+@st.fragment
+@guarded  # a fragment reruns on its own, outside the page's guard
+def stage(entry: state.Entry, run_live: Callable[[], None] | None = None) -> None:
+    """The stage: boundaries row, then (with snapshots) the epoch slider and Play, then the network
+    picture and the learning curves at that epoch. Moving the slider reruns this part only."""
+    ss = st.session_state
+    exp = entry.exp
+    if not has_stage(exp):
+        return  # digits: no plane to draw; the charts below start with the curves
+    fs = font_size()
+    last = _last_epoch(exp)
+    epochs = [e for e in replay_epochs(exp) if e <= last]
+    if epochs and epochs[-1] != last:
+        epochs.append(last)
+    seed = int(str(ss.get("seed_pick") or "#1")[1:]) - 1
+    top = st.empty()
+    epoch, play = last, False
+    if len(epochs) > 1:
+        c1, c2 = st.columns([7, 1], vertical_alignment="bottom")
+        with c1:
+            epoch = st.select_slider("Replay: epoch", options=epochs, value=last, key=f"replay_epoch_{entry.id}",
+                                     help="Pictures at the epochs measured during training (seed #1), curves up to "
+                                          "that epoch. The last epoch is the finished run, every seed.")
+        with c2:
+            play = st.button("▶ Play", key="replay_play", width="stretch", help="Replay the training from epoch 0.")
+    if run_live is not None:  # seminar mode: beside the replay, not above the first chart
+        run_live()
+    sentence(exp)
+    play = play or bool(ss.pop(AUTOPLAY, False))
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        pick = _variant_pick(exp) if any("units" in r.artifacts for r in exp.runs) else None
+        net_slot = st.empty()
+    with right:
+        curve_slot = st.empty()
+
+    def frame(e: int, k: str) -> None:
+        view = exp if e == last else at_epoch(exp, e)
+        s = seed if e == last else 0  # snapshots hold seed #1 only
+        draw_stage(top, view, s, _note(e, exp), f"stage_{k}")
+        if pick is not None:
+            net_slot.plotly_chart(network(view, s, pick, fs), width="stretch", key=f"net_{k}",
+                                  config=charts.chart_config("network"), alt="The network unit by unit")
+        curve_slot.plotly_chart(charts.learning_curves(view, font_size=fs), width="stretch", key=f"curves_{k}",
+                                config=charts.chart_config("learning-curves"), alt="Learning curves up to this epoch")
+
+    if play and len(epochs) > 1:
+        for i, e in enumerate(epochs):
+            frame(e, f"play{i}")
+            _pause()
+        return
+    frame(epoch, "still")

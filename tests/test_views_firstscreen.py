@@ -1,0 +1,116 @@
+"""The first screen (dashboard/views/firstscreen.py) through streamlit.testing: the verdict
+strip's numbers, the replay slider, seminar mode's Run live, and no stage for digits."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.replay import replay_epochs
+from core.verdict import verdict
+from dashboard import state
+from dashboard.views import firstscreen
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+
+def _app(query: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _arr(v) -> np.ndarray:
+    """A plotly array from a figure's JSON: a list, or typed-array form {dtype, bdata, shape}."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        return a.reshape([int(n) for n in str(v.get("shape", len(a))).split(",")])
+    return np.asarray(v if v is not None else [], dtype=float)
+
+
+def _titled(at: AppTest, start: str) -> dict:
+    return next(f for f in _figures(at) if f["layout"]["title"]["text"].startswith(start))
+
+
+@pytest.fixture(scope="module")
+def page():
+    at = _app({"epochs": "12", "seeds": "2"})
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_strip_shows_this_runs_numbers_with_their_spread(page):
+    exp = page.session_state[state.STORE].current().exp
+    s = verdict(exp)
+    text = " ".join(m.value for m in page.markdown)
+    for f in (s.agreement_relu, s.agreement_dropout, s.gap_relu, s.gap_dropout, s.acc_relu, s.acc_linear):
+        assert f"**{f.mean:.3f}** :gray[± {f.spread:.3f}]" in text
+    assert "Same zeros on two training passes?" in text
+
+
+def test_the_first_chart_is_the_stage_and_the_network_shows_the_dropout_variant(page):
+    figs = _figures(page)
+    assert figs[0]["layout"]["title"]["text"].startswith("Decision boundary of each variant")
+    assert "epoch 12 of 12" in figs[0]["layout"]["title"]["text"]
+    assert "ReLU + dropout 0.5" in _titled(page, "The network unit by unit")["layout"]["title"]["text"]
+
+
+def test_the_replay_slider_cuts_the_curves_and_shows_that_epochs_pictures(page):
+    exp = page.session_state[state.STORE].current().exp
+    epochs = replay_epochs(exp)
+    mid = epochs[len(epochs) // 2]
+    assert 0 < mid < 12
+    entry = page.session_state[state.STORE].current()
+    page.select_slider(key=f"replay_epoch_{entry.id}").set_value(mid).run()
+    assert not page.exception
+    stage = _titled(page, "Decision boundary of each variant")
+    assert f"epoch {mid} of 12" in stage["layout"]["title"]["text"] and "seed #1" in stage["layout"]["title"]["text"]
+    heat = next(t for t in stage["data"] if t["type"] == "heatmap")
+    assert _arr(heat["z"]).shape == (24, 24)  # a snapshot's grid, not the final 80x80
+    curves = _titled(page, "Learning curves")
+    xs = np.concatenate([_arr(t.get("x")).astype(float).ravel() for t in curves["data"]])
+    xs = xs[np.isfinite(xs)]
+    assert len(xs) and xs.max() == mid  # curves cut at the chosen epoch
+    # back to the end: the finished run's own pictures
+    page.select_slider(key=f"replay_epoch_{entry.id}").set_value(12).run()
+    heat = next(t for t in _titled(page, "Decision boundary of each variant")["data"] if t["type"] == "heatmap")
+    assert _arr(heat["z"]).shape == (80, 80)
+
+
+def test_seminar_run_live_trains_the_experiment_again_locally():
+    at = _app({"mode": "seminar", "epochs": "3", "seeds": "1"})
+    assert not at.exception
+    before = at.session_state[state.STORE].current()
+    at.button(key="run_live").click().run()
+    assert not at.exception
+    after = at.session_state[state.STORE].current()
+    assert after.id != before.id and not after.from_store  # trained again, not served from the store
+    assert after.spec.key() == before.spec.key()
+
+
+def test_seminar_run_live_on_a_hosted_server_replays(monkeypatch):
+    at = _app({"mode": "seminar", "epochs": "3", "seeds": "1"})
+    calls = []
+    monkeypatch.setattr(firstscreen, "_pause", lambda: calls.append(1))
+    # the flag Run live sets on a hosted server (firstscreen._run_live): the stage plays every snapshot once
+    at.session_state[firstscreen.AUTOPLAY] = True
+    at.run()
+    assert not at.exception
+    assert len(calls) == len(replay_epochs(at.session_state[state.STORE].current().exp))
+
+
+def test_digits_have_no_stage():
+    at = _app({"preset": "digits-cnn", "epochs": "1", "seeds": "1", "n_samples": "200", "width": "4"})
+    assert not at.exception
+    exp = at.session_state[state.STORE].current().exp
+    assert not firstscreen.has_stage(exp)
+    assert not any(f["layout"]["title"]["text"].startswith("Decision boundary of each") for f in _figures(at))
