@@ -44,9 +44,16 @@ def train(config: Config, on_epoch: OnEpoch | None = None, should_stop: ShouldSt
     torch.set_flush_denormal(True)
     try:
         t0 = time.perf_counter()
-        data = data if data is not None else make_dataset(config)
+        should_stop = should_stop or _never
         res = result if result is not None else RunResult.empty(config, name, config.depth)
-        return _train(config, data, res, on_epoch, should_stop or _never, measure, max_threads, t0)
+        # Start-up (data, networks) can take seconds for a big run: a Stop press or a page that
+        # went away is honoured between its steps too, not only once training has begun.
+        if should_stop():
+            return _stopped_at_start(res, t0)
+        data = data if data is not None else make_dataset(config)
+        if should_stop():
+            return _stopped_at_start(res, t0)
+        return _train(config, data, res, on_epoch, should_stop, measure, max_threads, t0)
     finally:
         torch.set_flush_denormal(False)
 
@@ -57,6 +64,8 @@ def _train(cfg: Config, data: Dataset, res: RunResult, on_epoch: OnEpoch | None,
     torch.set_num_threads(threads)
     net = BatchedNet(cfg, n_in=data.n_features, n_classes=data.n_classes)
     opt = make_optimizer(cfg, net.params)
+    if should_stop():  # before the first measurement, the last piece of start-up
+        return _stopped_at_start(res, t0)
     res.status = "running"
     g_train, g_meas = SeedStreams(cfg.seed_list, TRAIN), SeedStreams(cfg.seed_list, MEASURE)
     log = _Log(res, net, opt, on_epoch, t0)
@@ -91,6 +100,13 @@ def _train(cfg: Config, data: Dataset, res: RunResult, on_epoch: OnEpoch | None,
     res.artifacts = final_artifacts(net, data, g_meas)  # after measuring: it draws from the same stream
     res.seconds = time.perf_counter() - t0
     res.status = "stopped" if stopped else "ok" if log.alive.all() else "diverged"
+    return res
+
+
+def _stopped_at_start(res: RunResult, t0: float) -> RunResult:
+    """Stopped before anything was measured: no epochs, no pictures."""
+    res.status = "stopped"
+    res.seconds = time.perf_counter() - t0
     return res
 
 

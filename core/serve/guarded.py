@@ -53,7 +53,8 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
                 cancelled: Callable[[], bool] | None = None,
                 title: str = "", preset: str = "", gate: TrainingGate | None = None,
                 jobs: JobRegistry | None = None, runner: Runner | None = None, visitor: str | None = None,
-                cache: RunCache | None = None, summary: dict | None = None) -> tuple[Experiment, bool, list[Note]]:
+                cache: RunCache | None = None, summary: dict | None = None,
+                confirmed: bool = False) -> tuple[Experiment, bool, list[Note]]:
     """-> (experiment, from_store, notes). The experiment is the caller's own view (its variant
     names, title and preset), thinned to at most ~500 epochs per curve (core.serve.thin); its
     arrays may be shared with other callers and are not written.
@@ -68,6 +69,8 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     user_stop() true: the caller gets the run as far as it got, and the training stops unless
     someone else is watching it. gate / jobs / runner default to the process's. summary: extra
     fields for the stored run's summary (core.serve.uploads.privacy_fields: who may list it).
+    confirmed: the user said yes to a run over the local budget (else NeedsConfirmation, a
+    BudgetError carrying the estimate, before anything trains; core.serve.budget).
     """
     variants = dict(variants or {"run": {}})
     configs = [base.replace(**ov) for ov in variants.values()]  # ConfigError before anything
@@ -85,7 +88,7 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     else:
         if stored is not None:
             return view(stored, names, title, preset), True, [N.from_store()]
-    check_budget(configs, limits)
+    check_budget(configs, limits, confirmed=confirmed)
     kept = load_partial(store, key, limits)
     if kept is not None:  # it reached this limit before: serve that part, do not burn the CPU again
         exp, cut_at = kept
