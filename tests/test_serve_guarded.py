@@ -488,3 +488,21 @@ def test_a_page_gone_during_start_up_stops_its_run(guard, store, gate, jobs, clo
     clock.advance(ORPHAN_GRACE_S)
     release.set()
     assert jobs.wait_idle(TIMEOUT) and gate.stats() == (0, 0) and store.list() == [] and len(calls) == 1
+
+
+def test_a_host_stop_signal_stops_the_run_at_once(guard, store, gate, jobs, calls):
+    """Streamlit's header Stop raises its StopException in the watcher's callbacks: passed as
+    stop_on, it stops the run at once, like the Stop button (the clock never moves here, so no
+    grace period ran out), while another exception (a rerun) leaves it running to be rejoined."""
+    class HostStop(BaseException):
+        pass
+
+    seen = Epochs()
+
+    def on_epoch(exp, vi, epoch):
+        seen(exp, vi, epoch)
+        raise HostStop()
+
+    with pytest.raises(HostStop):
+        guard(validate(**LONG), on_epoch=on_epoch, stop_on=(HostStop,))
+    assert jobs.wait_idle(TIMEOUT) and gate.stats() == (0, 0) and store.list() == [] and len(calls) == 1

@@ -88,23 +88,24 @@ class Estimate:
             out.append(f"{sci(self.work)} units of work (the budget is {sci(lim.max_work)})")
         ask = lim.ask_memory_mb
         if ask is not None and self.memory_mb > ask:
-            out.append(f"about {_size(self.memory_mb)} of memory (runs over {_size(ask)} ask first"
-                       + (f", none may pass {_size(lim.max_memory_mb)}" if lim.max_memory_mb is not None else "") + ")")
+            out.append(f"about {size_text(self.memory_mb)} of memory (runs over {size_text(ask)} ask first"
+                       + (f", none may pass {size_text(lim.max_memory_mb)}" if lim.max_memory_mb is not None else "") + ")")
         return out
 
     def sentence(self) -> str:
         over = " and ".join(self.over) or "nothing"
-        slow = (f" A Stop press may wait up to about {_duration(self.piece_s)} (the longest piece of it that "
+        slow = (f" A Stop press may wait up to about {duration_text(self.piece_s)} (the longest piece of it that "
                 "cannot be cut)." if self.piece_s > MAX_PIECE_S else "")
         return (f"This run is over the budget of this machine: {over}; it would take about "
-                f"{_duration(self.seconds)} on one core.{slow} Nothing is trained until you confirm.")
+                f"{duration_text(self.seconds)} on one core.{slow}"
+                + (" Nothing is trained until you confirm." if self.refused is None else ""))
 
 
-def _size(mb: float) -> str:
+def size_text(mb: float) -> str:
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
 
 
-def _duration(s: float) -> str:
+def duration_text(s: float) -> str:
     if s < 90:
         return f"{s:.0f} s"
     if s < 5400:

@@ -36,8 +36,33 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+SEMINAR = "_seminar"
+
+
 def is_seminar() -> bool:
-    return st.query_params.get("mode", "") == "seminar"
+    """Seminar mode: `mode=seminar` in the link, kept for this session. Streamlit's navigation
+    clears the query string when it changes page (st.navigation, st.switch_page without
+    query_params), so the mode lives in session state and is written back into the URL on every
+    page, so a copied link or a reload stays in seminar mode; `mode=` anything else leaves it."""
+    mode = st.query_params.get("mode")
+    ss = st.session_state
+    if mode is not None:
+        ss[SEMINAR] = mode == "seminar"
+    elif ss.get(SEMINAR):
+        st.query_params["mode"] = "seminar"
+    return bool(ss.get(SEMINAR))
+
+
+def host_stops() -> tuple[type[BaseException], ...]:
+    """Streamlit's own stop signal (its header Stop, st.stop(), a session shut down): a run
+    watched when it comes is stopped at once and its partial result kept (run_guarded's
+    stop_on). A private class, feature-detected: without it, a stop leaves the run to the
+    orphan grace period (core.serve.jobs), as a rerun does."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+    except ImportError:
+        return ()
+    return (StopException,)
 
 
 def md_escape(text: str) -> str:

@@ -27,6 +27,7 @@ from core.config import ConfigError
 from core.csvdata import DataError, example_csv, load_points
 from core.presets import PRESETS, Preset
 from core.results import Experiment
+from core.serve.errors import NeedsConfirmation
 from core.serve.notes import DIVERGED, FROM_STORE, REOPENED, SHARED, STOP_CODES, WAITED
 from dashboard import charts, hosted, state, text
 from dashboard.controls import (
@@ -45,9 +46,11 @@ from dashboard.controls import (
     spec_to_query,
     widget_values,
 )
+from dashboard.views import confirm
 from dashboard.views.common import (
     font_size,
     guarded,
+    host_stops,
     is_seminar,
     load_widgets,
     md_escape,
@@ -302,7 +305,10 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
         entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
                                  runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
                                  on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id(),
-                                 cache=hosted.run_cache(), summary=private)
+                                 cache=hosted.run_cache(), summary=private, confirmed=confirm.confirmed(spec),
+                                 stop_on=host_stops())
+    except NeedsConfirmation as e:  # over the local budget: nothing trained, the user decides
+        confirm.panel(spec, e.estimate, TRAIN_NOW)
     except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
         st.error(_error_line(e), icon=":material/error:")
         cur = store.current()
