@@ -33,7 +33,6 @@ from dashboard import charts, hosted, state, text
 from dashboard.controls import (
     DEFAULT_PRESET,
     NO_PRESET,
-    SLOTS,
     Spec,
     digest_of,
     examples_note,
@@ -46,7 +45,7 @@ from dashboard.controls import (
     spec_to_query,
     widget_values,
 )
-from dashboard.views import confirm
+from dashboard.views import confirm, variants
 from dashboard.views.common import (
     font_size,
     guarded,
@@ -55,7 +54,6 @@ from dashboard.views.common import (
     load_widgets,
     md_escape,
     render_field,
-    render_variant_slot,
 )
 from dashboard.views.results import downloads, results
 
@@ -196,21 +194,17 @@ def sidebar(limits: serve.Limits) -> None:
                         help=RETRAIN_HELP)
             if ss.get(FORM_ERROR):
                 st.error(md_escape(ss[FORM_ERROR]))
+            per_variant = variants.overridden(variants.pending(ss))  # base values no variant uses
             for group, fields in grouped_fields().items():
                 with st.expander(GROUP_TITLES[group], expanded=group in ("network", "regularization")):
                     for f in fields:
-                        render_field(f)
+                        render_field(f, f.name in per_variant)
                     if group == "data":
                         st.caption(examples_note(ss[SPEC].base))  # the effective n_samples of this run
                         st.file_uploader("Your own CSV (dataset = csv)", type=["csv", "txt"], key="upload",
                                          help="2-D points: two number columns and a label column.")
                         upload_visibility(limits)
-            with st.expander("Compare variants (A–D)", expanded=False):
-                st.caption("Each variant = the settings above plus the changes you pick here. "
-                           "All are trained on the same data with the same seeds. Leave a tab empty to skip it.")
-                for slot, tab in zip(SLOTS, st.tabs([f"  {s}  " for s in SLOTS]), strict=True):
-                    with tab:
-                        render_variant_slot(slot)
+            st.caption("Variants (what each changes from these settings) are edited in the table under the title.")
             st.form_submit_button("▶ Train", type="primary", width="stretch", on_click=_on_submit,
                                   key="train_bottom", help=TRAIN_HELP)
         st.download_button("CSV template for your own data", example_csv(), file_name="points-template.csv",
@@ -378,6 +372,7 @@ def page() -> None:
         seminar_buttons()
     if preset is not None:
         st.markdown(f"**{preset.question}**")
+    variants.editor(spec.base)  # the variants table (dashboard/views/variants.py)
     for w in ss.get(URL_WARNINGS) or []:
         st.warning(f"Link setting ignored. {md_escape(w)}", icon=":material/warning:")
     hosted.show_store_warnings(runs)
