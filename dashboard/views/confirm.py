@@ -27,15 +27,15 @@ def confirmed(spec: Spec) -> bool:
 def rows(est: Estimate) -> list[dict[str, str]]:
     """The figures of the panel's table: this run against this machine's budget and limit."""
     lim = est.limits
-    out = [{"": "work (epochs × samples × width × depth × seeds)", "this run": sci(est.work),
-            "asks above": sci(lim.max_work) if lim.max_work is not None else "no budget", "limit": "none"},
-           {"": "estimated memory", "this run": size_text(est.memory_mb),
-            "asks above": size_text(lim.ask_memory_mb) if lim.ask_memory_mb is not None else "no budget",
-            "limit": size_text(lim.max_memory_mb) if lim.max_memory_mb is not None else "none"},
-           {"": "estimated time on one core", "this run": duration_text(est.seconds), "asks above": "", "limit": ""}]
+    out = [{"": "work", "this run": sci(est.work),
+            "asks above": sci(lim.max_work) if lim.max_work is not None else "-", "limit": "-"},
+           {"": "memory", "this run": size_text(est.memory_mb),
+            "asks above": size_text(lim.ask_memory_mb) if lim.ask_memory_mb is not None else "-",
+            "limit": size_text(lim.max_memory_mb) if lim.max_memory_mb is not None else "-"},
+           {"": "time (1 core)", "this run": duration_text(est.seconds), "asks above": "-", "limit": "-"}]
     if est.piece_s > 1.0:
-        out.append({"": "longest stretch a Stop waits for", "this run": duration_text(est.piece_s), "asks above": "",
-                    "limit": ""})
+        out.append({"": "longest uncut piece", "this run": duration_text(est.piece_s), "asks above": "-",
+                    "limit": "-"})
     return out
 
 
@@ -52,7 +52,8 @@ def panel(spec: Spec, est: Estimate, train_now_key: str) -> None:
         else:
             st.button(f"Train anyway ({duration_text(est.seconds)}, about {size_text(est.memory_mb)})", type="primary",
                       key="confirm_train", on_click=_yes, args=(spec.key(), train_now_key))
-        st.caption("The limits are this machine's defaults for a laptop; RELU_LAB_MAX_WORK and "
+        st.caption("Work = epochs × samples × width × depth × seeds, over the variants; memory and time are "
+                   "estimates (core.cost). The limits are this machine's defaults for a laptop; RELU_LAB_MAX_WORK and "
                    "RELU_LAB_MAX_MEMORY_MB change them ('none' lifts a budget). Or pick a preset in the sidebar.")
 
 
