@@ -64,6 +64,7 @@ def test_the_huge_link_asks_first_and_the_server_stays_under_1_gb(local_server, 
         assert "cannot be trained on this machine" in text
         assert page.locator(".st-key-confirm_train").count() == 0  # over the memory limit: no yes
         assert page.locator('[data-testid="stProgress"]').count() == 0  # nothing training
+        assert page.locator('[data-testid="stAppDeployButton"]').count() == 0  # no Deploy, locally either
         panel.scroll_into_view_if_needed()
         _shot(page, "huge-link-1366.png")
         # The page is done (Streamlit's status widget idle): the script ended without training.
@@ -117,5 +118,31 @@ def test_seminar_mode_title_buttons_and_navigation(local_server, browser):
         page.wait_for_selector(buttons, timeout=60_000)
         assert "mode=seminar" in page.url
         _shot(page, "seminar-back-1366.png")
+    finally:
+        page.close()
+
+
+def test_an_edit_in_the_variants_table_reaches_the_link(local_server, browser):
+    """The variants table in the main area: a cell typed in the browser is checked, written to
+    the variants that Train trains, and the link (vB=…) says so."""
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    try:
+        page.goto(local_server.url + "/?epochs=3&seeds=1", wait_until="domcontentloaded")
+        wait_charts(page, 1, timeout=120)
+        page.get_by_text("Variants: ReLU").click()
+        grid = page.locator('.st-key-variants_table [data-testid="stDataFrameResizable"]')
+        grid.wait_for(timeout=30_000)
+        box = grid.bounding_box()
+        # dropout is the last column; row 2 is "ReLU + dropout 0.5" (rows and header ~35 px each)
+        page.mouse.dblclick(box["x"] + box["width"] - 60, box["y"] + 35 + 35 + 17)
+        cell = page.locator("#portal input, #portal textarea").first  # the grid's cell editor
+        cell.wait_for(timeout=10_000)
+        cell.fill("0.3")
+        page.keyboard.press("Enter")
+        page.get_by_text("These variants differ from the run on screen").wait_for(timeout=30_000)
+        page.get_by_role("button", name="▶ Train").first.click()
+        page.wait_for_function("location.search.includes('vB=ReLU+%2B+dropout+0.5%7Cactivation%3Arelu%2Cdropout%3A0.3')",
+                               timeout=60_000)
+        _shot(page, "variants-edited-1366.png")
     finally:
         page.close()

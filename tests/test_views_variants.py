@@ -103,3 +103,31 @@ def test_the_sidebar_shows_an_overridden_setting_as_set_per_variant():
     lr = next(s for s in at.sidebar.select_slider if s.key == "f_lr")
     assert not lr.disabled
     assert any(s.key == "variants_fields" for s in at.multiselect)  # the table's column picker, main area
+
+
+def test_the_editors_edits_add_remove_and_change_variants():
+    """st.data_editor's state (edited_rows, added_rows, deleted_rows) applied to the rows shown."""
+    from dashboard.views.variants import apply_edits
+
+    spec = preset_spec("relu-vs-dropout")
+    shown = _table(spec)
+    edits = {"edited_rows": {1: {"dropout": 0.3, "name": "ReLU + dropout 0.3"}}, "deleted_rows": [2],
+             "added_rows": [{"name": "tanh", "activation": "tanh"}]}
+    variants = apply_edits(shown, edits, spec.base)
+    assert variants == {"ReLU": {"activation": "relu", "dropout": 0.0},
+                        "ReLU + dropout 0.3": {"activation": "relu", "dropout": 0.3},
+                        "linear": {"activation": "linear", "dropout": 0.0}, "tanh": {"activation": "tanh"}}
+    with pytest.raises(ConfigError, match=r"^variant row 2 \(ReLU \+ dropout 0.5\): dropout: 2.0 is not allowed; allowed: a number from 0 to 0.95$"):
+        apply_edits(shown, {"edited_rows": {1: {"dropout": 2.0}}}, spec.base)
+    assert apply_edits(shown, {}, spec.base) == spec.variant_dict()  # no edits: the same variants
+
+
+def test_the_table_says_when_it_differs_from_the_run_on_screen():
+    from dashboard.views.variants import differs
+
+    spec = preset_spec("relu-vs-dropout")
+    now = pending(widget_values(spec))
+    assert not differs(spec, now)
+    assert differs(spec, list(reversed(now)))  # the order is part of the experiment
+    assert differs(spec, [(n, {**ov, "dropout": 0.3}) for n, ov in now])
+    assert not differs(Spec.make(validate(), {"dropout 0.1": {"dropout": 0.1}}), [("", {"dropout": 0.1})])

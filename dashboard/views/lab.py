@@ -372,7 +372,7 @@ def page() -> None:
         seminar_buttons()
     if preset is not None:
         st.markdown(f"**{preset.question}**")
-    variants.editor(spec.base)  # the variants table (dashboard/views/variants.py)
+    variants.editor(spec)  # the variants table (dashboard/views/variants.py)
     for w in ss.get(URL_WARNINGS) or []:
         st.warning(f"Link setting ignored. {md_escape(w)}", icon=":material/warning:")
     hosted.show_store_warnings(runs)

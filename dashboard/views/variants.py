@@ -148,18 +148,24 @@ def _columns(fields: list[str]) -> dict[str, Any]:
     return cols
 
 
-def _apply(base: Config, shown_rows: list[dict[str, Any]], fields: list[str]) -> None:
-    """on_change of the table: its edits applied to the rows it showed, checked, and written to
-    the variant slots when valid (else the error names what is wrong; the slots stay as they were)."""
-    ss = st.session_state
-    edits = ss.get(TABLE) or {}
+def apply_edits(shown_rows: list[dict[str, Any]], edits: Mapping[str, Any], base: Config) -> dict[str, dict[str, Any]]:
+    """The table's edits (st.data_editor's state: edited_rows {row: {column: value}}, added_rows
+    [{column: value}], deleted_rows [row]) applied to the rows it showed -> variants (from_rows;
+    ConfigError naming row and field)."""
     table = [dict(r) for r in shown_rows]
     for i, change in (edits.get("edited_rows") or {}).items():
         table[int(i)].update(change)
     deleted = {int(i) for i in edits.get("deleted_rows") or []}
     table = [r for i, r in enumerate(table) if i not in deleted] + [dict(r) for r in edits.get("added_rows") or []]
+    return from_rows(table, base)
+
+
+def _apply(base: Config, shown_rows: list[dict[str, Any]], fields: list[str]) -> None:
+    """on_change of the table: its edits checked and, when valid, written to the variant slots
+    (else the error names what is wrong; the slots stay as they were)."""
+    ss = st.session_state
     try:
-        variants = from_rows(table, base)
+        variants = apply_edits(shown_rows, ss.get(TABLE) or {}, base)
     except ConfigError as e:
         ss[ERROR] = str(e)
         return
@@ -183,9 +189,16 @@ def _fields_changed() -> None:
     st.session_state[ERROR] = None
 
 
-def editor(base: Config) -> None:
+def differs(spec: Spec, variants: list[tuple[str, dict[str, Any]]]) -> bool:
+    """Whether the table holds other variants (names, changes or order) than the run of `spec`."""
+    table = [(n or auto_name(ov), dict(sorted(ov.items()))) for n, ov in variants]
+    return table != [(n, dict(ov)) for n, ov in spec.variants]
+
+
+def editor(spec: Spec) -> None:
     """The variants table (main area). The Train button (sidebar) trains what it holds."""
     ss = st.session_state
+    base = spec.base
     variants = pending(ss)
     used = [f for f in VARIANT_FIELDS if any(f in ov for _, ov in variants)]
     if SHOWN_FIELDS not in ss or any(f not in ss[SHOWN_FIELDS] for f in used):
@@ -202,6 +215,9 @@ def editor(base: Config) -> None:
                        on_change=_apply, args=(base, shown_rows, fields))
         if ss.get(ERROR):
             st.error(md_escape(ss[ERROR]), icon=":material/error:")
-        st.caption("Empty cell = same as the base settings (sidebar). Add a row with the + below the table, "
-                   "remove one by selecting it and pressing the bin; `#` sets the order. All variants train on "
+        elif differs(spec, variants):
+            st.info("These variants differ from the run on screen: press ▶ Train to train them.",
+                    icon=":material/edit_note:")
+        st.caption("Empty cell = same as the base settings (sidebar). Type in the empty last row to add a variant; "
+                   "select a row at its left edge and press Delete to remove it; `#` sets the order. All train on "
                    "the same data with the same seeds; press ▶ Train to run them.")
