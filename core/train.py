@@ -66,8 +66,15 @@ def train_group(configs: Sequence[Config], results: Sequence[RunResult] | None =
     torch.set_flush_denormal(True)
     try:
         t0 = time.perf_counter()
-        data = data if data is not None else make_dataset(configs[0])
+        stop = should_stop or _never
         results = list(results) if results is not None else [RunResult.empty(c, "run", c.depth) for c in configs]
+        # Start-up (data, networks) can take seconds for a big run: a Stop press or a page that
+        # went away is honoured between its steps too, not only once training has begun.
+        if stop():
+            return _stopped_at_start(results, t0)
+        data = data if data is not None else make_dataset(configs[0])
+        if stop():
+            return _stopped_at_start(results, t0)
         return _train(configs, data, results, on_epoch, should_stop, measure, max_threads, t0)
     finally:
         torch.set_flush_denormal(False)
@@ -87,6 +94,8 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
         ranges.append((n, n + c.seeds))
         n += c.seeds
     opt = make_sliced_optimizer([(lo, hi, c) for (lo, hi), c in zip(ranges, configs, strict=True)], net.params)
+    if should_stop is not None and should_stop():  # before the first measurement, the last piece of start-up
+        return _stopped_at_start(results, t0)
     for r in results:
         r.status = "running"
     # Measuring takes each activation's slices apart (core.metrics): their streams must be their own.
@@ -164,6 +173,14 @@ class _Weights:
             t.copy_(mine)
         for i in np.flatnonzero(~log.alive.numpy()).tolist():
             log._retire(i)
+
+
+def _stopped_at_start(results: list[RunResult], t0: float) -> list[RunResult]:
+    """Stopped before anything was measured: no epochs, no pictures."""
+    for res in results:
+        res.status = "stopped"
+        res.seconds = time.perf_counter() - t0
+    return results
 
 
 def _never() -> bool:

@@ -274,6 +274,10 @@ def spec_from_query(q: Mapping[str, Any], may_use: Callable[[str], bool] | None 
         elif not variants:
             variants = {}
     variants = _valid_variants(base, variants, warnings)
+    for f in VARIANT_FIELDS:  # a base value every variant replaces would be silently ignored
+        if QUERY_KEYS[f] in q and variants and all(f in ov for ov in variants.values()):
+            warnings.append(f"{f}={shown(q[QUERY_KEYS[f]])}: every variant sets its own {f}, so the base value is "
+                            f"not used (allowed: {f} per variant, e.g. vA=name|{f}:value)")
     return Spec.make(base, variants, preset), warnings
 
 

@@ -36,6 +36,8 @@ def start_server() -> None:
             return
         _started = True
     try:
+        if limits().hosted:  # a public demo shows no menu at all (.streamlit/config.toml: viewer)
+            st.set_option("client.toolbarMode", "minimal")
         serve.apply_process_settings(limits())
         if private_uploads():  # uploads and their runs past their time go before anyone asks
             uploads().sweep(run_store())

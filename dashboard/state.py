@@ -115,7 +115,8 @@ def train_spec(store: Store, spec: Spec,
                runs: Any = None, limits: serve.Limits | None = None, gate: serve.TrainingGate | None = None,
                on_wait: Callable[..., None] | None = None,
                retrain: bool = False, visitor: str | None = None, cache: serve.RunCache | None = None,
-               summary: dict | None = None) -> Entry:
+               summary: dict | None = None, confirmed: bool = False,
+               stop_on: tuple[type[BaseException], ...] = ()) -> Entry:
     """Train `spec` through core.serve.run_guarded (or serve it from the run store), calling
     on_epoch(exp, variant_index, epoch) while it trains (exp: a private view of the latest
     snapshot) and on_wait(position, waiting, wait_s) while it waits for a slot, both from this
@@ -123,7 +124,8 @@ def train_spec(store: Store, spec: Spec,
     cache: the server's opened stored runs (dashboard.hosted.run_cache); summary: extra fields of
     the stored run's summary (dashboard.hosted.privacy: who may list it). What is kept is a
     thinned view (core.serve.thin): a session never holds more than ~500 epochs per curve.
-    should_stop() true ends it as the Stop button does.
+    should_stop() true ends it as the Stop button does. confirmed / stop_on: as run_guarded's
+    (a run over the local budget the user said yes to; the page's own stop signal).
 
     runs: a core.store.RunStore (default: open_run_store(), at $RELU_LAB_STORE); limits: serve.Limits
     (default: Limits.from_env()); gate: serve.TrainingGate (default: the process's);
@@ -155,7 +157,7 @@ def train_spec(store: Store, spec: Spec,
         exp, from_store, notes = serve.run_guarded(
             spec.base, spec.variant_dict(), limits=limits, store=runs, on_epoch=cb, user_stop=should_stop,
             on_wait=on_wait, title=spec.title, preset=spec.preset if spec.matches_preset() else "", gate=gate,
-            visitor=visitor, cache=cache, summary=summary)
+            visitor=visitor, cache=cache, summary=summary, confirmed=confirmed, stop_on=stop_on)
         return store.add(spec, exp, notes, from_store)
     except BaseException as e:
         # Streamlit's stop/rerun exceptions are BaseExceptions: keep what was measured. An

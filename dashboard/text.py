@@ -171,12 +171,21 @@ PAGE_CSS = """
 </style>
 """
 
+# Seminar mode (a projector): larger text everywhere, but headings keep their own sizes (the
+# base rule matches Streamlit's generated classes, the title's inner span among them, so the
+# headings and their spans are set after it); preset buttons wrap their full titles onto several
+# lines instead of cutting them ("Does ReLU d…"); no developer menu.
 SEMINAR_CSS = """
 <style>
 html, body, [class*="st-"] { font-size: 20px; }
-h1 { font-size: 2.6rem !important; }
-h2, h3 { font-size: 1.9rem !important; }
-div.stButton > button { font-size: 1.3rem; min-height: 3.6rem; width: 100%; }
+h1, h1 * { font-size: 2.6rem !important; line-height: 1.2 !important; }
+h2, h2 *, h3, h3 * { font-size: 1.9rem !important; }
+div.stButton > button { font-size: 1.05rem; min-height: 3.6rem; height: auto; width: 100%; }
+div.stButton > button *, div.stButton > button p {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: anywhere; font-size: 1.05rem; line-height: 1.25;
+}
 [data-testid="stCaptionContainer"] p { font-size: 1.05rem; }
+[data-testid="stMainMenu"], [data-testid="stAppDeployButton"] { display: none !important; }
 </style>
 """

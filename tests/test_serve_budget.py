@@ -102,3 +102,64 @@ def test_a_piece_too_long_to_stop_on_time_is_refused_with_a_time_limit_only():
     assert "within its 60 s limit" in msg and "Reduce width (256)" in msg and "\n" not in msg
     check_budget([cfg], Limits(max_memory_mb=512))  # no time limit: nothing to stop on time
     check_budget([cfg.replace(width=64)], Limits.hosted_defaults())
+
+
+# ------------------------------------------------------------------ local: ask first (Limits.ask_first)
+HUGE = dict(width=1024, depth=20, epochs=5000, seeds=64, n_samples=20000)  # the link of issue 13
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_trains_locally_without_asking(name):
+    check_budget(list(PRESETS[name].variant_configs().values()), Limits.local_defaults())
+
+
+def test_local_budget_asks_first_and_a_confirmation_passes_it():
+    from core.serve.errors import NeedsConfirmation
+
+    cfg = validate(epochs=2000, n_samples=10000, width=64, seeds=3)  # 7.7e9 work, small memory
+    local = Limits.local_defaults()
+    assert work([cfg]) > local.max_work and estimate_memory_mb([cfg]) < local.ask_memory_mb
+    with pytest.raises(NeedsConfirmation) as e:
+        check_budget([cfg], local)
+    est = e.value.estimate
+    assert est.refused is None and est.work == work([cfg])
+    assert est.over == ["7.7e9 units of work (the budget is 2.0e9)"]
+    assert str(e.value).startswith("This run is over the budget of this machine: 7.7e9 units of work")
+    assert str(e.value).endswith("Nothing is trained until you confirm.")
+    check_budget([cfg], local, confirmed=True)  # yes means yes
+    with pytest.raises(BudgetError) as hosted:  # the hosted demo does not ask: it refuses
+        check_budget([cfg], Limits.hosted_defaults(), confirmed=True)
+    assert not isinstance(hosted.value, NeedsConfirmation)
+
+
+def test_local_memory_limit_is_refused_even_when_confirmed():
+    from core.serve.errors import NeedsConfirmation
+
+    configs = [validate(**HUGE, activation=a) for a in ("relu", "linear")]
+    local = Limits.local_defaults()
+    mb = estimate_memory_mb(configs)
+    assert mb > 40_000  # dozens of GB: the server once grew to 16 GB on this link
+    with pytest.raises(NeedsConfirmation) as e:  # asked: the estimate says it cannot train here
+        check_budget(configs, local)
+    assert e.value.estimate.refused is not None and str(e.value) == e.value.estimate.refused
+    assert f"needs about {mb / 1024:.1f} GB of memory" in str(e.value)
+    assert "this machine's limit (RELU_LAB_MAX_MEMORY_MB) is 2048 MB per run" in str(e.value)
+    with pytest.raises(BudgetError) as confirmed:
+        check_budget(configs, local, confirmed=True)
+    assert not isinstance(confirmed.value, NeedsConfirmation) and "2048 MB" in str(confirmed.value)
+
+
+def test_local_memory_between_half_and_the_limit_asks():
+    from core.serve.errors import NeedsConfirmation
+
+    local = Limits.local_defaults()
+    # Few epochs (little work) but wide: between 1 GB and 2 GB by the estimate.
+    cfg = next(validate(width=w, depth=4, seeds=8, epochs=1, n_samples=200)
+               for w in range(256, 1025, 16)
+               if local.ask_memory_mb < estimate_memory_mb([validate(width=w, depth=4, seeds=8, epochs=1,
+                                                                        n_samples=200)]) < local.max_memory_mb)
+    assert work([cfg]) < local.max_work
+    with pytest.raises(NeedsConfirmation) as e:
+        check_budget([cfg], local)
+    assert e.value.estimate.refused is None and "of memory (runs over 1.0 GB ask first" in str(e.value)
+    check_budget([cfg], local, confirmed=True)

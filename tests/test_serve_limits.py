@@ -6,15 +6,36 @@ from dataclasses import replace
 import pytest
 
 from core.config import ConfigError
-from core.serve.limits import ENV_HOSTED, ENV_VARS, HOSTED_MAX_WORK, Limits, count, sci
+from core.serve.limits import (
+    ENV_HOSTED,
+    ENV_VARS,
+    HOSTED_MAX_WORK,
+    LOCAL_MAX_MEMORY_MB,
+    LOCAL_MAX_WORK,
+    Limits,
+    count,
+    sci,
+)
 
 
 def test_limits_defaults_are_local():
     lim = Limits.from_env({})
-    assert lim == Limits()
-    assert not lim.hosted and lim.max_work is None and lim.max_seconds is None and lim.max_memory_mb is None
+    assert lim == Limits.local_defaults()
+    # A laptop's budget: over it a run asks first; the memory limit is passed by nothing.
+    assert not lim.hosted and lim.ask_first and lim.max_seconds is None
+    assert lim.max_work == LOCAL_MAX_WORK and lim.max_memory_mb == LOCAL_MAX_MEMORY_MB
+    assert lim.ask_memory_mb == LOCAL_MAX_MEMORY_MB / 2
     assert lim.max_concurrent == 2 and lim.max_queue == 50 and lim.torch_threads is None
-    assert "Local" in lim.describe()
+    assert lim.describe() == ("Local mode: a run over 2.0e9 units of work or about 1024 MB of memory asks before "
+                              "it trains; none may need more than about 2048 MB; 2 trainings at a time.")
+
+
+def test_local_budget_is_overridden_by_the_hosted_variables():
+    lim = Limits.from_env({"RELU_LAB_MAX_WORK": "none", "RELU_LAB_MAX_MEMORY_MB": "600"})
+    assert lim.ask_first and lim.max_work is None and lim.max_memory_mb == 600 and lim.ask_memory_mb == 300
+    free = Limits.from_env({"RELU_LAB_MAX_WORK": "none", "RELU_LAB_MAX_MEMORY_MB": "none"})
+    assert free.ask_memory_mb is None and "no limits on run size" in free.describe()
+    assert Limits.hosted_defaults().ask_memory_mb == Limits.hosted_defaults().max_memory_mb  # hosted refuses
 
 
 @pytest.mark.parametrize("value", ["1", "true", "YES", " on "])
@@ -28,7 +49,7 @@ def test_limits_hosted_on(value):
 
 @pytest.mark.parametrize("value", ["0", "false", "no", ""])
 def test_limits_hosted_off(value):
-    assert Limits.from_env({ENV_HOSTED: value}) == Limits()
+    assert Limits.from_env({ENV_HOSTED: value}) == Limits.local_defaults()
 
 
 def test_limits_overrides():
@@ -40,7 +61,7 @@ def test_limits_overrides():
     assert Limits.from_env({ENV_HOSTED: "1", "RELU_LAB_MAX_PER_VISITOR": "none", "RELU_LAB_UPLOAD_TTL_H": "0.5"}) \
         == replace(Limits.hosted_defaults(), max_per_visitor=None, upload_ttl_h=0.5)
     assert Limits.from_env({"RELU_LAB_MAX_PER_VISITOR": "3", "RELU_LAB_UPLOAD_TTL_H": "none"}) == \
-        Limits(max_per_visitor=3)
+        replace(Limits.local_defaults(), max_per_visitor=3)
     local = Limits.from_env({"RELU_LAB_MAX_WORK": "1000"})  # a local user may set a budget too
     assert not local.hosted and local.max_work == 1000 and local.max_seconds is None
 

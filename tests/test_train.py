@@ -415,3 +415,12 @@ def test_a_slow_step_is_followed_by_a_stop_check(monkeypatch):
               should_stop=lambda: asked.append(len(steps)) or len(asked) == 5)
     assert r.status == "stopped" and r.epochs_done == 1
     assert asked == [1, 2, 3, 4, 5] and len(steps) == 5
+
+
+def test_a_stop_before_or_during_start_up_measures_nothing():
+    """Start-up (data, networks) asks should_stop between its steps: a run stopped there has no
+    epochs at all, not even epoch 0 (whose measurement of every example can be long)."""
+    for answers in ([True], [False, True], [False, False, True]):
+        asked = iter(answers)
+        res = train(validate(n_samples=100, epochs=5, seeds=2), should_stop=lambda asked=asked: next(asked, True))
+        assert res.status == "stopped" and res.epochs_done == 0 and res.artifacts == {}

@@ -4,15 +4,20 @@
 how big it is, what is allowed and which settings to reduce, biggest factor first (measured
 against the settings' defaults), with a value that fits when one setting alone can make it fit.
 The figures come from core.cost, which computes them from the engine's own constants.
+
+Locally (Limits.ask_first) the work budget and half the memory limit are a question, not a
+refusal: `check_budget(..., confirmed=False)` raises NeedsConfirmation with the run's `Estimate`,
+and only `confirmed=True` passes them. The memory limit itself is never passed, confirmed or not.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 from core.config import DEFAULTS, FIELD, Config
-from core.cost import estimate_memory_mb, longest_piece, memory_bytes, work
+from core.cost import estimate_memory_mb, estimate_seconds, longest_piece, memory_bytes, work
 from core.cost import examples as _examples
-from core.serve.errors import BudgetError
+from core.serve.errors import BudgetError, NeedsConfirmation
 from core.serve.limits import Limits, sci
 
 # How a setting compares with its usual value decides which ones a message suggests reducing.
@@ -64,10 +69,82 @@ def _reduce_list(cfg: Config, names: tuple[str, ...], n_variants: int, fit: str 
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
 
 
-def check_budget(configs: list[Config], limits: Limits) -> None:
-    """Raise BudgetError (one sentence) if the experiment exceeds the work or memory limit."""
+@dataclass(frozen=True)
+class Estimate:
+    """What a run would cost, against the limits it is over (for a confirmation)."""
+
+    work: int
+    memory_mb: float
+    seconds: float
+    limits: Limits
+    refused: str | None = None  # the memory limit's refusal: no confirmation starts this run
+    piece_s: float = 0.0        # the longest stretch a Stop press must wait for (core.cost.longest_piece)
+
+    @property
+    def over(self) -> list[str]:
+        """What this run is over, in words."""
+        lim, out = self.limits, []
+        if lim.max_work is not None and self.work > lim.max_work:
+            out.append(f"{sci(self.work)} units of work (the budget is {sci(lim.max_work)})")
+        ask = lim.ask_memory_mb
+        if ask is not None and self.memory_mb > ask:
+            out.append(f"about {size_text(self.memory_mb)} of memory (runs over {size_text(ask)} ask first"
+                       + (f", none may pass {size_text(lim.max_memory_mb)}" if lim.max_memory_mb is not None else "") + ")")
+        return out
+
+    def sentence(self) -> str:
+        over = " and ".join(self.over) or "nothing"
+        slow = (f" A Stop press may wait up to about {duration_text(self.piece_s)} (the longest piece of it that "
+                "cannot be cut)." if self.piece_s > MAX_PIECE_S else "")
+        return (f"This run is over the budget of this machine: {over}; it would take about "
+                f"{duration_text(self.seconds)} on one core.{slow}"
+                + (" Nothing is trained until you confirm." if self.refused is None else ""))
+
+
+def size_text(mb: float) -> str:
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
+
+
+def duration_text(s: float) -> str:
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    if s < 48 * 3600:
+        return f"{s / 3600:.0f} h"
+    return f"{s / 86400:.0f} days"
+
+
+def estimate(configs: list[Config], limits: Limits) -> Estimate:
+    """The figures of this run (core.cost) and, when it is over the memory limit, the refusal."""
+    refused = None
+    if limits.max_memory_mb is not None:
+        try:
+            _check_memory(configs, limits)
+        except BudgetError as e:
+            refused = str(e)
+    return Estimate(work(configs), estimate_memory_mb(configs), estimate_seconds(configs), limits, refused,
+                    longest_piece(configs)[2])
+
+
+def check_budget(configs: list[Config], limits: Limits, confirmed: bool = False) -> None:
+    """Raise BudgetError (one sentence) if the experiment exceeds the work or memory limit.
+
+    With limits.ask_first (local): a run over the work budget or over half the memory limit
+    raises NeedsConfirmation unless `confirmed`; the memory limit is a refusal either way."""
     if not configs:
         return
+    if limits.ask_first:
+        est = estimate(configs, limits)
+        if est.over and not confirmed:
+            raise NeedsConfirmation(est.sentence() if est.refused is None else est.refused, est)
+        limits_now = replace(limits, max_work=None)  # confirmed (or under it): the work budget is passed
+    else:
+        limits_now = limits
+    _check(configs, limits_now)
+
+
+def _check(configs: list[Config], limits: Limits) -> None:
     biggest = max(configs, key=lambda c: work([c]))
     over = f", over {len(configs)} variants" if len(configs) > 1 else ""
     where = "the hosted demo allows" if limits.hosted else "the limit is"
@@ -85,6 +162,13 @@ def check_budget(configs: list[Config], limits: Limits) -> None:
                 f"This run is {sci(total)} units of work (epochs × samples × width × depth × seeds{over}); "
                 f"{where} {sci(limits.max_work)}. "
                 f"Reduce {_reduce_list(biggest, _WORK_FACTORS, len(configs), fit)}.")
+    _check_memory(configs, limits)
+    _check_pieces(configs, limits)
+
+
+def _check_memory(configs: list[Config], limits: Limits) -> None:
+    over = f", over {len(configs)} variants" if len(configs) > 1 else ""
+    where = "the hosted demo allows" if limits.hosted else "this machine's limit (RELU_LAB_MAX_MEMORY_MB) is"
     if limits.max_memory_mb is not None:
         mb = estimate_memory_mb(configs)
         if mb > limits.max_memory_mb:
@@ -95,6 +179,10 @@ def check_budget(configs: list[Config], limits: Limits) -> None:
                 f"This run needs about {size} of memory (for its networks, their activations and the "
                 f"per-epoch history it records{over}); {where} {limits.max_memory_mb} MB per run. "
                 f"Reduce {_reduce_list(heavy, factors, len(configs), square_width=True)}.")
+
+
+def _check_pieces(configs: list[Config], limits: Limits) -> None:
+    where = "the hosted demo allows" if limits.hosted else "the limit is"
     if limits.max_seconds is not None:
         piece, cfg, seconds = longest_piece(configs)
         if seconds > MAX_PIECE_S:

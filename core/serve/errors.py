@@ -16,3 +16,13 @@ class QueueFull(ServeError):
 
 class Cancelled(ServeError):
     """The caller went away (its cancelled() said so) before it was served."""
+
+
+class NeedsConfirmation(BudgetError):
+    """A run over the local budget (Limits.ask_first): nothing trains until the user confirms.
+    `estimate` (core.serve.budget.Estimate) holds its figures, and says whether a confirmation
+    could start it at all (estimate.refused: the memory limit no run may pass)."""
+
+    def __init__(self, message: str, estimate):
+        super().__init__(message)
+        self.estimate = estimate

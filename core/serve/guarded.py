@@ -54,7 +54,8 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
                 title: str = "", preset: str = "", gate: TrainingGate | None = None,
                 jobs: JobRegistry | None = None, runner: Runner | None = None, visitor: str | None = None,
                 cache: RunCache | None = None, summary: dict | None = None,
-                key: str | None = None) -> tuple[Experiment, bool, list[Note]]:
+                key: str | None = None, confirmed: bool = False,
+                stop_on: tuple[type[BaseException], ...] = ()) -> tuple[Experiment, bool, list[Note]]:
     """-> (experiment, from_store, notes). The experiment is the caller's own view (its variant
     names, title and preset), thinned to at most ~500 epochs per curve (core.serve.thin); its
     arrays may be shared with other callers and are not written.
@@ -71,6 +72,11 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     fields for the stored run's summary (core.serve.uploads.privacy_fields: who may list it).
     key: the store key to serve and keep it under (default: the experiment's, core.store.store_key;
     the Sweep page passes core.sweep.Sweep.key(), so the page and `python -m core sweep` share one copy).
+    confirmed: the user said yes to a run over the local budget (else NeedsConfirmation, a
+    BudgetError carrying the estimate, before anything trains; core.serve.budget).
+    stop_on: exceptions raised in the callbacks that mean the caller stopped for good (a page's
+    own stop signal): the run stops at once unless others watch it. Any other exception leaves
+    it running for the grace period (a rerun may rejoin it).
     """
     variants = dict(variants or {"run": {}})
     configs = [base.replace(**ov) for ov in variants.values()]  # ConfigError before anything
@@ -89,7 +95,7 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     else:
         if stored is not None:
             return view(stored, names, title, preset), True, [N.from_store()]
-    check_budget(configs, limits)
+    check_budget(configs, limits, confirmed=confirmed)
     kept = load_partial(store, key, limits)
     if kept is not None:  # it reached this limit before: serve that part, do not burn the CPU again
         exp, cut_at = kept
@@ -140,6 +146,13 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
                 if others > 0:
                     notes.append(N.goes_on(others))
                 return exp, False, notes
+    except stop_on:
+        # The caller's host stopped it for good (Streamlit's header Stop, a closed tab): the
+        # same as the Stop button, not a rerun that may come back within the grace period.
+        if not left:
+            left = True
+            job.leave(stop=True)
+        raise
     finally:
         if not left:
             job.leave()

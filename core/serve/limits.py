@@ -1,7 +1,10 @@
 """What one run may cost, read from the environment (RELU_LAB_HOSTED and friends).
 
 Hosted (RELU_LAB_HOSTED=1): a work budget, a memory estimate cap, a wall-clock limit, one torch
-thread per run. Locally: no budget, no time limit, but still at most two trainings at once.
+thread per run. Locally (`make run`): a budget sized for a laptop that *asks first* instead of
+refusing (a run over LOCAL_MAX_WORK units of work, or over half the memory limit, trains only once
+the user confirms it: `ask_first`), a memory limit that nothing passes, confirmed or not, no time
+limit, and at most two trainings at once. Every figure is overridden by the same variables.
 A malformed value is a ConfigError naming the variable: a server that was meant to be limited
 must not start unlimited because of a typo.
 """
@@ -44,6 +47,12 @@ HOSTED_STORE_MAX_MB = 512
 HOSTED_MAX_PER_VISITOR = 1
 # Uploaded CSV files and the runs trained on them are deleted this many hours after the upload.
 HOSTED_UPLOAD_TTL_H = 24.0
+# Locally (a laptop): runs above this much work (about 10-30 s on two cores; the heaviest preset is
+# 1.8e8) or above half the memory limit are trained only once confirmed; no run, confirmed or not,
+# is started if its estimate is above the memory limit (two such runs plus the server's ~0.5 GB
+# stay under 5 GB).
+LOCAL_MAX_WORK = 2_000_000_000
+LOCAL_MAX_MEMORY_MB = 2048
 DEFAULT_MAX_CONCURRENT = 2  # the hosts have two cores; locally too, so the page stays responsive
 DEFAULT_MAX_QUEUE = 50
 # With Ray the trainings run on the cluster, which queues them itself: a replica's gate only
@@ -70,6 +79,18 @@ class Limits:
     max_per_visitor: int | None = None   # trainings running, and as many waiting, per visitor (gate)
     upload_ttl_h: float | None = None    # hours an upload and its runs are kept (None: for ever)
     ray_address: str | None = None       # trainings on Ray (core.serve.ray_runner); None: threads here
+    ask_first: bool = False              # over max_work or half max_memory_mb: ask, do not refuse (local)
+
+    @classmethod
+    def local_defaults(cls) -> Limits:
+        return cls(max_work=LOCAL_MAX_WORK, max_memory_mb=LOCAL_MAX_MEMORY_MB, ask_first=True)
+
+    @property
+    def ask_memory_mb(self) -> float | None:
+        """Estimated memory above which a run asks first (ask_first), or is refused (hosted)."""
+        if self.max_memory_mb is None:
+            return None
+        return self.max_memory_mb / 2 if self.ask_first else self.max_memory_mb
 
     @classmethod
     def hosted_defaults(cls) -> Limits:
@@ -89,7 +110,7 @@ class Limits:
         if raw not in _TRUE | _FALSE:
             raise ConfigError(ENV_HOSTED, env.get(ENV_HOSTED), "1, true, yes or on (hosted); 0, false, no, off "
                                                                "or unset (local)")
-        lim = cls.hosted_defaults() if raw in _TRUE else cls()
+        lim = cls.hosted_defaults() if raw in _TRUE else cls.local_defaults()
         over: dict[str, Any] = {}
         ray = _env_ray_address(env.get(ENV_RAY_ADDRESS, ""))
         if ray is not None:
@@ -110,8 +131,14 @@ class Limits:
 
     def describe(self) -> str:
         """One sentence for the page's 'about this demo' line."""
-        if not self.hosted and self.max_work is None and self.max_seconds is None:
+        if not self.hosted and self.max_work is None and self.max_seconds is None and self.max_memory_mb is None:
             return f"Local mode: no limits on run size; {self.max_concurrent} trainings at a time."
+        if self.ask_first:
+            asks = [f"{sci(self.max_work)} units of work" if self.max_work is not None else "",
+                    f"about {self.ask_memory_mb:g} MB of memory" if self.max_memory_mb is not None else ""]
+            hard = f"; none may need more than about {self.max_memory_mb} MB" if self.max_memory_mb is not None else ""
+            return (f"Local mode: a run over {' or '.join(a for a in asks if a)} asks before it trains{hard}; "
+                    f"{self.max_concurrent} trainings at a time.")
         parts = []
         if self.max_work is not None:
             parts.append(f"up to {sci(self.max_work)} units of work")

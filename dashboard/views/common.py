@@ -9,9 +9,9 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import FIELD, VARIANT_NAME_CHARS, VARIANT_NAME_MAX, Field
+from core.config import Field
 from dashboard import charts, text
-from dashboard.controls import LOG_GRIDS, SAME, VARIANT_FIELDS, log_options, vkey, wkey
+from dashboard.controls import LOG_GRIDS, log_options, wkey
 
 _MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
@@ -36,8 +36,33 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+SEMINAR = "_seminar"
+
+
 def is_seminar() -> bool:
-    return st.query_params.get("mode", "") == "seminar"
+    """Seminar mode: `mode=seminar` in the link, kept for this session. Streamlit's navigation
+    clears the query string when it changes page (st.navigation, st.switch_page without
+    query_params), so the mode lives in session state and is written back into the URL on every
+    page, so a copied link or a reload stays in seminar mode; `mode=` anything else leaves it."""
+    mode = st.query_params.get("mode")
+    ss = st.session_state
+    if mode is not None:
+        ss[SEMINAR] = mode == "seminar"
+    elif ss.get(SEMINAR):
+        st.query_params["mode"] = "seminar"
+    return bool(ss.get(SEMINAR))
+
+
+def host_stops() -> tuple[type[BaseException], ...]:
+    """Streamlit's own stop signal (its header Stop, st.stop(), a session shut down): a run
+    watched when it comes is stopped at once and its partial result kept (run_guarded's
+    stop_on). A private class, feature-detected: without it, a stop leaves the run to the
+    orphan grace period (core.serve.jobs), as a rerun does."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+    except ImportError:
+        return ()
+    return (StopException,)
 
 
 def md_escape(text: str) -> str:
@@ -73,48 +98,37 @@ def label(f: Field) -> str:
     return f.name.replace("_", " ")
 
 
-def render_field(f: Field, key: str | None = None) -> None:
+def render_field(f: Field, key: str | None = None, per_variant: bool = False) -> None:
     """One base-settings widget, generated from the schema (value comes from session state under
-    `key`, by default the Lab's)."""
+    `key`, by default the Lab's).
+    per_variant: every variant sets this field itself, so the base value is never used: the
+    widget is disabled and says so, instead of letting a change serve the same experiment."""
     key = key or wkey(f.name)
     help_ = f"{f.help}. Allowed: {f.allowed()}."
+    if per_variant:
+        help_ = f"Every variant sets its own {label(f)}, so this base value is not used. " + help_
+    with st.container(key=f"field_{f.name}"):
+        _widget(f, key, help_, per_variant)
+        if per_variant:
+            st.caption(f":material/call_split: set per variant: {label(f)} (see Variants)")
+
+
+def _widget(f: Field, key: str, help_: str, disabled: bool) -> None:
     if f.choices is not None:
-        st.selectbox(label(f), f.choices, key=key, help=help_)
+        st.selectbox(label(f), f.choices, key=key, help=help_, disabled=disabled)
     elif f.type is bool:
-        st.toggle(label(f), key=key, help=help_)
+        st.toggle(label(f), key=key, help=help_, disabled=disabled)
     elif f.type is int:
         if f.hi is not None and f.hi - f.lo <= 100:
-            st.slider(label(f), int(f.lo), int(f.hi), step=1, key=key, help=help_)
+            st.slider(label(f), int(f.lo), int(f.hi), step=1, key=key, help=help_, disabled=disabled)
         else:
             st.number_input(label(f), min_value=int(f.lo), max_value=None if f.hi is None else int(f.hi),
-                            step=1, key=key, help=help_)
+                            step=1, key=key, help=help_, disabled=disabled)
     elif f.name in LOG_GRIDS or f.log:
         st.select_slider(label(f), options=log_options(f.name, st.session_state[key]), key=key,
-                         help=help_ + " Log scale.", format_func=lambda v: f"{v:g}")
+                         help=help_ + " Log scale.", format_func=lambda v: f"{v:g}", disabled=disabled)
     else:
-        st.slider(label(f), float(f.lo), float(f.hi), step=0.01, key=key, help=help_)
-
-
-def render_variant_slot(slot: str) -> None:
-    """One variant (A..D): a name and, per variable field, 'same as base' or a value."""
-    st.text_input("name", key=vkey(slot, "name"), placeholder="e.g. ReLU + dropout 0.5 (empty = unused)",
-                  max_chars=VARIANT_NAME_MAX, help=f"Plain text: {VARIANT_NAME_CHARS}.")
-    cols = st.columns(2)
-    for i, name in enumerate(VARIANT_FIELDS):
-        f = FIELD[name]
-        key = vkey(slot, name)
-        with cols[i % 2]:
-            if f.type is bool:
-                st.selectbox(label(f), [SAME, "on", "off"], key=key, help=f.help)
-            elif f.choices is not None:
-                st.selectbox(label(f), [SAME, *f.choices], key=key, help=f.help)
-            elif f.type is int:
-                st.number_input(label(f), min_value=int(f.lo), max_value=None if f.hi is None else int(f.hi),
-                                value=None, step=1, key=key, placeholder=SAME, help=f"{f.help}. Allowed: {f.allowed()}.")
-            else:
-                st.number_input(label(f), min_value=float(f.lo), max_value=float(f.hi), value=None,
-                                step=0.05 if name == "dropout" else 0.001, format="%g", key=key,
-                                placeholder=SAME, help=f"{f.help}. Allowed: {f.allowed()}.")
+        st.slider(label(f), float(f.lo), float(f.hi), step=0.01, key=key, help=help_, disabled=disabled)
 
 
 def load_widgets(values: dict[str, Any]) -> None:

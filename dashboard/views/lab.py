@@ -27,12 +27,12 @@ from core.config import ConfigError
 from core.csvdata import DataError, example_csv, load_points
 from core.presets import PRESETS, Preset
 from core.results import Experiment
+from core.serve.errors import NeedsConfirmation
 from core.serve.notes import DIVERGED, FROM_STORE, REOPENED, SHARED, STOP_CODES, WAITED
 from dashboard import charts, hosted, state, text
 from dashboard.controls import (
     DEFAULT_PRESET,
     NO_PRESET,
-    SLOTS,
     Spec,
     digest_of,
     examples_note,
@@ -45,15 +45,15 @@ from dashboard.controls import (
     spec_to_query,
     widget_values,
 )
-from dashboard.views import firstscreen
+from dashboard.views import confirm, firstscreen, variants
 from dashboard.views.common import (
     font_size,
     guarded,
+    host_stops,
     is_seminar,
     load_widgets,
     md_escape,
     render_field,
-    render_variant_slot,
 )
 from dashboard.views.results import downloads, results
 
@@ -194,21 +194,17 @@ def sidebar(limits: serve.Limits) -> None:
                         help=RETRAIN_HELP)
             if ss.get(FORM_ERROR):
                 st.error(md_escape(ss[FORM_ERROR]))
+            per_variant = variants.overridden(variants.pending(ss))  # base values no variant uses
             for group, fields in grouped_fields().items():
                 with st.expander(GROUP_TITLES[group], expanded=group in ("network", "regularization")):
                     for f in fields:
-                        render_field(f)
+                        render_field(f, f.name in per_variant)
                     if group == "data":
                         st.caption(examples_note(ss[SPEC].base))  # the effective n_samples of this run
                         st.file_uploader("Your own CSV (dataset = csv)", type=["csv", "txt"], key="upload",
                                          help="2-D points: two number columns and a label column.")
                         upload_visibility(limits)
-            with st.expander("Compare variants (A–D)", expanded=False):
-                st.caption("Each variant = the settings above plus the changes you pick here. "
-                           "All are trained on the same data with the same seeds. Leave a tab empty to skip it.")
-                for slot, tab in zip(SLOTS, st.tabs([f"  {s}  " for s in SLOTS]), strict=True):
-                    with tab:
-                        render_variant_slot(slot)
+            st.caption("Variants (what each changes from these settings) are edited in the table under the title.")
             st.form_submit_button("▶ Train", type="primary", width="stretch", on_click=_on_submit,
                                   key="train_bottom", help=TRAIN_HELP)
         st.download_button("CSV template for your own data", example_csv(), file_name="points-template.csv",
@@ -307,7 +303,10 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
         entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
                                  runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
                                  on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id(),
-                                 cache=hosted.run_cache(), summary=private)
+                                 cache=hosted.run_cache(), summary=private, confirmed=confirm.confirmed(spec),
+                                 stop_on=host_stops())
+    except NeedsConfirmation as e:  # over the local budget: nothing trained, the user decides
+        confirm.panel(spec, e.estimate, TRAIN_NOW)
     except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
         st.error(_error_line(e), icon=":material/error:")
         cur = store.current()
@@ -398,6 +397,7 @@ def page() -> None:
             claims_slot.info(f"**What to look for** (checked on the run once it is done): {preset.look_for}",
                              icon=":material/search:")
         summary_slot = st.container()
+    variants.editor(spec)  # the variants table (dashboard/views/variants.py), below the evidence
 
     store = state.get_store(ss)
     store.wait_idle()  # a run interrupted by this rerun first records what it measured
