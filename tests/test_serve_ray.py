@@ -228,3 +228,57 @@ def test_a_csv_experiment_trains_here_where_its_file_is(ray_local, tmp_path, mon
     monkeypatch.setattr(train_mod, "run_experiment", counting)
     exp = ray_local.RayRunner()(base, {"run": {}}, lambda *a: None, lambda: False, None)
     assert exp.status == "ok" and here == [threading.get_ident()]
+
+
+# --- limits: what a task declares is what the cluster bounds -----------------------------------
+
+def test_a_task_declares_one_cpu_its_memory_estimate_and_trains_on_no_more_threads() -> None:
+    from core.cost import estimate_memory_mb
+    from core.serve.ray_runner import TASK_CPUS, task_resources
+
+    configs = [validate(**BASE).replace(**ov) for ov in VARIANTS.values()]
+    wide = [c.replace(width=512, n_samples=5000) for c in configs]
+    for cfgs in (configs, wide):
+        for asked, threads in ((None, TASK_CPUS), (1, 1), (8, TASK_CPUS)):
+            cpus, memory, got = task_resources(cfgs, asked)
+            assert (cpus, got) == (TASK_CPUS, threads) and TASK_CPUS == 1
+            assert memory == math.ceil(estimate_memory_mb(cfgs)) * 2**20 and memory % 2**20 == 0
+    assert task_resources(wide, None)[1] > task_resources(configs, None)[1]
+
+
+def test_a_training_no_node_can_hold_is_refused_not_queued_for_ever() -> None:
+    from core.serve.errors import BudgetError
+    from core.serve.ray_runner import RayCapacityError, check_capacity
+
+    mb = 2**20
+    head = {"Alive": True, "Resources": {"memory": 8000 * mb}}  # schedules only: no CPU
+    worker = {"Alive": True, "Resources": {"CPU": 1.0, "memory": 600 * mb}}
+    dead = {"Alive": False, "Resources": {"CPU": 8.0, "memory": 64000 * mb}}
+    check_capacity([head, worker], 1, 600 * mb)  # fits exactly
+    with pytest.raises(RayCapacityError, match="1 CPU and 601 MB of memory \\(the largest offers 600 MB\\)") as e:
+        check_capacity([head, worker, dead], 1, 601 * mb)  # a dead node holds nothing
+    assert isinstance(e.value, BudgetError)  # the page shows it as a refusal, not a traceback
+    with pytest.raises(RayCapacityError, match="none has 1 CPU for trainings"):
+        check_capacity([head], 1, mb)
+
+
+def test_the_runner_refuses_at_once_what_the_cluster_cannot_hold(ray_local, tmp_path, jobs, monkeypatch,
+                                                                  no_local_training) -> None:
+    """Through the page's path: a run that asks more memory than the local Ray's node has is
+    refused with the capacity message, before anything is sent to Ray (not left in its queue)."""
+    from core.serve import ray_runner
+
+    sent: list[int] = []
+    real = ray_runner._task
+
+    def counting(ray):
+        sent.append(1)
+        return real(ray)
+
+    node_memory = max(n["Resources"].get("memory", 0) for n in __import__("ray").nodes() if n["Alive"])
+    monkeypatch.setattr(ray_runner, "task_resources", lambda configs, threads: (1, node_memory + 2**20, 1))
+    monkeypatch.setattr(ray_runner, "_task", counting)
+    with pytest.raises(ray_runner.RayCapacityError, match="No worker of the training cluster"):
+        run_guarded(validate(**BASE), VARIANTS, limits=Limits(), store=RunStore(tmp_path / "runs.db"), jobs=jobs,
+                    gate=TrainingGate(2, 50), runner=ray_runner.RayRunner())
+    assert sent == []

@@ -7,7 +7,10 @@
 
 Each training (an experiment: its variants one after another, as core.train.run_experiment) is
 one Ray task declaring what it needs, one CPU and core.cost's memory estimate, so Ray's
-scheduler, not our gate, decides where and when it runs. The task is a streaming generator:
+scheduler, not our gate, decides where and when it runs: the cluster's CPUs and memory are the
+total limit of every replica together, and a task trains on no more threads than it declares
+CPUs (task_resources). A training no node could ever hold is refused before it is sent
+(RayCapacityError, a BudgetError the page shows), since Ray would queue it for ever. The task is a streaming generator:
 
 * it runs `core.train.run_experiment` itself (the same code path as the local engine, so the
   numbers are bit for bit the same) in a thread of the worker, and yields frozen snapshots of
@@ -45,6 +48,7 @@ from typing import Any
 
 from core.config import Config
 from core.results import Experiment
+from core.serve.errors import BudgetError
 from core.serve.snapshot import stopped_experiment, view
 
 ENV_RAY_ADDRESS = "RELU_LAB_RAY_ADDRESS"
@@ -65,6 +69,41 @@ OnEpoch = Callable[[Experiment, int, int], Any]
 
 class RayTrainingLost(RuntimeError):
     """The worker training an experiment was lost, and lost again when Ray retried it."""
+
+
+class RayCapacityError(BudgetError):
+    """No node of the cluster has the CPUs and memory a training declares: Ray would queue it for
+    ever (an infeasible task), so it is refused before it is sent, with a message for the visitor."""
+
+
+TASK_CPUS = 1  # a training is one Ray task of one CPU; the cluster's CPUs are the total limit
+
+
+def task_resources(configs: list[Config], max_threads: int | None) -> tuple[int, int, int]:
+    """(num_cpus, memory in bytes, torch threads) of the task training `configs`: one CPU, the
+    memory core.cost estimates, and no more threads than the CPUs it declares (max_threads, the
+    hosted RELU_LAB_TORCH_THREADS, caps it further): Ray places tasks by what they declare, so a
+    task that used more cores than it asked for would slow its neighbours on the node."""
+    from core.cost import estimate_memory_mb
+
+    memory = int(math.ceil(estimate_memory_mb(configs))) * 2**20
+    threads = TASK_CPUS if max_threads is None else max(1, min(max_threads, TASK_CPUS))
+    return TASK_CPUS, memory, threads
+
+
+def check_capacity(nodes: list[dict], cpus: int, memory: int) -> None:
+    """RayCapacityError unless some live node (ray.nodes()) has `cpus` CPUs and `memory` bytes of
+    Ray memory in all (what it has free right now does not matter: Ray queues until it is)."""
+    alive = [n.get("Resources", {}) for n in nodes if n.get("Alive")]
+    if any(r.get("CPU", 0) >= cpus and r.get("memory", 0) >= memory for r in alive):
+        return
+    biggest = max((r.get("memory", 0) for r in alive if r.get("CPU", 0) >= cpus), default=0)
+    offer = f"the largest offers {biggest / 2**20:.0f} MB" if biggest else \
+        f"none has {cpus} CPU{'s' if cpus != 1 else ''} for trainings"
+    raise RayCapacityError(
+        f"No worker of the training cluster can give this run {cpus} CPU{'s' if cpus != 1 else ''} and "
+        f"{memory / 2**20:.0f} MB of memory ({offer}): reduce the width, the seeds or the number of samples, "
+        "or ask the operator for bigger workers.")
 
 
 # -- connecting ----------------------------------------------------------------------------------
@@ -205,15 +244,14 @@ class RayRunner:
             from core.serve.jobs import thread_runner  # the file is on this machine only
 
             return thread_runner(base, variants, on_epoch, should_stop, max_threads)
-        from core.cost import estimate_memory_mb
-
         ray = connect(self.address)
         from ray import exceptions as rex
 
-        memory = int(math.ceil(estimate_memory_mb(configs))) * 2**20
-        gen = _task(ray).options(num_cpus=1, memory=memory, num_returns="streaming", max_retries=MAX_RETRIES,
+        cpus, memory, threads = task_resources(configs, max_threads)
+        check_capacity(ray.nodes(), cpus, memory)
+        gen = _task(ray).options(num_cpus=cpus, memory=memory, num_returns="streaming", max_retries=MAX_RETRIES,
                                  retry_exceptions=False, name="relu-lab-train").remote(
-            base, variants, max_threads, self.publish_s)
+            base, variants, threads, self.publish_s)
         last: Experiment | None = None
         worker: tuple[int, str] | None = None
         finished = False
