@@ -282,3 +282,23 @@ def test_the_runner_refuses_at_once_what_the_cluster_cannot_hold(ray_local, tmp_
         run_guarded(validate(**BASE), VARIANTS, limits=Limits(), store=RunStore(tmp_path / "runs.db"), jobs=jobs,
                     gate=TrainingGate(2, 50), runner=ray_runner.RayRunner())
     assert sent == []
+
+
+def test_a_ray_client_address_without_ray_client_is_one_clear_line(monkeypatch) -> None:
+    """ray://… needs grpcio (ray[client]); without it connecting says so in one line, naming the
+    variable and the fix, instead of Ray's own error from deep inside ray.init."""
+    import importlib.util
+
+    from core.serve import ray_runner
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "grpc" else real(name, *a))
+    why = ray_runner.client_missing("ray://head:10001")
+    assert why is not None and "\n" not in why and len(why) < 200
+    assert why.startswith("RELU_LAB_RAY_ADDRESS=ray://head:10001 needs Ray Client") and "pip install 'ray[client]'" in why
+    assert ray_runner.client_missing("head:6379") is None and ray_runner.client_missing("local") is None
+    ray = pytest.importorskip("ray")
+    connected = ray.is_initialized()  # another test's local Ray, or none: left as it is
+    with pytest.raises(ray_runner.RayClientMissing, match="^RELU_LAB_RAY_ADDRESS=ray://head:10001 needs Ray Client"):
+        ray_runner.connect("ray://head:10001")
+    assert ray.is_initialized() == connected

@@ -2,7 +2,7 @@
 
     RELU_LAB_RAY_ADDRESS=local         start a Ray instance inside this process's machine, once
     RELU_LAB_RAY_ADDRESS=auto          join the cluster this machine belongs to (`ray start`)
-    RELU_LAB_RAY_ADDRESS=ray://h:10001 a remote cluster through Ray Client
+    RELU_LAB_RAY_ADDRESS=ray://h:10001 a remote cluster through Ray Client (ray[client]: grpcio)
     RELU_LAB_RAY_ADDRESS=h:6379        a cluster's head directly
 
 Each training (an experiment: its variants one after another, as core.train.run_experiment) is
@@ -71,6 +71,21 @@ class RayTrainingLost(RuntimeError):
     """The worker training an experiment was lost, and lost again when Ray retried it."""
 
 
+class RayClientMissing(RuntimeError):
+    """A ray:// address without Ray Client (ray[client], which brings grpcio) installed here."""
+
+
+def client_missing(address: str) -> str | None:
+    """Why `address` cannot be reached from this machine, in one line, or None: a ray:// address
+    goes through Ray Client, which needs grpcio (ray[client]); plain `ray` lacks it."""
+    import importlib.util
+
+    if not address.startswith("ray://") or importlib.util.find_spec("grpc") is not None:
+        return None
+    return (f"{ENV_RAY_ADDRESS}={address} needs Ray Client, which is not installed: "
+            f"pip install 'ray[client]' (it adds grpcio), or give the head as host:6379 from a node of the cluster")
+
+
 class RayCapacityError(BudgetError):
     """No node of the cluster has the CPUs and memory a training declares: Ray would queue it for
     ever (an infeasible task), so it is refused before it is sent, with a message for the visitor."""
@@ -122,6 +137,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None):
     import ray
 
     address = address or address_from_env()
+    why = client_missing(address)  # no connection can be through Ray Client here
+    if why:
+        raise RayClientMissing(why)
     with _lock:
         if ray.is_initialized():
             return ray
