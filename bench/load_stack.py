@@ -224,9 +224,11 @@ def replica_trainings(folder: Path) -> list[str]:
 
 
 def wave(replicas: list[EngineReplica], first: int, seeds: list[int], out: list[Outcome]) -> list[threading.Thread]:
+    """Student first+n presses Train on seeds[n], on the engine replicas in turn, two by two (a
+    plan that alternates shared and own seeds puts both kinds on both replicas)."""
     threads = []
     for n, seed in enumerate(seeds):
-        r = replicas[n % len(replicas)]
+        r = replicas[(n // 2) % len(replicas)]
         t = threading.Thread(target=r.press_train, args=(f"student-{first + n}", seed, out), daemon=True)
         t.start()
         threads.append(t)

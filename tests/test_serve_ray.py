@@ -196,20 +196,26 @@ def test_a_lost_worker_is_retried_once_then_reported(ray_local, no_local_trainin
     whole_node_is_free(__import__("ray"))
 
 
-def test_the_time_limit_counts_from_when_a_worker_starts(ray_local, reference, clock, no_local_training) -> None:
-    """A run queued on the cluster longer than its time limit still trains, in full, once a worker
-    takes it; a Stop while it is queued still stops it."""
+def test_the_time_limit_is_kept_on_the_worker(ray_local, reference, clock, no_local_training) -> None:
+    """Neither Ray's queue nor a lost worker's silence counts against the time limit: a Deadline
+    already past its limit on this side still trains in full, since the limit is counted on the
+    worker from when it starts training; a Stop while queued still stops it; and the limit itself
+    fires on the worker and marks this side's Deadline timed out (the job keeps a partial run)."""
     from core.serve.deadline import Deadline
 
     base, want = reference
-    deadline = Deadline(5.0, clock=clock)
-    clock.advance(10.0)  # as if it had waited 10 s in Ray's queue: past its 5 s
+    deadline = Deadline(60.0, clock=clock)
+    clock.advance(100.0)  # as if it had waited 100 s in Ray's queue: past its 60 s
     exp = ray_local.RayRunner()(base, VARIANTS, lambda *a: None, deadline, None)
-    assert not deadline.timed_out and deadline.started == clock()
+    assert not deadline.fired and deadline.started == clock()
     assert_same_numbers(exp, want)
-    stopped = Deadline(5.0, also=lambda: True, clock=clock)
+    stopped = Deadline(60.0, also=lambda: True, clock=clock)
     exp = ray_local.RayRunner()(base, VARIANTS, lambda *a: None, stopped, None)
-    assert exp.status == "stopped"
+    assert exp.status == "stopped" and stopped.requested and not stopped.timed_out
+    short = Deadline(0.5)  # a real clock on the worker: 5,000 epochs take half a minute or more
+    exp = ray_local.RayRunner()(validate(**dict(BASE, epochs=5000)), VARIANTS, lambda *a: None, short, None)
+    assert short.timed_out and not short.requested
+    assert exp.status == "stopped" and exp.runs[0].epochs_done < 5000 and exp.runs[1].epochs_done == 0
 
 
 def test_a_csv_experiment_trains_here_where_its_file_is(ray_local, tmp_path, monkeypatch) -> None:

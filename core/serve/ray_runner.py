@@ -16,9 +16,12 @@ CPUs (task_resources). A training no node could ever hold is refused before it i
   numbers are bit for bit the same) in a thread of the worker, and yields frozen snapshots of
   the experiment: epoch 0 of every variant, and at most every PUBLISH_S between; then the
   finished experiment. The runner calls on_epoch with each snapshot in the job's thread.
-* The time limit counts from when a worker starts the training, not while Ray queues it: a
-  should_stop with `restart()` and `also` (core.serve.deadline.Deadline) is asked only for its
-  `also` part (the Stop button, a closed tab) until then, and restarted when the worker begins.
+* The time limit is kept where the training runs: a should_stop that is a
+  core.serve.deadline.Deadline hands its `seconds` to the task, whose own Deadline starts when
+  the worker starts training, so neither Ray's queue nor a lost worker's silence (Ray notices a
+  dead node only after its heartbeats stop, ~30 s) counts, and a retry has the whole limit. The
+  runner asks only the Deadline's `also` part (the Stop button, a closed tab) and marks it
+  timed out when the task says its limit fired (the job then keeps the partial run).
 * Stop (should_stop() true: the Stop button, a closed tab, the time limit) cancels the task
   (ray.cancel: a KeyboardInterrupt in the worker, which stops the training thread there); the
   runner returns the latest snapshot with its unfinished variants marked stopped.
@@ -48,6 +51,7 @@ from typing import Any
 
 from core.config import Config
 from core.results import Experiment
+from core.serve.deadline import Deadline
 from core.serve.errors import BudgetError
 from core.serve.snapshot import stopped_experiment, view
 
@@ -190,18 +194,22 @@ def shutdown() -> None:
 
 # -- the task --------------------------------------------------------------------------------
 
-def train_task(base: Config, variants: dict[str, dict[str, Any]], max_threads: int | None, publish_s: float):
+def train_task(base: Config, variants: dict[str, dict[str, Any]], max_threads: int | None, publish_s: float,
+               max_seconds: float | None = None):
     """In the Ray worker: ("start", where), then ("epoch", where, variant, epoch, snapshot)...,
-    then ("done", where, experiment); `where` is (pid, host). The training runs in a thread; this
+    then ("done", where, experiment, timed_out); `where` is (pid, host). max_seconds: the time
+    limit, counted from here (core.serve.deadline.Deadline, lookahead and all). The training runs in a thread; this
     generator hands on what it made. A retried task yields everything again, and Ray passes on
     only the items past those already delivered: `where` tells the consumer a retry took over."""
     import core.train as train
+    from core.serve.deadline import Deadline
     from core.serve.snapshot import frozen_copy
 
     where = (os.getpid(), socket.gethostname())
     yield ("start", where)
     out: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
+    limit = Deadline(max_seconds, also=stop.is_set)
     last = [-math.inf]
 
     def on_epoch(exp: Experiment, vi: int, epoch: int) -> None:
@@ -212,8 +220,8 @@ def train_task(base: Config, variants: dict[str, dict[str, Any]], max_threads: i
 
     def work() -> None:
         try:
-            out.put(("done", where, train.run_experiment(base, variants, on_epoch=on_epoch,
-                                                         should_stop=stop.is_set, max_threads=max_threads)))
+            exp = train.run_experiment(base, variants, on_epoch=on_epoch, should_stop=limit, max_threads=max_threads)
+            out.put(("done", where, exp, limit.timed_out))
         except BaseException as e:  # noqa: BLE001 - raised again in the generator, Ray reports it
             out.put(("error", e))
 
@@ -267,21 +275,20 @@ class RayRunner:
 
         cpus, memory, threads = task_resources(configs, max_threads)
         check_capacity(ray.nodes(), cpus, memory)
+        # A Deadline's time limit goes with the task (see the docstring); here only its `also`.
+        limited = isinstance(should_stop, Deadline)
         gen = _task(ray).options(num_cpus=cpus, memory=memory, num_returns="streaming", max_retries=MAX_RETRIES,
                                  retry_exceptions=False, name="relu-lab-train").remote(
-            base, variants, threads, self.publish_s)
+            base, variants, threads, self.publish_s, should_stop.seconds if limited else None)
+        stop_here = (should_stop.also or (lambda: False)) if limited else should_stop
         last: Experiment | None = None
         worker: tuple[int, str] | None = None
         finished = False
-        # Queued on Ray: only a stop request ends the wait, not the time limit (see the docstring).
-        restarts = hasattr(should_stop, "restart")
-        also = getattr(should_stop, "also", None) or (lambda: False)
         try:
             while True:
-                if worker is None and restarts:
-                    if also():
-                        break
-                elif should_stop():
+                if stop_here():
+                    if limited:
+                        should_stop.requested = True
                     break
                 ready, _ = ray.wait([gen], timeout=self.poll_s)
                 if not ready:
@@ -292,8 +299,8 @@ class RayRunner:
                     finished = True
                     raise RayTrainingLost("the Ray task ended without a result") from None
                 if item[1] != worker:  # the first item, or the first one from a retry
-                    if worker is None and restarts:
-                        should_stop.restart()
+                    if limited:
+                        should_stop.restart()  # its `elapsed` is the run's on the worker
                     worker = item[1]
                     log.info("training on Ray worker %s (pid %s)", worker[1], worker[0])
                     if self.on_start is not None:
@@ -304,6 +311,8 @@ class RayRunner:
                 elif item[0] == "done":
                     finished = True
                     exp = copy.deepcopy(item[2])  # out of Ray's shared memory: results outlive the task
+                    if limited and item[3]:
+                        should_stop.timed_out = True  # the job keeps it as a partial run
                     # As the local engine's last call: the finished experiment after its last epoch.
                     on_epoch(exp, len(exp.runs) - 1, max(exp.runs[-1].epochs_done - 1, 0))
                     return exp
