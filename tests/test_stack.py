@@ -49,9 +49,14 @@ def test_two_replicas_are_one_lab_and_down_stops_everything(tmp_path, backends, 
             for page, replica in zip(pages, state["replicas"], strict=True):  # both at once
                 page.evaluate("url => { window.location.href = url; }", replica["url"] + LINK)
             for page in pages:  # the charts, or an error at once (not the bound: #14's hang was one)
-                page.wait_for_function(f"document.querySelectorAll('{CHART}').length >= {ALL_CHARTS} || "
-                                       f"document.querySelectorAll('{ERRORS}').length > 0",
-                                       timeout=PAGE_TIMEOUT_S * 1000)
+                try:
+                    page.wait_for_function(f"document.querySelectorAll('{CHART}').length >= {ALL_CHARTS} || "
+                                           f"document.querySelectorAll('{ERRORS}').length > 0",
+                                           timeout=PAGE_TIMEOUT_S * 1000)
+                except Exception as e:  # what the page and the replicas said, to find the cause
+                    shown = [p.evaluate("() => document.body.innerText.slice(0, 1500)") for p in pages]
+                    logs = {f.name: f.read_text(errors="replace")[-2000:] for f in (folder / "logs").glob("replica-*.log")}
+                    pytest.fail(f"no charts within {PAGE_TIMEOUT_S} s ({type(e).__name__}); pages: {shown}; logs: {logs}")
             notes = [page.evaluate("() => Array.from(document.querySelectorAll('[data-testid=\"stAlertContentInfo\"]'))"
                                    ".map(e => e.innerText).join(' | ')") for page in pages]
             errors = [page.evaluate(f"() => Array.from(document.querySelectorAll('{ERRORS}'))"
