@@ -41,6 +41,7 @@ from pathlib import Path
 
 from bench import stack
 from bench.load import SERVER
+from bench.procstat import proc_status
 
 EPOCHS = 15            # a small experiment: 4 variants x 3 seeds, about 0.5 CPU-s each
 SHARED_SEED = 7
@@ -325,7 +326,7 @@ def run(students: int = 60, same: int = 20, pages: int = 3, wave2: int = WAVE2,
         finally:
             counted.close()
             peak.stop()
-            mine = __import__("bench.procstat", fromlist=["proc_status"]).proc_status()
+            mine = proc_status()  # this process: both engine replicas and every student
             try:
                 from core.serve import ray_runner
 
