@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint bench load attack clean stack stack-status stack-down
+.PHONY: run test lint bench load load-stack attack clean stack stack-status stack-down
 
 # Stamp files make the install happen once, and again whenever a requirements file changes.
 $(VENV)/.runtime: requirements.txt
@@ -44,6 +44,11 @@ stack-status: $(VENV)/.dev
 
 stack-down:
 	$(PY) -m bench.stack down
+
+# A seminar on a stack of its own (temporary folder, loopback): 60 students on two replicas and 3
+# Chromium pages, then a Ray worker and a replica killed mid-run; prints PASS/FAIL and the figures.
+load-stack: $(VENV)/.dev
+	$(PY) -m bench.load_stack
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -113,9 +113,12 @@ def load(folder: Path = STACK) -> dict | None:
     return json.loads(f.read_text()) if f.exists() else None
 
 
-def up(replicas: int = 2, workers: int = 2, folder: Path = STACK, env: dict[str, str] | None = None) -> dict:
+def up(replicas: int = 2, workers: int = 2, folder: Path = STACK, env: dict[str, str] | None = None,
+       launcher: list[str] | None = None) -> dict:
     """Start the stack, recorded in `folder`; returns its record. env: more variables for the
-    replicas (hosted limits, ...). Anything that fails stops what was started."""
+    replicas (hosted limits, ...); launcher: the replicas' command before streamlit_flags (default
+    `python -m streamlit run`; bench.load_stack's counts trainings). Anything that fails stops what
+    was started."""
     old = load(folder)
     if old is not None:
         if any(_alive(p) for p in _pids(old)):
@@ -161,8 +164,8 @@ def up(replicas: int = 2, workers: int = 2, folder: Path = STACK, env: dict[str,
         started = []
         for i in range(1, replicas + 1):
             p = _free_port()
-            proc = _spawn(folder, f"replica-{i}", [sys.executable, "-m", "streamlit", "run", *streamlit_flags(p)],
-                          lab_env)
+            proc = _spawn(folder, f"replica-{i}", [*(launcher or [sys.executable, "-m", "streamlit", "run"]),
+                                                   *streamlit_flags(p)], lab_env)
             state["replicas"].append({"pid": proc.pid, "port": p, "url": f"http://127.0.0.1:{p}"})
             started.append(Server(f"http://127.0.0.1:{p}", proc, _logs(folder) / f"replica-{i}.log"))
         _save(state)

@@ -19,7 +19,7 @@ import streamlit as st
 
 from core import serve
 from core.serve.uploads import Uploads, owner_token, privacy_fields, visible
-from core.store import RunStore, StoreError, default_location, default_path, is_url, open_run_store
+from core.store import RunStore, StoreError, default_location, is_url, open_run_store
 
 SHOWN_WARNINGS = "_store_warnings_shown"
 _start_lock = threading.Lock()
@@ -125,8 +125,9 @@ def _run_cache(path: str) -> serve.RunCache:
 
 def run_cache() -> serve.RunCache:
     """The thinned views of stored runs this server has opened (core.serve.opened), one LRU per
-    store path, shared by every session."""
-    return _run_cache(str(default_path()))
+    store location (a file, or a postgresql:// URL: default_path() refuses a URL), shared by
+    every session."""
+    return _run_cache(default_location())
 
 
 @st.cache_resource(show_spinner=False)

@@ -279,3 +279,25 @@ def test_the_visitor_is_the_browser_whatever_mask_its_cookie_carries():
     assert xsrf_token(cookie(b"\x01\x02\x03\x04")) == token == xsrf_token(cookie(b"\xff\x00\xaa\x55"))
     for bad in (None, "", "2|zz|00|1", "1|abc", "2|0102|0a0b|1", "2|01020304||1", "garbage"):
         assert xsrf_token(bad) is None
+
+
+def test_the_page_trains_and_serves_on_a_postgresql_store(store_path, postgres_url, monkeypatch):
+    """RELU_LAB_STORE=postgresql://…: the page opens its store, its cache of stored runs and its
+    line from the URL (no file path: #14's stack test waited for charts behind a ValueError)."""
+    from core.store import open_run_store
+
+    monkeypatch.setenv("RELU_LAB_STORE", postgres_url)
+    query = {**TINY, "seed": "9141"}  # an experiment of this test's own in the session's database
+    first = _app(query)
+    _no_exception(first)
+    assert not first.error, [e.value for e in first.error]
+    assert not _entry(first).from_store and len(first.get("plotly_chart")) == ALL_CHARTS
+    store = open_run_store(postgres_url)
+    try:
+        assert [r["seconds"] for r in store.list()].count(round(_entry(first).exp.seconds, 3)) == 1
+    finally:
+        store.close()
+    second = _app(query)  # another visitor: served from the shared store
+    _no_exception(second)
+    assert _entry(second).from_store and "Served from the store" in _text(second.info)
+    assert len(second.get("plotly_chart")) == ALL_CHARTS

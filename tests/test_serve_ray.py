@@ -196,20 +196,26 @@ def test_a_lost_worker_is_retried_once_then_reported(ray_local, no_local_trainin
     whole_node_is_free(__import__("ray"))
 
 
-def test_the_time_limit_counts_from_when_a_worker_starts(ray_local, reference, clock, no_local_training) -> None:
-    """A run queued on the cluster longer than its time limit still trains, in full, once a worker
-    takes it; a Stop while it is queued still stops it."""
+def test_the_time_limit_is_kept_on_the_worker(ray_local, reference, clock, no_local_training) -> None:
+    """Neither Ray's queue nor a lost worker's silence counts against the time limit: a Deadline
+    already past its limit on this side still trains in full, since the limit is counted on the
+    worker from when it starts training; a Stop while queued still stops it; and the limit itself
+    fires on the worker and marks this side's Deadline timed out (the job keeps a partial run)."""
     from core.serve.deadline import Deadline
 
     base, want = reference
-    deadline = Deadline(5.0, clock=clock)
-    clock.advance(10.0)  # as if it had waited 10 s in Ray's queue: past its 5 s
+    deadline = Deadline(60.0, clock=clock)
+    clock.advance(100.0)  # as if it had waited 100 s in Ray's queue: past its 60 s
     exp = ray_local.RayRunner()(base, VARIANTS, lambda *a: None, deadline, None)
-    assert not deadline.timed_out and deadline.started == clock()
+    assert not deadline.fired and deadline.started == clock()
     assert_same_numbers(exp, want)
-    stopped = Deadline(5.0, also=lambda: True, clock=clock)
+    stopped = Deadline(60.0, also=lambda: True, clock=clock)
     exp = ray_local.RayRunner()(base, VARIANTS, lambda *a: None, stopped, None)
-    assert exp.status == "stopped"
+    assert exp.status == "stopped" and stopped.requested and not stopped.timed_out
+    short = Deadline(0.5)  # a real clock on the worker: 5,000 epochs take half a minute or more
+    exp = ray_local.RayRunner()(validate(**dict(BASE, epochs=5000)), VARIANTS, lambda *a: None, short, None)
+    assert short.timed_out and not short.requested
+    assert exp.status == "stopped" and exp.runs[0].epochs_done < 5000 and exp.runs[1].epochs_done == 0
 
 
 def test_a_csv_experiment_trains_here_where_its_file_is(ray_local, tmp_path, monkeypatch) -> None:
@@ -228,3 +234,77 @@ def test_a_csv_experiment_trains_here_where_its_file_is(ray_local, tmp_path, mon
     monkeypatch.setattr(train_mod, "run_experiment", counting)
     exp = ray_local.RayRunner()(base, {"run": {}}, lambda *a: None, lambda: False, None)
     assert exp.status == "ok" and here == [threading.get_ident()]
+
+
+# --- limits: what a task declares is what the cluster bounds -----------------------------------
+
+def test_a_task_declares_one_cpu_its_memory_estimate_and_trains_on_no_more_threads() -> None:
+    from core.cost import estimate_memory_mb
+    from core.serve.ray_runner import TASK_CPUS, task_resources
+
+    configs = [validate(**BASE).replace(**ov) for ov in VARIANTS.values()]
+    wide = [c.replace(width=512, n_samples=5000) for c in configs]
+    for cfgs in (configs, wide):
+        for asked, threads in ((None, TASK_CPUS), (1, 1), (8, TASK_CPUS)):
+            cpus, memory, got = task_resources(cfgs, asked)
+            assert (cpus, got) == (TASK_CPUS, threads) and TASK_CPUS == 1
+            assert memory == math.ceil(estimate_memory_mb(cfgs)) * 2**20 and memory % 2**20 == 0
+    assert task_resources(wide, None)[1] > task_resources(configs, None)[1]
+
+
+def test_a_training_no_node_can_hold_is_refused_not_queued_for_ever() -> None:
+    from core.serve.errors import BudgetError
+    from core.serve.ray_runner import RayCapacityError, check_capacity
+
+    mb = 2**20
+    head = {"Alive": True, "Resources": {"memory": 8000 * mb}}  # schedules only: no CPU
+    worker = {"Alive": True, "Resources": {"CPU": 1.0, "memory": 600 * mb}}
+    dead = {"Alive": False, "Resources": {"CPU": 8.0, "memory": 64000 * mb}}
+    check_capacity([head, worker], 1, 600 * mb)  # fits exactly
+    with pytest.raises(RayCapacityError, match="1 CPU and 601 MB of memory \\(the largest offers 600 MB\\)") as e:
+        check_capacity([head, worker, dead], 1, 601 * mb)  # a dead node holds nothing
+    assert isinstance(e.value, BudgetError)  # the page shows it as a refusal, not a traceback
+    with pytest.raises(RayCapacityError, match="none has 1 CPU for trainings"):
+        check_capacity([head], 1, mb)
+
+
+def test_the_runner_refuses_at_once_what_the_cluster_cannot_hold(ray_local, tmp_path, jobs, monkeypatch,
+                                                                  no_local_training) -> None:
+    """Through the page's path: a run that asks more memory than the local Ray's node has is
+    refused with the capacity message, before anything is sent to Ray (not left in its queue)."""
+    from core.serve import ray_runner
+
+    sent: list[int] = []
+    real = ray_runner._task
+
+    def counting(ray):
+        sent.append(1)
+        return real(ray)
+
+    node_memory = max(n["Resources"].get("memory", 0) for n in __import__("ray").nodes() if n["Alive"])
+    monkeypatch.setattr(ray_runner, "task_resources", lambda configs, threads: (1, node_memory + 2**20, 1))
+    monkeypatch.setattr(ray_runner, "_task", counting)
+    with pytest.raises(ray_runner.RayCapacityError, match="No worker of the training cluster"):
+        run_guarded(validate(**BASE), VARIANTS, limits=Limits(), store=RunStore(tmp_path / "runs.db"), jobs=jobs,
+                    gate=TrainingGate(2, 50), runner=ray_runner.RayRunner())
+    assert sent == []
+
+
+def test_a_ray_client_address_without_ray_client_is_one_clear_line(monkeypatch) -> None:
+    """ray://… needs grpcio (ray[client]); without it connecting says so in one line, naming the
+    variable and the fix, instead of Ray's own error from deep inside ray.init."""
+    import importlib.util
+
+    from core.serve import ray_runner
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "grpc" else real(name, *a))
+    why = ray_runner.client_missing("ray://head:10001")
+    assert why is not None and "\n" not in why and len(why) < 200
+    assert why.startswith("RELU_LAB_RAY_ADDRESS=ray://head:10001 needs Ray Client") and "pip install 'ray[client]'" in why
+    assert ray_runner.client_missing("head:6379") is None and ray_runner.client_missing("local") is None
+    ray = pytest.importorskip("ray")
+    connected = ray.is_initialized()  # another test's local Ray, or none: left as it is
+    with pytest.raises(ray_runner.RayClientMissing, match="^RELU_LAB_RAY_ADDRESS=ray://head:10001 needs Ray Client"):
+        ray_runner.connect("ray://head:10001")
+    assert ray.is_initialized() == connected

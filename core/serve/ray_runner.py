@@ -2,20 +2,26 @@
 
     RELU_LAB_RAY_ADDRESS=local         start a Ray instance inside this process's machine, once
     RELU_LAB_RAY_ADDRESS=auto          join the cluster this machine belongs to (`ray start`)
-    RELU_LAB_RAY_ADDRESS=ray://h:10001 a remote cluster through Ray Client
+    RELU_LAB_RAY_ADDRESS=ray://h:10001 a remote cluster through Ray Client (ray[client]: grpcio)
     RELU_LAB_RAY_ADDRESS=h:6379        a cluster's head directly
 
 Each training (an experiment: its variants one after another, as core.train.run_experiment) is
 one Ray task declaring what it needs, one CPU and core.cost's memory estimate, so Ray's
-scheduler, not our gate, decides where and when it runs. The task is a streaming generator:
+scheduler, not our gate, decides where and when it runs: the cluster's CPUs and memory are the
+total limit of every replica together, and a task trains on no more threads than it declares
+CPUs (task_resources). A training no node could ever hold is refused before it is sent
+(RayCapacityError, a BudgetError the page shows), since Ray would queue it for ever. The task is a streaming generator:
 
 * it runs `core.train.run_experiment` itself (the same code path as the local engine, so the
   numbers are bit for bit the same) in a thread of the worker, and yields frozen snapshots of
   the experiment: epoch 0 of every variant, and at most every PUBLISH_S between; then the
   finished experiment. The runner calls on_epoch with each snapshot in the job's thread.
-* The time limit counts from when a worker starts the training, not while Ray queues it: a
-  should_stop with `restart()` and `also` (core.serve.deadline.Deadline) is asked only for its
-  `also` part (the Stop button, a closed tab) until then, and restarted when the worker begins.
+* The time limit is kept where the training runs: a should_stop that is a
+  core.serve.deadline.Deadline hands its `seconds` to the task, whose own Deadline starts when
+  the worker starts training, so neither Ray's queue nor a lost worker's silence (Ray notices a
+  dead node only after its heartbeats stop, ~30 s) counts, and a retry has the whole limit. The
+  runner asks only the Deadline's `also` part (the Stop button, a closed tab) and marks it
+  timed out when the task says its limit fired (the job then keeps the partial run).
 * Stop (should_stop() true: the Stop button, a closed tab, the time limit) cancels the task
   (ray.cancel: a KeyboardInterrupt in the worker, which stops the training thread there); the
   runner returns the latest snapshot with its unfinished variants marked stopped.
@@ -45,6 +51,8 @@ from typing import Any
 
 from core.config import Config
 from core.results import Experiment
+from core.serve.deadline import Deadline
+from core.serve.errors import BudgetError
 from core.serve.snapshot import stopped_experiment, view
 
 ENV_RAY_ADDRESS = "RELU_LAB_RAY_ADDRESS"
@@ -67,6 +75,56 @@ class RayTrainingLost(RuntimeError):
     """The worker training an experiment was lost, and lost again when Ray retried it."""
 
 
+class RayClientMissing(RuntimeError):
+    """A ray:// address without Ray Client (ray[client], which brings grpcio) installed here."""
+
+
+def client_missing(address: str) -> str | None:
+    """Why `address` cannot be reached from this machine, in one line, or None: a ray:// address
+    goes through Ray Client, which needs grpcio (ray[client]); plain `ray` lacks it."""
+    import importlib.util
+
+    if not address.startswith("ray://") or importlib.util.find_spec("grpc") is not None:
+        return None
+    return (f"{ENV_RAY_ADDRESS}={address} needs Ray Client, which is not installed: "
+            f"pip install 'ray[client]' (it adds grpcio), or give the head as host:6379 from a node of the cluster")
+
+
+class RayCapacityError(BudgetError):
+    """No node of the cluster has the CPUs and memory a training declares: Ray would queue it for
+    ever (an infeasible task), so it is refused before it is sent, with a message for the visitor."""
+
+
+TASK_CPUS = 1  # a training is one Ray task of one CPU; the cluster's CPUs are the total limit
+
+
+def task_resources(configs: list[Config], max_threads: int | None) -> tuple[int, int, int]:
+    """(num_cpus, memory in bytes, torch threads) of the task training `configs`: one CPU, the
+    memory core.cost estimates, and no more threads than the CPUs it declares (max_threads, the
+    hosted RELU_LAB_TORCH_THREADS, caps it further): Ray places tasks by what they declare, so a
+    task that used more cores than it asked for would slow its neighbours on the node."""
+    from core.cost import estimate_memory_mb
+
+    memory = int(math.ceil(estimate_memory_mb(configs))) * 2**20
+    threads = TASK_CPUS if max_threads is None else max(1, min(max_threads, TASK_CPUS))
+    return TASK_CPUS, memory, threads
+
+
+def check_capacity(nodes: list[dict], cpus: int, memory: int) -> None:
+    """RayCapacityError unless some live node (ray.nodes()) has `cpus` CPUs and `memory` bytes of
+    Ray memory in all (what it has free right now does not matter: Ray queues until it is)."""
+    alive = [n.get("Resources", {}) for n in nodes if n.get("Alive")]
+    if any(r.get("CPU", 0) >= cpus and r.get("memory", 0) >= memory for r in alive):
+        return
+    biggest = max((r.get("memory", 0) for r in alive if r.get("CPU", 0) >= cpus), default=0)
+    offer = f"the largest offers {biggest / 2**20:.0f} MB" if biggest else \
+        f"none has {cpus} CPU{'s' if cpus != 1 else ''} for trainings"
+    raise RayCapacityError(
+        f"No worker of the training cluster can give this run {cpus} CPU{'s' if cpus != 1 else ''} and "
+        f"{memory / 2**20:.0f} MB of memory ({offer}): reduce the width, the seeds or the number of samples, "
+        "or ask the operator for bigger workers.")
+
+
 # -- connecting ----------------------------------------------------------------------------------
 
 _lock = threading.Lock()
@@ -83,6 +141,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None):
     import ray
 
     address = address or address_from_env()
+    why = client_missing(address)  # no connection can be through Ray Client here
+    if why:
+        raise RayClientMissing(why)
     with _lock:
         if ray.is_initialized():
             return ray
@@ -133,18 +194,22 @@ def shutdown() -> None:
 
 # -- the task --------------------------------------------------------------------------------
 
-def train_task(base: Config, variants: dict[str, dict[str, Any]], max_threads: int | None, publish_s: float):
+def train_task(base: Config, variants: dict[str, dict[str, Any]], max_threads: int | None, publish_s: float,
+               max_seconds: float | None = None):
     """In the Ray worker: ("start", where), then ("epoch", where, variant, epoch, snapshot)...,
-    then ("done", where, experiment); `where` is (pid, host). The training runs in a thread; this
+    then ("done", where, experiment, timed_out); `where` is (pid, host). max_seconds: the time
+    limit, counted from here (core.serve.deadline.Deadline, lookahead and all). The training runs in a thread; this
     generator hands on what it made. A retried task yields everything again, and Ray passes on
     only the items past those already delivered: `where` tells the consumer a retry took over."""
     import core.train as train
+    from core.serve.deadline import Deadline
     from core.serve.snapshot import frozen_copy
 
     where = (os.getpid(), socket.gethostname())
     yield ("start", where)
     out: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
+    limit = Deadline(max_seconds, also=stop.is_set)
     last = [-math.inf]
 
     def on_epoch(exp: Experiment, vi: int, epoch: int) -> None:
@@ -155,8 +220,8 @@ def train_task(base: Config, variants: dict[str, dict[str, Any]], max_threads: i
 
     def work() -> None:
         try:
-            out.put(("done", where, train.run_experiment(base, variants, on_epoch=on_epoch,
-                                                         should_stop=stop.is_set, max_threads=max_threads)))
+            exp = train.run_experiment(base, variants, on_epoch=on_epoch, should_stop=limit, max_threads=max_threads)
+            out.put(("done", where, exp, limit.timed_out))
         except BaseException as e:  # noqa: BLE001 - raised again in the generator, Ray reports it
             out.put(("error", e))
 
@@ -205,27 +270,25 @@ class RayRunner:
             from core.serve.jobs import thread_runner  # the file is on this machine only
 
             return thread_runner(base, variants, on_epoch, should_stop, max_threads)
-        from core.cost import estimate_memory_mb
-
         ray = connect(self.address)
         from ray import exceptions as rex
 
-        memory = int(math.ceil(estimate_memory_mb(configs))) * 2**20
-        gen = _task(ray).options(num_cpus=1, memory=memory, num_returns="streaming", max_retries=MAX_RETRIES,
+        cpus, memory, threads = task_resources(configs, max_threads)
+        check_capacity(ray.nodes(), cpus, memory)
+        # A Deadline's time limit goes with the task (see the docstring); here only its `also`.
+        limited = isinstance(should_stop, Deadline)
+        gen = _task(ray).options(num_cpus=cpus, memory=memory, num_returns="streaming", max_retries=MAX_RETRIES,
                                  retry_exceptions=False, name="relu-lab-train").remote(
-            base, variants, max_threads, self.publish_s)
+            base, variants, threads, self.publish_s, should_stop.seconds if limited else None)
+        stop_here = (should_stop.also or (lambda: False)) if limited else should_stop
         last: Experiment | None = None
         worker: tuple[int, str] | None = None
         finished = False
-        # Queued on Ray: only a stop request ends the wait, not the time limit (see the docstring).
-        restarts = hasattr(should_stop, "restart")
-        also = getattr(should_stop, "also", None) or (lambda: False)
         try:
             while True:
-                if worker is None and restarts:
-                    if also():
-                        break
-                elif should_stop():
+                if stop_here():
+                    if limited:
+                        should_stop.requested = True
                     break
                 ready, _ = ray.wait([gen], timeout=self.poll_s)
                 if not ready:
@@ -236,8 +299,8 @@ class RayRunner:
                     finished = True
                     raise RayTrainingLost("the Ray task ended without a result") from None
                 if item[1] != worker:  # the first item, or the first one from a retry
-                    if worker is None and restarts:
-                        should_stop.restart()
+                    if limited:
+                        should_stop.restart()  # its `elapsed` is the run's on the worker
                     worker = item[1]
                     log.info("training on Ray worker %s (pid %s)", worker[1], worker[0])
                     if self.on_start is not None:
@@ -248,6 +311,8 @@ class RayRunner:
                 elif item[0] == "done":
                     finished = True
                     exp = copy.deepcopy(item[2])  # out of Ray's shared memory: results outlive the task
+                    if limited and item[3]:
+                        should_stop.timed_out = True  # the job keeps it as a partial run
                     # As the local engine's last call: the finished experiment after its last epoch.
                     on_epoch(exp, len(exp.runs) - 1, max(exp.runs[-1].epochs_done - 1, 0))
                     return exp
