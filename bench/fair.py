@@ -346,6 +346,7 @@ def engine_only(heavy: int = 6, seconds: float | None = None) -> dict:
 
     Deadline.__init__ = spy
     outcome: dict[str, str] = {}
+    ended: dict[str, float] = {}  # time.monotonic() when each request returned (Deadline's clock)
 
     def ask(who: str, query: str, visitor: str, draw: bool = False) -> None:
         spec, _ = spec_from_query(dict(p.split("=") for p in query[1:].split("&")))
@@ -353,13 +354,16 @@ def engine_only(heavy: int = 6, seconds: float | None = None) -> dict:
         try:
             exp, _, notes = run_guarded(spec.base, spec.variant_dict(), limits=lim, store=store, gate=gate,
                                         jobs=jobs, visitor=visitor, cancelled=let_go.is_set)
+            trained = time.perf_counter() - t0
             if draw:
                 for c in charts.shown(exp):
                     c.figure(exp).to_json()
             outcome[who] = f"{exp.status} after {time.perf_counter() - t0:.1f} s" + \
+                (f" ({trained:.1f} s to its result, then its charts)" if draw else "") + \
                 (" (stopped at the limit)" if any(n.code == STOPPED_AT_LIMIT for n in notes) else "")
         except Exception as e:  # noqa: BLE001 - the outcome is the figure
             outcome[who] = f"{type(e).__name__} after {time.perf_counter() - t0:.1f} s"
+        ended[who] = time.monotonic()
 
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -371,13 +375,17 @@ def engine_only(heavy: int = 6, seconds: float | None = None) -> dict:
             while not deadlines:
                 time.sleep(0.05)
             ask("B", LIGHT.format(seed=LIGHT_SEEDS["allowed"]), "B", draw=True)
-            threads[0].join()
+            while not any(o.startswith(("stopped", "ok")) for w, o in list(outcome.items()) if w != "B"):
+                time.sleep(0.2)  # A's first run, to its end (at most its time limit)
             let_go.set()
             for t in threads:
                 t.join()
+            jobs.wait_idle(60)  # every training thread ended before the process does
     finally:
         Deadline.__init__ = real_init
-    held = [d.elapsed for d in deadlines if d.timed_out]
+    stops = [ended[w] for w, o in outcome.items() if "stopped at the limit" in o]
+    held = [min(t for t in stops if t >= d.started) - d.started for d in deadlines
+            if d.timed_out and any(t >= d.started for t in stops)]
     for who in sorted(outcome):
         print(f"  {who:3} {outcome[who]}")
     print(f"engine only: B served in {outcome['B']}; runs stopped at the {lim.max_seconds:g} s limit held their slot "
