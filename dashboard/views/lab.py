@@ -50,6 +50,7 @@ from dashboard.views.common import (
     guarded,
     is_seminar,
     load_widgets,
+    long_link_probe,
     md_escape,
     render_field,
     render_variant_slot,
@@ -59,6 +60,7 @@ from dashboard.views.results import downloads, results
 SPEC = "spec"
 URL_SEEN = "_url_seen"
 URL_WARNINGS = "_url_warnings"
+LINK_PROBE = "_link_probe"  # the page opened with no query: Streamlit may have dropped a long link
 TRAIN_NOW = "_train_now"
 FORM_ERROR = "_form_error"
 RETRAIN = "_retrain"
@@ -105,6 +107,7 @@ def _sync_from_url() -> None:
         spec, warnings = ss[SPEC], []  # back from another page: keep this session's settings
     else:
         spec, warnings = spec_from_query(q, may_use=hosted.may_use_upload)
+    ss[LINK_PROBE] = not q and SPEC not in ss  # a fresh page with no query: was a long link dropped?
     ss[URL_WARNINGS] = warnings
     _set_spec(spec)
     ss[URL_SEEN] = _canon(q)
@@ -138,7 +141,7 @@ def _pick_preset(name: str | None = None) -> None:
     else:
         spec = preset_spec(name)
     _set_spec(spec)
-    ss[URL_WARNINGS] = []
+    ss[URL_WARNINGS], ss[LINK_PROBE] = [], False
     ss[TRAIN_NOW] = True
 
 
@@ -175,7 +178,7 @@ def _on_submit() -> None:
         ss[FORM_ERROR] = str(e)
         return
     ss[SPEC] = spec
-    ss[URL_WARNINGS] = []
+    ss[URL_WARNINGS], ss[LINK_PROBE] = [], False
     ss[TRAIN_NOW] = True
     ss[RETRAIN] = bool(ss.get("f_retrain")) and not hosted.limits().hosted
 
@@ -374,6 +377,8 @@ def page() -> None:
         st.markdown(f"**{preset.question}**")
     for w in ss.get(URL_WARNINGS) or []:
         st.warning(f"Link setting ignored. {md_escape(w)}", icon=":material/warning:")
+    if ss.get(LINK_PROBE):
+        long_link_probe()
     hosted.show_store_warnings(runs)
 
     top_left, top_right = st.columns([3, 2], gap="large")
