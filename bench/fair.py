@@ -291,6 +291,17 @@ def max_slots_held(slots: list[tuple[str, float, float]]) -> int:
     return most
 
 
+def light_ready(lines: list[list[str]], light: Tab) -> float | None:
+    """Seconds from B's link to the end of B's training: the server's share of B's time. B's
+    trainings are those of the visitor with the fewest (A has one per heavy tab)."""
+    ends = [ln for ln in lines if ln[0] == "end" and len(ln) > 6]
+    visitors = [ln[6] for ln in ends]
+    if len(set(visitors)) < 2:
+        return None
+    b = min(set(visitors), key=visitors.count)
+    return max(float(ln[2]) for ln in ends if ln[6] == b) - light.started
+
+
 def report(out: dict, heavy: int) -> None:
     alone = out["alone"]
     print(f"light link alone on the idle server: done after "
@@ -311,6 +322,10 @@ def report(out: dict, heavy: int) -> None:
             what = "refused in line (the visitor's share)" if ln[3] == "-" else \
                 f"{ln[3]}, waited {ln[4]} s for a slot, held it {ln[5]} s"
             print(f"  training {ln[1][:8]} {t0:+7.1f} .. {t1:+7.1f} s: {what}")
+        ready = light_ready(p["lines"], light)
+        if ready is not None:
+            print(f"  the light run was ready on the server {ready:.1f} s after B followed its link; "
+                  f"its page was drawn {'-' if light.seconds is None else f'{light.seconds:.1f}'} s after")
     print()
     for name, ok, detail in out["checks"]:
         print(f"{'met    ' if ok else 'NOT MET'}  {name}: {detail}")
