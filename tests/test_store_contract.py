@@ -173,52 +173,53 @@ def test_a_get_records_its_time_at_most_once_a_minute(backend) -> None:
     assert accessed() == clock.t
 
 
-def test_many_threads_write_their_own_runs(backend) -> None:
-    s = backend.open()  # opened in this thread, used from all the others
-    start = threading.Barrier(8)
+def _in_threads(n: int, work) -> list[BaseException]:
+    """work(i) in n threads that start together; what they raised (a hang fails the test)."""
+    start = threading.Barrier(n)
     errors: list[BaseException] = []
 
-    def work(i: int) -> None:
+    def run(i: int) -> None:
         start.wait(TIMEOUT)
         try:
-            for j in range(10):
-                s.put(f"t{i}-{j}", _doc(j, 2000), {"title": f"{i}-{j}"})
-                assert s.get(f"t{i}-{j}") == _doc(j, 2000)
-                s.list(limit=5)
-        except BaseException as e:  # noqa: BLE001 - reported below
+            work(i)
+        except BaseException as e:  # noqa: BLE001 - reported by the caller
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(TIMEOUT)
     assert not any(t.is_alive() for t in threads), "a thread hangs"
+    return errors
+
+
+def test_many_threads_write_their_own_runs(backend) -> None:
+    s = backend.open()  # opened in this thread, used from all the others
+
+    def work(i: int) -> None:
+        for j in range(10):
+            s.put(f"t{i}-{j}", _doc(j, 2000), {"title": f"{i}-{j}"})
+            assert s.get(f"t{i}-{j}") == _doc(j, 2000)
+            s.list(limit=5)
+
+    assert _in_threads(8, work) == []
     events: list[str] = []
-    assert errors == [] and len(s.list(limit=1000, events=events)) == 80 and events == []
+    assert len(s.list(limit=1000, events=events)) == 80 and events == []
 
 
 def test_many_threads_read_and_write_the_same_runs(backend) -> None:
     s = backend.open()
-    errors: list[BaseException] = []
 
     def work(i: int) -> None:
-        try:
-            for j in range(15):
-                key = f"k{(i * 7 + j) % 10}"
-                s.put(key, _doc(j), {"title": key})
-                got = s.get(key)
-                assert got is None or set(got) == {"i", "values", "nested"}
-                s.list(limit=5)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        for j in range(15):
+            key = f"k{(i * 7 + j) % 10}"
+            s.put(key, _doc(j), {"title": key})
+            got = s.get(key)
+            assert got is None or set(got) == {"i", "values", "nested"}
+            s.list(limit=5)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(TIMEOUT)
-    assert errors == [] and len(s.list()) == 10
+    assert _in_threads(6, work) == [] and len(s.list()) == 10
 
 
 # --- claims ----------------------------------------------------------------------------------
