@@ -26,8 +26,10 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) -m bench
 
+# Twenty visitors opening presets at once (bench.load), then one visitor's six heavy CNN requests
+# beside another's light one (bench.fair); both hosted, on loopback. Fails if either fails.
 load: $(VENV)/.dev
-	$(PY) -m bench.load
+	$(PY) -m bench.load; seminar=$$?; $(PY) -m bench.fair; heavy=$$?; test $$seminar -eq 0 -a $$heavy -eq 0
 
 # Hostile links, CSV files, CLI values and store faults against a hosted lab on loopback, in
 # temporary folders; prints tried / handled (tests/test_attack.py runs a short version).

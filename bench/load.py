@@ -70,7 +70,8 @@ def _counted(self):
         return _orig(self)
     finally:
         _note("end", self.key[1], _t.time(), self.result.status if self.result is not None else "-",
-              round(self.waited, 2), round(self.deadline.elapsed, 2) if self.deadline else "-")
+              round(self.waited, 2), round(self.deadline.elapsed, 2) if self.deadline else "-",
+              (self.visitor or "-").replace(" ", "_"))
 _Job.train = _counted
 from streamlit.web.cli import main
 sys.argv = ["streamlit", "run", *sys.argv[1:]]

@@ -28,7 +28,8 @@ naming the parameter, the value (cut to 80 characters) and what is allowed. Numb
 core.numbers, as in the CLI and the CSV loader. A link with more than MAX_LINK_PARAMS parameters
 is read up to that many, with a warning saying how many were ignored. (Streamlit itself drops a
 whole query string of more than 1,000 parameters or 512 KiB before the page sees it: such a link
-opens the default experiment, and the page cannot tell.)
+opens the default experiment, and only the browser can tell: dashboard.views.common's
+long_link_probe warns there.)
 """
 from __future__ import annotations
 

@@ -167,3 +167,66 @@ def count_trainings(monkeypatch):
         return real(*a, **k)
     monkeypatch.setattr(core.train, "run_experiment", counting)
     return calls
+
+
+class StoreBackend:
+    """One run store location of one kind ("sqlite": a file; "postgresql": a namespace of its own
+    on the session's server): open views of it, and reach its rows behind its back."""
+
+    def __init__(self, kind: str, location: str, namespace: str | None = None):
+        self.kind, self.location, self.namespace = kind, location, namespace
+        self.opened: list = []
+
+    def open(self, **kw):
+        from core.store import open_run_store
+
+        if self.namespace:
+            kw["namespace"] = self.namespace
+        s = open_run_store(self.location, **kw)
+        self.opened.append(s)
+        return s
+
+    def sql(self, statement: str, params: tuple = ()) -> list[tuple]:
+        """Run one statement on the store's own tables ({runs}, {claims}), as another program would."""
+        if self.kind == "sqlite":
+            import sqlite3
+
+            con = sqlite3.connect(self.location)
+            try:
+                rows = con.execute(statement.format(runs="runs", claims="claims"), params).fetchall()
+                con.commit()
+                return rows
+            finally:
+                con.close()
+        import psycopg
+
+        ns = f'"{self.namespace}"'
+        with psycopg.connect(self.location, autocommit=True) as con:
+            cur = con.execute(statement.replace("?", "%s").format(runs=f"{ns}.runs", claims=f"{ns}.claims"), params)
+            return cur.fetchall() if cur.description else []
+
+    def close(self) -> None:
+        for s in self.opened:
+            if hasattr(s, "close"):
+                s.close()
+
+
+@pytest.fixture
+def store_backend(request, tmp_path):
+    """make(kind) -> a StoreBackend ("sqlite" in tmp_path, or "postgresql" on postgres_url in a
+    fresh namespace); every store it opened is closed at the end."""
+    import uuid
+
+    made: list[StoreBackend] = []
+
+    def make(kind: str) -> StoreBackend:
+        if kind == "sqlite":
+            b = StoreBackend("sqlite", str(tmp_path / "runs.db"))
+        else:
+            b = StoreBackend("postgresql", request.getfixturevalue("postgres_url"), f"t_{uuid.uuid4().hex[:16]}")
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()

@@ -85,3 +85,23 @@ def test_seminar_mode_renders(server, browser):
     with visit(browser, server + "/?mode=seminar&epochs=5", 1280, 800) as page:
         wait_charts(page, ALL_CHARTS)
         assert page.get_by_role("button", name="Memorizing random labels").count() == 1
+
+
+def test_a_link_streamlit_drops_for_its_size_is_warned_about(server, browser):
+    # Over 1,000 parameters Streamlit drops the whole query string before the page runs: the
+    # default experiment opens, and the page says why (dashboard.views.common.LONG_LINK_PROBE).
+    probe = ".relu-lab-long-link"
+    dropped = "&".join(["epochs=5"] + [f"x{i}=1" for i in range(1001)])
+    with visit(browser, server + "/?" + dropped) as page:
+        page.wait_for_selector(f"{probe}:has-text('1,002 parameters, more than the 1,000')", timeout=120_000)
+        assert "none of its settings were read" in page.inner_text(probe)
+        assert page.get_attribute(probe, "data-params") == "1002"
+    with visit(browser, server + "/") as page:  # no query at all: the probe looks and stays hidden
+        page.wait_for_selector(f"{probe}[data-params='0']", state="attached", timeout=120_000)
+        assert not page.is_visible(probe)
+    # A link the page reads (up to 100 parameters, the rest ignored with a warning of the page's
+    # own): the probe is not even sent, since Streamlit kept the query.
+    kept = "&".join(["epochs=5"] + [f"x{i}=1" for i in range(150)])
+    with visit(browser, server + "/?" + kept) as page:
+        page.wait_for_selector("text=only the first 100 are read", timeout=120_000)
+        assert page.locator(probe).count() == 0

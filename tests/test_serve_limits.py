@@ -112,3 +112,15 @@ def test_describe_limited_local_mode():
 def test_number_words():
     assert (sci(3_200_000_000), sci(500_000_000), sci(9999)) == ("3.2e9", "5.0e8", "9999")
     assert (count(1, "run", "runs"), count(0, "run", "runs"), count(2, "run", "runs")) == ("1 run", "0 runs", "2 runs")
+
+
+def test_the_servers_configured_memory_total():
+    from core.serve.limits import SERVER_BASE_MB, SERVER_CACHE_MB
+    from core.serve.opened import CACHE_MB
+
+    assert Limits().server_memory_mb() is None  # no per-run limit: no total either
+    hosted = Limits.from_env({"RELU_LAB_HOSTED": "1"})
+    assert hosted.server_memory_mb() == 512 + 2 * 512 + 64 == 1600
+    wider = Limits.from_env({"RELU_LAB_HOSTED": "1", "RELU_LAB_MAX_CONCURRENT": "3", "RELU_LAB_MAX_MEMORY_MB": "256"})
+    assert wider.server_memory_mb() == SERVER_BASE_MB + 3 * 256 + SERVER_CACHE_MB
+    assert CACHE_MB == SERVER_CACHE_MB  # the cache the total counts is the cache the server keeps

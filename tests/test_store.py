@@ -1,11 +1,12 @@
-"""The run store (core.store.RunStore): basics, warnings that belong to their caller, the size cap,
-a store deleted or replaced while in use, durability under kill -9, threads.
+"""What only the SQLite run store (core.store.RunStore) has: its journal, a locked file, the size
+cap against a model, a store deleted or replaced while in use, durability under kill -9.
+What every backend shares (runs, warnings that belong to their caller, the size cap, threads,
+claims) is test_store_contract.py's, run on SQLite and on PostgreSQL.
 
 Recognising the file and read-only stores: test_store_sqlfile.py; damage: test_store_salvage.py;
 claims: test_store_claims.py; keys and summaries: test_store_keys.py; the CLI: test_runs_cli.py."""
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -15,7 +16,6 @@ import sys
 import textwrap
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -57,41 +57,6 @@ class FakeClock:
 
 # --- basics -----------------------------------------------------------------------------
 
-def test_put_get_roundtrip_and_blob_is_zlib_json(db: Path) -> None:
-    events: list[str] = []
-    s = RunStore(db, events=events)
-    assert s.path == db and db.exists() and events == [] and not s.read_only and s.condition is None
-    assert s.put("k1", _doc(1), {"title": "one", "status": "ok", "seconds": 1.5}) is True
-    assert s.get("k1") == _doc(1)
-    assert s.get("missing") is None
-    # The BLOB is zlib-compressed JSON (not pickle), readable without this module.
-    con = sqlite3.connect(db)
-    blob, summ = con.execute("SELECT doc, summary FROM runs WHERE key='k1'").fetchone()
-    con.close()
-    assert json.loads(zlib.decompress(blob)) == _doc(1)
-    assert json.loads(summ) == {"title": "one", "status": "ok", "seconds": 1.5}
-
-
-def test_replace_list_order_limit_delete(db: Path) -> None:
-    s = RunStore(db)
-    for i in range(5):
-        s.put(f"k{i}", _doc(i), {"title": f"t{i}", "status": "ok", "key": "not-mine"})
-    s.put("k1", _doc(99), {"title": "replaced"})  # same key again = replace, and now newest
-    assert s.get("k1") == _doc(99)
-    rows = s.list()
-    assert [r["key"] for r in rows] == ["k1", "k4", "k3", "k2", "k0"]
-    assert rows[0]["title"] == "replaced" and "status" not in rows[0]
-    assert rows[1]["title"] == "t4" and rows[1]["key"] == "k4"  # our "key" wins over the summary's
-    assert all(isinstance(r["created"], float) and r["created_iso"].endswith("+00:00") for r in rows)
-    assert rows[0]["created"] >= rows[1]["created"]
-    assert all(r["bytes"] > 0 for r in rows)
-    assert [r["key"] for r in s.list(limit=2)] == ["k1", "k4"]
-    assert s.summary("k4")["title"] == "t4" and s.summary("nope") is None
-    assert s.delete("k3") is True
-    assert s.delete("k3") is False
-    assert s.get("k3") is None and len(s.list()) == 4
-
-
 def test_wal_and_synchronous(db: Path) -> None:
     s = RunStore(db)
     con = sqlite3.connect(db)
@@ -116,101 +81,10 @@ def test_locked_store_is_not_treated_as_corrupt(db: Path) -> None:
     assert not [p for p in db.parent.iterdir() if "corrupt" in p.name]
 
 
-# --- warnings are the caller's ------------------------------------------------------------
-
-def test_undecodable_rows_are_events_of_the_call_that_met_them(db: Path) -> None:
-    s = RunStore(db)
-    assert not hasattr(s, "warnings")  # nothing is kept store-wide for every later caller to see
-    for k in ("good", "badblob", "notjson", "notdict", "badsummary", "badsummary2"):
-        s.put(k, {"k": k}, {"title": k})
-    con = sqlite3.connect(db)
-    con.execute("UPDATE runs SET doc = ? WHERE key = 'badblob'", (os.urandom(64),))
-    con.execute("UPDATE runs SET doc = ? WHERE key = 'notjson'", (zlib.compress(b"{nope"),))
-    con.execute("UPDATE runs SET doc = ? WHERE key = 'notdict'", (zlib.compress(b"[1, 2]"),))
-    con.execute("UPDATE runs SET summary = '{broken' WHERE key LIKE 'badsummary%'")
-    con.commit()
-    con.close()
-    for k in ("badblob", "notjson", "notdict"):
-        mine: list[str] = []
-        assert s.get(k, mine) is None
-        assert len(mine) == 1 and k[:12] in mine[0] and "treated as missing" in mine[0]
-    quiet: list[str] = []
-    assert s.get("good", quiet) == {"k": "good"} and s.get("badsummary", quiet) == {"k": "badsummary"}
-    assert quiet == []  # another caller's trouble is not this caller's
-    listing: list[str] = []
-    keys = [r["key"] for r in s.list(events=listing)]
-    assert set(keys) == {"good", "badblob", "notjson", "notdict"}
-    # One short line for the listing, naming no run: a visitor is not told of others' runs.
-    assert listing == ["2 stored runs could not be read and are not listed"]
-    # An undecodable run is repaired by storing it again.
-    s.put("badblob", {"fixed": True}, {"title": "again"})
-    assert s.get("badblob") == {"fixed": True}
-
-
-def test_store_flag_is_not_part_of_the_summary(db: Path) -> None:
-    s = RunStore(db)
-    s.put("k", {"full": True}, {"store": True, "title": "t"})
-    assert s.list()[0]["title"] == "t" and "store" not in s.list()[0]
-
-
 # --- the size cap -------------------------------------------------------------------------
 
 def _sized(i: int, kb: int = 100) -> dict:
     return {"i": i, "blob": random.Random(i).randbytes(kb * 1024).hex()}  # incompressible enough
-
-
-def test_size_cap_evicts_the_least_recently_used_runs(db: Path) -> None:
-    clock = FakeClock()
-    s = RunStore(db, max_mb=1, clock=clock)
-    sizes = {}
-    for i in range(6):  # each about 0.11 MB compressed: 6 fit in 1 MB
-        clock.t += 100
-        s.put(f"k{i}", _sized(i), {"title": f"{i}"})
-        sizes[f"k{i}"] = s.summary(f"k{i}")["bytes"]
-    assert {r["key"] for r in s.list()} == {f"k{i}" for i in range(6)}
-    clock.t += 100
-    assert s.get("k0") is not None  # read: now the most recently used of the old ones
-    for i in range(6, 10):
-        clock.t += 100
-        s.put(f"k{i}", _sized(i), {"title": f"{i}"})
-        sizes[f"k{i}"] = s.summary(f"k{i}")["bytes"]
-    kept = {r["key"] for r in s.list()}
-    total = sum(sizes[k] for k in kept)
-    assert total <= 2**20 and "k9" in kept
-    # Evicted: exactly the least recently used, oldest first, and no more than needed.
-    order = ["k1", "k2", "k3", "k4", "k5", "k0", "k6", "k7", "k8", "k9"]
-    assert kept == set(order[len(order) - len(kept):])
-    dropped = order[len(order) - len(kept) - 1]
-    assert total + sizes[dropped] > 2**20
-
-
-def test_a_run_over_the_cap_is_not_kept_and_says_so(db: Path) -> None:
-    s = RunStore(db, max_mb=0.05)
-    s.put("small", {"x": 1}, {})
-    events: list[str] = []
-    assert s.put("big", _sized(1), {}, events) is False
-    assert s.get("big") is None and s.get("small") == {"x": 1}
-    assert len(events) == 1 and "more than the run store's cap" in events[0] and "not kept" in events[0]
-
-
-def test_a_get_records_its_time_at_most_once_a_minute(db: Path) -> None:
-    clock = FakeClock()
-    s = RunStore(db, clock=clock)
-    s.put("k", {"a": 1}, {})
-
-    def accessed() -> float:
-        con = sqlite3.connect(db)
-        try:
-            return con.execute("SELECT accessed FROM runs WHERE key = 'k'").fetchone()[0]
-        finally:
-            con.close()
-    t0 = clock.t
-    clock.t += 30
-    s.get("k")
-    assert accessed() == t0  # no write for every read
-    clock.t += 31
-    s.get("k")
-    assert accessed() == clock.t
 
 
 @settings(max_examples=25, deadline=None)
@@ -315,7 +189,6 @@ def test_random_bytes_over_a_store_in_use_are_reported_once_and_never_moved(db: 
     assert len(again) == 1 and "fresh one was started" in again[0] and s.condition is None
 
 
-
 # --- kill -9 ----------------------------------------------------------------------------
 
 _WRITER = textwrap.dedent("""
@@ -391,42 +264,3 @@ def test_kill_9_during_writes_keeps_committed_runs(db: Path) -> None:
             if key not in deleted:
                 _check_doc(s.get(key), key)
         assert {r["key"] for r in listed} >= set(committed) - deleted
-
-
-# --- threads ----------------------------------------------------------------------------
-
-def _run_threads(n: int, target) -> list:
-    results: list = [None] * n
-    errors: list = []
-    start = threading.Barrier(n)
-
-    def wrap(i: int) -> None:
-        start.wait()
-        try:
-            results[i] = target(i)
-        except BaseException as e:  # noqa: B036 - collected and asserted on below
-            errors.append(e)
-            results[i] = e
-
-    threads = [threading.Thread(target=wrap, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert not any(t.is_alive() for t in threads), "a thread hangs"
-    return results
-
-
-def test_many_threads_read_and_write_without_errors(db: Path) -> None:
-    s = RunStore(db)  # created in this thread, used from all the others
-
-    def work(i: int) -> int:
-        for j in range(10):
-            s.put(f"t{i}-{j}", _doc(j, 2000), {"title": f"{i}-{j}"})
-            assert s.get(f"t{i}-{j}") == _doc(j, 2000)
-            s.list(limit=5)
-        return i
-
-    assert _run_threads(8, work) == list(range(8))
-    events: list[str] = []
-    assert len(s.list(limit=1000, events=events)) == 80 and events == []

@@ -45,26 +45,6 @@ def stores(tmp_path: Path, clock: FakeClock) -> tuple[RunStore, RunStore]:
 
 # --- the claim row ------------------------------------------------------------------------
 
-def test_one_owner_at_a_time_and_an_expired_claim_is_taken_over(stores, clock) -> None:
-    a, b = stores
-    assert a.try_claim("k", "A", 30) and a.claim_holder("k") == b.claim_holder("k") == "A"
-    assert not b.try_claim("k", "B", 30)
-    assert a.try_claim("k", "A", 30)  # the holder asking again keeps it (and renews it)
-    clock.t += 29
-    assert not b.try_claim("k", "B", 30)
-    assert a.renew_claim("k", "A", 30)  # renewed while training: good until t0 + 59
-    clock.t += 29
-    assert not b.try_claim("k", "B", 30) and b.claim_holder("k") == "A"
-    clock.t += 2  # the owner died 30 s ago: its lease ran out
-    assert b.claim_holder("k") is None and b.try_claim("k", "B", 30) and a.claim_holder("k") == "B"
-    assert not a.renew_claim("k", "A", 30)  # the old owner learns it lost it
-    a.release_claim("k", "A")  # and cannot release someone else's
-    assert b.claim_holder("k") == "B"
-    b.release_claim("k", "B")
-    assert a.claim_holder("k") is None and a.try_claim("k", "A", 30)
-    assert a.try_claim("other", "B", 30)  # claims are per key
-
-
 class ClaimModel(RuleBasedStateMachine):
     """Any interleaving of claims, renewals, releases and time by three owners on two views of
     one store agrees with a model of one lease per key."""
@@ -170,22 +150,6 @@ def test_a_holder_that_gives_up_without_a_result_hands_over(stores, clock) -> No
 
     turn = claim_or_wait(a, "k", owner="A", wait=wait)
     assert turn.claim is not None and turn.waited and a.claim_holder("k") == "A"
-
-
-def test_a_dead_holder_is_taken_over_when_its_lease_runs_out(stores, clock) -> None:
-    a, b = stores
-    t0 = clock.t
-    assert b.try_claim("k", "B", LEASE_S)  # then killed: never renewed, never released
-    looks: list[float] = []
-
-    def wait(s: float) -> None:
-        looks.append(clock.t)
-        clock.t += s
-
-    turn = claim_or_wait(a, "k", owner="A", poll_s=1.0, wait=wait)
-    assert turn.claim is not None and a.claim_holder("k") == "A"
-    assert looks[-1] < t0 + LEASE_S <= clock.t  # waited exactly until the lease ended
-    assert len(looks) == LEASE_S  # one look a second
 
 
 def test_a_living_holder_keeps_its_claim_however_long_it_trains(stores, clock) -> None:

@@ -39,6 +39,11 @@ HOSTED_MAX_SECONDS = 60.0
 # Per run. Two runs at once plus the server itself (~0.5 GB with torch and scikit-learn
 # loaded) stay under 2 GB. The presets need 35 to 70 MB by the same estimate.
 HOSTED_MAX_MEMORY_MB = 512
+# What a server holds besides its runs: Python, torch, scikit-learn, Streamlit and the pages'
+# sessions (about 0.45 GB measured with the engine warmed up). With the per-run limit, the slots
+# and the cache of opened runs it makes the server's configured total (server_memory_mb).
+SERVER_BASE_MB = 512
+SERVER_CACHE_MB = 64  # core.serve.opened.CACHE_MB: thinned views of stored runs, shared by sessions
 # The run store's documents (compressed): a demo's disk does not fill up with visitors' runs;
 # the least recently used are evicted. A heavy 64-seed, 5,000-epoch run is about 8.5 MB.
 HOSTED_STORE_MAX_MB = 512
@@ -128,6 +133,15 @@ class Limits:
             if value is not None and value.strip() != "":
                 over[name] = parse(var, value)
         return replace(lim, **over)
+
+    def server_memory_mb(self) -> int | None:
+        """The configured total for the whole server (None without a per-run memory limit): its
+        own base, `max_concurrent` runs at their limit (a heavy read of a stored run takes a slot
+        and is priced the same way) and the cache of opened runs. Hosted: 512 + 2 x 512 + 64 MB.
+        With Ray the trainings run on the cluster, so this is an upper bound for a replica."""
+        if self.max_memory_mb is None:
+            return None
+        return SERVER_BASE_MB + self.max_concurrent * self.max_memory_mb + SERVER_CACHE_MB
 
     def describe(self) -> str:
         """One sentence for the page's 'about this demo' line."""

@@ -32,7 +32,7 @@ from core.config import Config
 from core.cost import MEMORY_BASE_MB, memory_bytes
 from core.results import Experiment
 from core.serve.errors import BudgetError
-from core.serve.limits import Limits
+from core.serve.limits import SERVER_CACHE_MB, Limits
 from core.serve.snapshot import freeze
 from core.serve.thin import thin
 
@@ -43,7 +43,7 @@ DECODE_PER_STORED_BYTE = 64
 HEAVY_OPEN_MB = 64              # reads priced above this wait for a slot of the training gate
 DECODE_STORED_BYTES_PER_S = 1e6  # about 1.5e6 measured; what the line's estimated wait counts
 CACHE_ENTRIES = 16
-CACHE_MB = 64
+CACHE_MB = SERVER_CACHE_MB  # one number: the server's configured total counts it (Limits.server_memory_mb)
 
 
 class Unreadable(Exception):

@@ -3,7 +3,8 @@
 | module    | what it holds |
 |-----------|---------------|
 | `keys`    | the default path ($RELU_LAB_STORE), `experiment_key`, `store_key`, `summarize`, STORABLE |
-| `runs`    | `RunStore`: get, put, list, summary, delete, resolve; the size cap; the claim rows |
+| `base`    | `BaseRunStore`: what every backend shares, in SQL: get, put, list, summary, delete, resolve, the size cap, claims |
+| `runs`    | `RunStore`: the SQLite file, its care (recognised, re-opened, salvaged, read-only) and its transactions |
 | `sqlfile` | the file: recognising it as ours, creating it, how it can be opened, whether it is damaged |
 | `salvage` | a damaged store: its readable runs copied into a fresh file, the damaged one kept aside |
 | `claims`  | `claim_or_wait`, `Claim`: identical experiments in several processes train once |
@@ -13,7 +14,7 @@
 imported only then), anything else a SQLite RunStore; no location: $RELU_LAB_STORE, else
 <repo>/.data/runs.db.
 
-The interface a caller uses (and another backend would offer) is RunStore's methods, each
+The interface a caller uses (and another backend would offer) is BaseRunStore's methods, each
 taking an `events` list for the warnings meant for that caller, plus `read_only`, `condition`,
 and the four claim methods that core.store.claims builds on.
 """

@@ -3,7 +3,8 @@
 `RELU_LAB_STORE=postgresql://user:password@host:5432/db` (or `--store postgresql://...`) selects
 it through core.store.open_run_store; psycopg 3 is imported only then. Same public interface as
 the SQLite RunStore: get, put, list, summary, delete, resolve, read_only, condition, and the four
-claim methods core.store.claims builds on, each taking an optional `events` list.
+claim methods core.store.claims builds on, each taking an optional `events` list. Those are
+core.store.base's, shared with SQLite; this module says how PostgreSQL is reached and asked.
 
 * **Its own tables only.** Everything lives in one PostgreSQL schema (namespace, default
   `relu_lab`) of the database: `runs`, `claims` and `schema_version`. A namespace holding other
@@ -34,13 +35,12 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psycopg
 from psycopg import errors as pgerr
 
-from core.store import sqlfile as F
-from core.store.runs import ACCESS_STEP_S, Events, _mb, _row, _say
+from core.store.base import BaseRunStore, Events, _say, queries
 from core.store.sqlfile import NotAStore, StoreError
 
 NAMESPACE = "relu_lab"
@@ -119,13 +119,15 @@ class _Pool:
             con.close()
 
 
-class PgRunStore:
+class PgRunStore(BaseRunStore):
     """The run store in the PostgreSQL database at `url` (see the module docstring).
 
     max_mb: a size cap, as RunStore's. clock: epoch seconds (None: the database server's).
     namespace: the PostgreSQL schema holding the tables. events: what opening found.
     Raises NotAStore if the namespace holds another program's tables, StoreError if the server
     cannot be reached or the schema cannot be made; both are OSErrors."""
+
+    _touch_errors = (psycopg.Error,)
 
     def __init__(self, url: str, *, max_mb: float | None = None, clock: Callable[[], float] | None = None,
                  events: Events = None, namespace: str = NAMESPACE):
@@ -141,15 +143,6 @@ class PgRunStore:
         self._op(None, self._open, None, opening=True)
         if self._condition:
             _say(events, self._condition)
-
-    @property
-    def read_only(self) -> bool:
-        return self._mode != "rw"
-
-    @property
-    def condition(self) -> str | None:
-        """What a user of this store should be told once (read-only); else None."""
-        return self._condition
 
     def close(self) -> None:
         """Close the idle connections (a store used after this opens new ones)."""
@@ -270,157 +263,34 @@ class PgRunStore:
             return out
         return default  # not reached: the second attempt returns or raises
 
-    # -- runs -------------------------------------------------------------------------------
+    # -- what the shared half (core.store.base) asks of PostgreSQL -----------------------------
 
-    def get(self, key: str, events: Events = None) -> dict | None:
-        """The stored document, or None if absent or unreadable (with an event). Records the
-        time of the access (at most every ACCESS_STEP_S), for the size cap's LRU order."""
-        q = self._q
+    def _transaction(self, con: psycopg.Connection):
+        return con.transaction()
 
-        def read(con: psycopg.Connection) -> Any:
-            row = con.execute(q["get"], (key,)).fetchone()
-            if row is None:
-                return None
-            if self._mode == "rw":
-                now = self._now(con)
-                if row[1] < now - ACCESS_STEP_S:
-                    try:  # bookkeeping only: never holds up serving the run
-                        con.execute(q["touch"], (now, key, now - ACCESS_STEP_S))
-                    except psycopg.Error:
-                        pass
-            return row[0]
-
-        blob = self._op(events, read, None)
-        if blob is None:
-            return None
-        try:
-            return F.decode(bytes(blob))
-        except F.DECODE_ERRORS as e:
-            _say(events, f"the stored copy of run {key[:12]} cannot be read ({type(e).__name__}); "
-                         "it is treated as missing")
-            return None
-
-    def put(self, key: str, doc: dict, summary: dict, events: Events = None) -> bool:
-        """Store `doc` under `key` in one transaction (replacing a run with that key); with a size
-        cap, evict the least recently used other runs until the rest fit. Returns whether it was
-        kept: not on a read-only store, nor a run bigger than the cap itself."""
-        if not isinstance(key, str) or not key:
-            raise ValueError("key must be a non-empty string")
-        import json
-
-        blob = F.encode(doc)
-        summ = json.dumps({k: v for k, v in summary.items() if k != "store"}, separators=(",", ":"))
-        if self.max_bytes is not None and len(blob) > self.max_bytes:
-            _say(events, f"run {key[:12]} is {_mb(len(blob))}, more than the run store's cap of "
-                         f"{_mb(self.max_bytes)}; not kept")
-            return False
-        q = self._q
-
-        def write(con: psycopg.Connection) -> bool:
-            with con.transaction():
-                now = self._now(con)
-                if self.max_bytes is not None:  # one evictor at a time: puts at once never over-evict
-                    con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{APP}:{self.ns}:cap",))
-                con.execute(q["put"], (key, now, summ, blob, len(blob), now))
-                evicted = self._evict(con, key)
-            if evicted:
-                log.info("run store %s: evicted %d least recently used runs to stay under %s",
-                         self.path, evicted, _mb(self.max_bytes or 0))
-            return True
-
-        return self._op(events, write, False, write=True)
-
-    def _evict(self, con: psycopg.Connection, keep: str) -> int:
-        if self.max_bytes is None:
-            return 0
-        total = con.execute(self._q["total"]).fetchone()[0]
-        evicted = 0
-        if total > self.max_bytes:
-            for key, size in con.execute(self._q["lru"], (keep,)).fetchall():
-                if total <= self.max_bytes:
-                    break
-                con.execute(self._q["delete"], (key,))
-                total, evicted = total - size, evicted + 1
-        return evicted
-
-    def list(self, limit: int = 200, events: Events = None) -> list[dict]:
-        """Newest first: {**summary, "key", "created", "created_iso", "bytes"} (as RunStore.list)."""
-        rows = self._op(events, lambda con: con.execute(self._q["list"], (int(limit),)).fetchall(), [])
-        out = [_row(*row) for row in rows]
-        bad = out.count(None)
-        if bad:
-            _say(events, f"{bad} stored run{'s' if bad > 1 else ''} could not be read and "
-                         f"{'are' if bad > 1 else 'is'} not listed")
-        return [r for r in out if r is not None]
-
-    def summary(self, key: str, events: Events = None) -> dict | None:
-        row = self._op(events, lambda con: con.execute(self._q["summary"], (key,)).fetchone(), None)
-        return None if row is None else _row(*row)
-
-    def delete(self, key: str, events: Events = None) -> bool:
-        return self._op(events, lambda con: con.execute(self._q["delete"], (key,)).rowcount > 0, False, write=True)
-
-    def resolve(self, prefix: str, events: Events = None) -> str:
-        """The one stored key equal to or starting with `prefix` (KeyError: none; ValueError: several)."""
-        if not prefix:
-            raise KeyError("empty key")
-
-        def find(con: psycopg.Connection) -> list[str]:
-            if con.execute(self._q["exists"], (prefix,)).fetchone():
-                return [prefix]
-            return [r[0] for r in con.execute(self._q["prefix"], (len(prefix), prefix))]
-
-        keys = self._op(events, find, [])
-        if not keys:
-            raise KeyError(f"no stored run with key {prefix!r}")
-        if len(keys) > 1:
-            more = ", ..." if len(keys) > 2 else ""
-            raise ValueError(f"key prefix {prefix!r} is ambiguous: {', '.join(keys[:2])}{more}")
-        return keys[0]
-
-    # -- claims -------------------------------------------------------------------------------
+    def _lock_cap(self, con: psycopg.Connection) -> None:
+        if self.max_bytes is not None:  # one evictor at a time: puts at once never over-evict
+            con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{APP}:{self.ns}:cap",))
 
     def try_claim(self, key: str, owner: str, lease_s: float) -> bool:
-        """As RunStore.try_claim: one atomic upsert that only takes an expired (or own) claim."""
+        """As BaseRunStore.try_claim: one atomic upsert that only takes an expired (or own) claim."""
         def take(con: psycopg.Connection) -> bool:
             now = self._now(con)
             return con.execute(self._q["claim"], (key, owner, now + lease_s, now)).fetchone() is not None
         return self._op(None, take, True, write=True)
 
-    def renew_claim(self, key: str, owner: str, lease_s: float) -> bool:
-        return self._op(None, lambda con: con.execute(
-            self._q["renew"], (self._now(con) + lease_s, key, owner)).rowcount == 1, True, write=True)
-
-    def release_claim(self, key: str, owner: str) -> None:
-        self._op(None, lambda con: con.execute(self._q["release"], (key, owner)), None, write=True)
-
-    def claim_holder(self, key: str) -> str | None:
-        if self.read_only:
-            return None
-        row = self._op(None, lambda con: con.execute(self._q["holder"], (key, self._now(con))).fetchone(), None)
-        return None if row is None else row[0]
-
 
 def _queries(ns: str) -> dict[str, str]:
+    """base.queries in psycopg's placeholders, with PostgreSQL's own put and claim."""
+    shared = {k: v.replace("?", "%s") for k, v in queries(f"{ns}.runs", f"{ns}.claims", "seq").items()}
     return {
-        "get": f"SELECT doc, accessed FROM {ns}.runs WHERE key = %s",
-        "touch": f"UPDATE {ns}.runs SET accessed = %s WHERE key = %s AND accessed < %s",
+        **shared,
         "put": f"INSERT INTO {ns}.runs (key, created, summary, doc, bytes, accessed) VALUES (%s, %s, %s, %s, %s, %s) "
                "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, created = excluded.created, "
                "summary = excluded.summary, doc = excluded.doc, bytes = excluded.bytes, accessed = excluded.accessed",
-        "total": f"SELECT COALESCE(SUM(bytes), 0) FROM {ns}.runs",
-        "lru": f"SELECT key, bytes FROM {ns}.runs WHERE key <> %s ORDER BY accessed, seq",
-        "delete": f"DELETE FROM {ns}.runs WHERE key = %s",
-        "list": f"SELECT key, created, summary, bytes FROM {ns}.runs ORDER BY created DESC, seq DESC LIMIT %s",
-        "summary": f"SELECT key, created, summary, bytes FROM {ns}.runs WHERE key = %s",
-        "exists": f"SELECT 1 FROM {ns}.runs WHERE key = %s",
-        "prefix": f"SELECT key FROM {ns}.runs WHERE left(key, %s) = %s ORDER BY key LIMIT 3",
         "claim": f"INSERT INTO {ns}.claims AS c (key, owner, expires) VALUES (%s, %s, %s) ON CONFLICT (key) "
                  "DO UPDATE SET owner = excluded.owner, expires = excluded.expires "
                  "WHERE c.expires <= %s OR c.owner = excluded.owner RETURNING owner",
-        "renew": f"UPDATE {ns}.claims SET expires = %s WHERE key = %s AND owner = %s",
-        "release": f"DELETE FROM {ns}.claims WHERE key = %s AND owner = %s",
-        "holder": f"SELECT owner FROM {ns}.claims WHERE key = %s AND expires > %s",
     }
 
 

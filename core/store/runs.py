@@ -21,14 +21,15 @@ store deleted or replaced while the server runs is opened again (a fresh one if 
 never a "no such table" on every request. A damaged store is salvaged into a fresh file. A
 store that cannot be written is served read-only.
 
+The runs and the claims themselves (get, put, list, the size cap, ...) are core.store.base's,
+shared with the PostgreSQL store; this module says how SQLite is opened, kept and asked.
+
 Warnings are events for the caller: every method takes `events`, a list the caller owns, and
 appends to it what it should tell its own user (short, never naming other runs); each is also
 logged. Nothing is kept server-wide. A lasting state (read-only, unusable) is `condition`.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import logging
 import os
 import sqlite3
@@ -37,17 +38,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from core.store import salvage as S
 from core.store import sqlfile as F
+from core.store.base import BaseRunStore, Events, _say, queries
 from core.store.keys import default_path
-
-ACCESS_STEP_S = 60.0  # a get records its time at most this often per run (LRU needs no finer grain)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Events = list[str] | None
 
 _OPEN_LOCK = threading.Lock()  # serializes opening, re-opening and salvaging within this process
 
@@ -60,17 +59,7 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _say(events: Events, msg: str) -> None:
-    log.warning(msg)
-    if events is not None:
-        events.append(msg)
-
-
-def _mb(n: float) -> str:
-    return f"{n / 2**20:.1f} MB"
-
-
-class RunStore:
+class RunStore(BaseRunStore):
     """The run store at `path` (default $RELU_LAB_STORE, else <repo>/.data/runs.db).
 
     max_mb: a size cap on the stored documents; a put evicts the least recently used runs
@@ -82,6 +71,8 @@ class RunStore:
     read-only (`read_only`, `condition`).
     """
 
+    _touch_errors = (sqlite3.OperationalError,)
+
     def __init__(self, path: str | os.PathLike | None = None, *, max_mb: float | None = None,
                  clock: Callable[[], float] = time.time, events: Events = None):
         self.path: Path = Path(path).expanduser() if path is not None else default_path()
@@ -91,6 +82,7 @@ class RunStore:
         self._id: tuple[int, int] | None = None
         self._condition: str | None = None
         self._said_damaged = False
+        self._q = _QUERIES
         opened: list[str] = []
         with _OPEN_LOCK:
             self._open(opened)
@@ -98,15 +90,6 @@ class RunStore:
             _say(events, msg)
 
     # -- the file ---------------------------------------------------------------------------
-
-    @property
-    def read_only(self) -> bool:
-        return self._mode != "rw"
-
-    @property
-    def condition(self) -> str | None:
-        """What a user of this store should be told once: read-only, or unusable; else None."""
-        return self._condition
 
     def _open(self, events: list[str], salvaged: bool = False) -> None:
         path = self.path
@@ -245,175 +228,37 @@ class RunStore:
         finally:
             con.close()
 
-    # -- runs -------------------------------------------------------------------------------
+    # -- what the shared half (core.store.base) asks of SQLite ---------------------------------
 
-    def get(self, key: str, events: Events = None) -> dict | None:
-        """The stored document, or None if absent or unreadable (with an event). Records the
-        time of the access, for the size cap's least-recently-used order."""
-        def read(con: sqlite3.Connection) -> Any:
-            if self._mode != "rw":
-                row = con.execute("SELECT doc FROM runs WHERE key = ?", (key,)).fetchone()
-                return None if row is None else row[0]
-            row = con.execute("SELECT doc, accessed FROM runs WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                return None
-            now = self.clock()
-            if row[1] < now - ACCESS_STEP_S:
-                try:  # bookkeeping only: a busy store must not hold up serving the run
-                    con.execute("PRAGMA busy_timeout = 1000")
-                    con.execute("UPDATE runs SET accessed = ? WHERE key = ?", (now, key))
-                except sqlite3.OperationalError:
-                    pass
-            return row[0]
+    def _transaction(self, con: sqlite3.Connection):
+        return F.transaction(con)
 
-        blob = self._op(events, read, None)
-        if blob is None:
-            return None
-        try:
-            return F.decode(blob)
-        except F.DECODE_ERRORS as e:
-            _say(events, f"the stored copy of run {key[:12]} cannot be read ({type(e).__name__}); "
-                         "it is treated as missing")
-            return None
+    def _now(self, con: sqlite3.Connection) -> float:
+        return self.clock()
 
-    def put(self, key: str, doc: dict, summary: dict, events: Events = None) -> bool:
-        """Store `doc` under `key` in one transaction (an existing run with that key is replaced);
-        with a size cap, evict the least recently used other runs until the rest fit. Returns
-        whether it was kept: not on a read-only store, nor a run bigger than the cap itself."""
-        if not isinstance(key, str) or not key:
-            raise ValueError("key must be a non-empty string")
-        # Encode before taking the write lock: compressing MBs must not block other writers.
-        blob = F.encode(doc)
-        summ = json.dumps({k: v for k, v in summary.items() if k != "store"}, separators=(",", ":"))
-        if self.max_bytes is not None and len(blob) > self.max_bytes:
-            _say(events, f"run {key[:12]} is {_mb(len(blob))}, more than the run store's cap of "
-                         f"{_mb(self.max_bytes)}; not kept")
-            return False
-
-        def write(con: sqlite3.Connection) -> bool:
-            now = self.clock()
-            with F.transaction(con):
-                con.execute(f"INSERT OR REPLACE INTO runs ({F.RUN_COLUMNS}) VALUES (?,?,?,?,?,?)",
-                            (key, now, summ, blob, len(blob), now))
-                evicted = self._evict(con, key)
-            if evicted:
-                log.info("run store %s: evicted %d least recently used runs to stay under %s",
-                         self.path, evicted, _mb(self.max_bytes or 0))
-            return True
-
-        return self._op(events, write, False, write=True)
-
-    def _evict(self, con: sqlite3.Connection, keep: str) -> int:
-        if self.max_bytes is None:
-            return 0
-        total = con.execute("SELECT COALESCE(SUM(bytes), 0) FROM runs").fetchone()[0]
-        evicted = 0
-        if total > self.max_bytes:
-            for key, size in con.execute("SELECT key, bytes FROM runs WHERE key != ? ORDER BY accessed, rowid",
-                                         (keep,)).fetchall():
-                if total <= self.max_bytes:
-                    break
-                con.execute("DELETE FROM runs WHERE key = ?", (key,))
-                total, evicted = total - size, evicted + 1
-        return evicted
-
-    def list(self, limit: int = 200, events: Events = None) -> list[dict]:
-        """Newest first: {**summary, "key", "created" (epoch s), "created_iso" (UTC), "bytes"}.
-
-        Only summaries are read (documents can be MBs each); rows whose summary cannot be
-        decoded are skipped, counted in one event. A damaged document shows up when it is opened.
-        """
-        rows = self._op(events, lambda con: con.execute(
-            "SELECT key, created, summary, bytes FROM runs ORDER BY created DESC, rowid DESC LIMIT ?",
-            (int(limit),)).fetchall(), [])
-        out = [_row(*row) for row in rows]
-        bad = out.count(None)
-        if bad:
-            _say(events, f"{bad} stored run{'s' if bad > 1 else ''} could not be read and "
-                         f"{'are' if bad > 1 else 'is'} not listed")
-        return [r for r in out if r is not None]
-
-    def summary(self, key: str, events: Events = None) -> dict | None:
-        """One run's list() entry, without reading its document."""
-        row = self._op(events, lambda con: con.execute(
-            "SELECT key, created, summary, bytes FROM runs WHERE key = ?", (key,)).fetchone(), None)
-        return None if row is None else _row(*row)
-
-    def delete(self, key: str, events: Events = None) -> bool:
-        """Whether a run was deleted (never on a read-only store)."""
-        return self._op(events, lambda con: con.execute("DELETE FROM runs WHERE key = ?", (key,)).rowcount > 0,
-                        False, write=True)
-
-    def resolve(self, prefix: str, events: Events = None) -> str:
-        """The one stored key equal to or starting with `prefix`.
-
-        Raises KeyError if none and ValueError if several match (message names them).
-        """
-        if not prefix:
-            raise KeyError("empty key")
-
-        def find(con: sqlite3.Connection) -> list[str]:
-            if con.execute("SELECT 1 FROM runs WHERE key = ?", (prefix,)).fetchone():
-                return [prefix]
-            return [r[0] for r in con.execute(
-                "SELECT key FROM runs WHERE substr(key, 1, ?) = ? ORDER BY key LIMIT 3", (len(prefix), prefix))]
-
-        keys = self._op(events, find, [])
-        if not keys:
-            raise KeyError(f"no stored run with key {prefix!r}")
-        if len(keys) > 1:
-            more = ", ..." if len(keys) > 2 else ""
-            raise ValueError(f"key prefix {prefix!r} is ambiguous: {', '.join(keys[:2])}{more}")
-        return keys[0]
-
-    # -- claims (core.store.claims builds on these four) -------------------------------------
+    def _before_touch(self, con: sqlite3.Connection) -> None:
+        con.execute("PRAGMA busy_timeout = 1000")  # the access time must not wait long for a writer
 
     def try_claim(self, key: str, owner: str, lease_s: float) -> bool:
-        """Take the claim on `key` for `owner` until now + lease_s, unless another owner holds an
-        unexpired one (an expired claim is taken over). True if `owner` holds it now. A store
-        that keeps nothing (read-only) has nothing to share: every claim is granted."""
+        """As BaseRunStore.try_claim: the upsert and the look at who holds it, in one transaction."""
         def take(con: sqlite3.Connection) -> bool:
             now = self.clock()
             with F.transaction(con):
-                con.execute("INSERT INTO claims (key, owner, expires) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE "
-                            "SET owner = excluded.owner, expires = excluded.expires "
-                            "WHERE claims.expires <= ? OR claims.owner = excluded.owner",
-                            (key, owner, now + lease_s, now))
+                con.execute(self._q["claim"], (key, owner, now + lease_s, now))
                 return con.execute("SELECT owner FROM claims WHERE key = ?", (key,)).fetchone()[0] == owner
         return self._op(None, take, True, write=True)
 
-    def renew_claim(self, key: str, owner: str, lease_s: float) -> bool:
-        """Extend `owner`'s claim to now + lease_s; False if it is no longer theirs."""
-        return self._op(None, lambda con: con.execute(
-            "UPDATE claims SET expires = ? WHERE key = ? AND owner = ?",
-            (self.clock() + lease_s, key, owner)).rowcount == 1, True, write=True)
 
-    def release_claim(self, key: str, owner: str) -> None:
-        self._op(None, lambda con: con.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner)),
-                 None, write=True)
-
-    def claim_holder(self, key: str) -> str | None:
-        """The owner of the unexpired claim on `key`, or None."""
-        if self.read_only:
-            return None
-        row = self._op(None, lambda con: con.execute(
-            "SELECT owner FROM claims WHERE key = ? AND expires > ?", (key, self.clock())).fetchone(), None)
-        return None if row is None else row[0]
+_QUERIES = {
+    **queries("runs", "claims", "rowid"),
+    "put": f"INSERT OR REPLACE INTO runs ({F.RUN_COLUMNS}) VALUES (?,?,?,?,?,?)",
+    "claim": "INSERT INTO claims (key, owner, expires) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE "
+             "SET owner = excluded.owner, expires = excluded.expires "
+             "WHERE claims.expires <= ? OR claims.owner = excluded.owner",
+}
 
 
 def _is_read_only_error(e: sqlite3.Error) -> bool:
     return F.primary_code(e) in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
                                  sqlite3.SQLITE_AUTH)
 
-
-def _row(key: str, created: float, summ: str, size: int) -> dict | None:
-    try:
-        s = json.loads(summ)
-        if not isinstance(s, dict):
-            raise ValueError(f"expected a JSON object, got {type(s).__name__}")
-    except F.DECODE_ERRORS as e:
-        log.warning("run %s: summary cannot be decoded (%s); not listed", key, e)
-        return None
-    iso = _dt.datetime.fromtimestamp(created, _dt.UTC).isoformat(timespec="seconds")
-    # Our fields win over a summary that happens to use the same names.
-    return {**s, "key": key, "created": created, "created_iso": iso, "bytes": size}

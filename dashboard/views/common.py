@@ -39,6 +39,46 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 SEMINAR = "_seminar"
 
 
+# Streamlit drops a whole query string of more than 1,000 parameters or 512 KiB before the script
+# runs, and leaves the server no trace of it: st.query_params is empty, st.context.url has no
+# query, and the WebSocket's headers carry no Referer (checked on Streamlit 1.67). The browser
+# still has it: its navigation entry keeps the URL the page was loaded from, even after the page
+# rewrote its address. This snippet counts there, the way Streamlit counts, and says so in the
+# page. It is a constant (no user text goes into it), so running its script is safe.
+try:  # private module: its limits if it has them, else the ones of Streamlit 1.67
+    from streamlit.runtime.state.query_params import CLIENT_STATE_QUERY_STRING_MAX_FIELDS as _MAX_FIELDS
+    from streamlit.runtime.state.query_params import CLIENT_STATE_QUERY_STRING_MAX_LENGTH as _MAX_CHARS
+except ImportError:
+    _MAX_FIELDS, _MAX_CHARS = 1000, 512 * 1024
+LONG_LINK_CLASS = "relu-lab-long-link"
+LONG_LINK_PROBE = """<div class="CLASS" role="alert" style="display:none;padding:0.75rem 1rem;border-radius:0.5rem;
+background:rgba(255,189,69,0.2);color:inherit"></div>
+<script>
+(() => {
+  const box = Array.from(document.querySelectorAll(".CLASS")).pop();
+  const nav = performance.getEntriesByType("navigation")[0];
+  let q = "";
+  try { q = new URL(nav ? nav.name : location.href).search.slice(1); } catch (e) { return; }
+  const n = q ? q.split("&").length : 0;
+  if (!box) return;
+  box.dataset.params = n;  // it looked (tests wait for this)
+  if (n <= MAX_FIELDS && q.length <= MAX_CHARS) return;
+  const what = n > MAX_FIELDS ? `${n.toLocaleString("en")} parameters, more than the MAX_FIELDS_TEXT` :
+    `${q.length.toLocaleString("en")} characters, more than the MAX_CHARS_TEXT`;
+  box.textContent = `⚠ Link ignored. This link has ${what} the page can read, so none of its settings were ` +
+    "read and the default experiment opened instead (a link of this page needs fewer than 30 parameters).";
+  box.style.display = "block";
+})();
+</script>""".replace("CLASS", LONG_LINK_CLASS).replace("MAX_FIELDS_TEXT", f"{_MAX_FIELDS:,}") \
+    .replace("MAX_CHARS_TEXT", f"{_MAX_CHARS // 1024:,} KiB").replace("MAX_FIELDS", str(_MAX_FIELDS)) \
+    .replace("MAX_CHARS", str(_MAX_CHARS))
+
+
+def long_link_probe() -> None:
+    """Warn, in the browser, about a link Streamlit dropped for its size (see LONG_LINK_PROBE)."""
+    st.html(LONG_LINK_PROBE, unsafe_allow_javascript=True)
+
+
 def is_seminar() -> bool:
     """Seminar mode: `mode=seminar` in the link, kept for this session. Streamlit's navigation
     clears the query string when it changes page (st.navigation, st.switch_page without

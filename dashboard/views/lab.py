@@ -52,6 +52,7 @@ from dashboard.views.common import (
     host_stops,
     is_seminar,
     load_widgets,
+    long_link_probe,
     md_escape,
     render_field,
 )
@@ -60,6 +61,7 @@ from dashboard.views.results import downloads, results
 SPEC = "spec"
 URL_SEEN = "_url_seen"
 URL_WARNINGS = "_url_warnings"
+LINK_PROBE = "_link_probe"  # the page opened with no query: Streamlit may have dropped a long link
 TRAIN_NOW = "_train_now"
 FORM_ERROR = "_form_error"
 RETRAIN = "_retrain"
@@ -106,6 +108,7 @@ def _sync_from_url() -> None:
         spec, warnings = ss[SPEC], []  # back from another page: keep this session's settings
     else:
         spec, warnings = spec_from_query(q, may_use=hosted.may_use_upload)
+    ss[LINK_PROBE] = not q and SPEC not in ss  # a fresh page with no query: was a long link dropped?
     ss[URL_WARNINGS] = warnings
     _set_spec(spec)
     ss[URL_SEEN] = _canon(q)
@@ -139,7 +142,7 @@ def _pick_preset(name: str | None = None) -> None:
     else:
         spec = preset_spec(name)
     _set_spec(spec)
-    ss[URL_WARNINGS] = []
+    ss[URL_WARNINGS], ss[LINK_PROBE] = [], False
     ss[TRAIN_NOW] = True
 
 
@@ -176,7 +179,7 @@ def _on_submit() -> None:
         ss[FORM_ERROR] = str(e)
         return
     ss[SPEC] = spec
-    ss[URL_WARNINGS] = []
+    ss[URL_WARNINGS], ss[LINK_PROBE] = [], False
     ss[TRAIN_NOW] = True
     ss[RETRAIN] = bool(ss.get("f_retrain")) and not hosted.limits().hosted
 
@@ -378,6 +381,8 @@ def page() -> None:
         st.markdown(f"**{preset.question}**")
     for w in ss.get(URL_WARNINGS) or []:
         st.warning(f"Link setting ignored. {md_escape(w)}", icon=":material/warning:")
+    if ss.get(LINK_PROBE):
+        long_link_probe()
     hosted.show_store_warnings(runs)
     # The first screen (issue 13): this run's numbers, then its boundaries (live while training,
     # replayable after), then the explanation and the table below them.
