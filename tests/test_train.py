@@ -232,16 +232,18 @@ def test_batches_cover_the_epoch_in_order(n, batch_size, sizes):
 
 def test_a_stop_press_mid_epoch_is_honoured_within_stop_check_steps(monkeypatch):
     # 700 training examples in batches of 1: 700 steps an epoch. Stop is true from the first
-    # question on: the run ends after STOP_CHECK_STEPS steps, inside epoch 1, which is not measured.
+    # question after a step on (start-up asks too, before any step): the run ends after
+    # STOP_CHECK_STEPS steps, inside epoch 1, which is not measured.
     import core.train as T
 
     steps, asked = [], []
     step = T._step
     monkeypatch.setattr(T, "_step", lambda *a: steps.append(1) or step(*a))
     r = train(validate(n_samples=1000, epochs=3, seeds=1, width=4, batch_size=1),
-              should_stop=lambda: asked.append(len(steps)) or True)
+              should_stop=lambda: asked.append(len(steps)) or len(steps) > 0)
     assert r.status == "stopped" and r.epochs_done == 1
-    assert asked == [T.STOP_CHECK_STEPS] and len(steps) == T.STOP_CHECK_STEPS < 700
+    during = [a for a in asked if a > 0]
+    assert set(asked[:-1]) == {0} and during == [T.STOP_CHECK_STEPS] and len(steps) == T.STOP_CHECK_STEPS < 700
 
 
 # --- variants as slices of one network (core.groups) ---------------------------------------------
@@ -335,6 +337,11 @@ def test_all_variants_of_a_group_advance_together():
     assert all(done == e + 1 for e, _, done in calls)
 
 
+# A group's start-up asks should_stop three times before any step (before the data, after it and
+# after the network: test_a_stop_before_or_during_start_up_measures_nothing), then training asks.
+START_ASKS = 3
+
+
 def _stop_after(n):
     asked = []
 
@@ -354,7 +361,7 @@ def test_stop_keeps_every_variants_epochs_and_pictures_of_the_last_measured_epoc
     monkeypatch.setattr(T, "STOP_CHECK_S", float("inf"))  # questions by step count only, however slow the machine
     cfg = validate(**{**SMALL, "epochs": 5, "batch_size": 1}, seeds=2)
     variants = {"ReLU": {}, "ReLU + dropout": {"dropout": 0.5}, "linear": {"activation": "linear"}}
-    exp = run_experiment(cfg, variants, should_stop=_stop_after(6))
+    exp = run_experiment(cfg, variants, should_stop=_stop_after(START_ASKS + 6))
     assert [r.status for r in exp.runs] == ["stopped"] * 3 and [r.epochs_done for r in exp.runs] == [2, 2, 2]
     one_epoch = run_experiment(cfg.replace(epochs=1), variants)
     for stopped, done in zip(exp.runs, one_epoch.runs, strict=True):
@@ -383,7 +390,8 @@ def test_groups_trained_apart_in_any_order_merge_into_the_same_experiment():
 
 def test_stop_between_groups_marks_the_later_ones_stopped_untrained():
     cfg = validate(**{**SMALL, "epochs": 20}, seeds=2)
-    exp = run_experiment(cfg, {"a": {}, "b": {"dropout": 0.5}, "wide": {"width": 32}}, should_stop=_stop_after(3))
+    exp = run_experiment(cfg, {"a": {}, "b": {"dropout": 0.5}, "wide": {"width": 32}},
+                         should_stop=_stop_after(START_ASKS + 3))
     a, b, wide = exp.runs
     assert a.status == b.status == wide.status == "stopped"
     assert a.epochs_done == b.epochs_done >= 3 and a.artifacts and b.artifacts
@@ -412,9 +420,9 @@ def test_a_slow_step_is_followed_by_a_stop_check(monkeypatch):
     monkeypatch.setattr(T, "_step", lambda *a: steps.append(1) or step(*a))
     monkeypatch.setattr(T, "STOP_CHECK_S", 0.0)
     r = train(validate(n_samples=1000, epochs=3, seeds=1, width=4, batch_size=1),
-              should_stop=lambda: asked.append(len(steps)) or len(asked) == 5)
+              should_stop=lambda: asked.append(len(steps)) or len(asked) == START_ASKS + 5)
     assert r.status == "stopped" and r.epochs_done == 1
-    assert asked == [1, 2, 3, 4, 5] and len(steps) == 5
+    assert asked == [0] * START_ASKS + [1, 2, 3, 4, 5] and len(steps) == 5
 
 
 def test_a_stop_before_or_during_start_up_measures_nothing():
