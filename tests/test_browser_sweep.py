@@ -18,7 +18,7 @@ from core.sweep import MAIN_METRICS
 
 pytestmark = pytest.mark.browser
 
-SMALL = {"preset": "dropout-sweep", "epochs": "10", "seeds": "3", "n_samples": "200", "width": "16"}
+SMALL = {"preset": "dropout-sweep", "epochs": "10", "seeds": "3", "n_samples": "240", "width": "16"}
 N_CHARTS = len(MAIN_METRICS) + 1  # every main metric, and the learning curves of the picked point
 SIZES = ((1366, 768), (1920, 1080), (390, 844))
 
