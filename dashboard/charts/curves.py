@@ -97,7 +97,7 @@ def learning_curves(obj, font_size: int = 13) -> go.Figure:
 
 # ---------------------------------------------------------------- overfitting gap
 def gap_chart(obj, font_size: int = 13) -> go.Figure:
-    runs, fig = _two_panels(obj, "Overfitting gap (validation worse than train)", 340, font_size)
+    runs, fig = _two_panels(obj, "Overfitting gap (validation worse than train)", 380, font_size)
     if not runs:
         return fig
     for c, r in runs:
@@ -141,7 +141,7 @@ def dead_units(obj, font_size: int = 13) -> go.Figure:
     """Dead units per hidden layer vs epoch, with triangles where dead units came back (revived);
     plus 'negative' (leaky/elu/gelu/silu) and 'saturated' (tanh/sigmoid) where the activation
     makes them differ from dead."""
-    runs, layers, fig = _per_layer(obj, "Dead units per hidden layer", 340, font_size)
+    runs, layers, fig = _per_layer(obj, "Dead units per hidden layer", 380, font_size)
     if not runs:
         return fig
     extra = set()
@@ -237,7 +237,7 @@ def mask_stability(obj, layer: int = 0, font_size: int = 13) -> go.Figure:
     the sign of the output. Sigmoid is never off, so it has no line, and the legend says so. Each
     dropout variant gets a dotted reference: 1 − 2p(1−p)·a (a = on_frac_train), the expected
     agreement in the first hidden layer and an upper bound deeper (core.metrics.expected_agreement)."""
-    runs, fig = _two_panels(obj, f"Is the zero pattern fixed or re-drawn? (hidden layer {layer + 1})", 340,
+    runs, fig = _two_panels(obj, f"Is the zero pattern fixed or re-drawn? (hidden layer {layer + 1})", 380,
                             font_size)
     if not runs:
         return fig
@@ -270,8 +270,8 @@ def mask_stability(obj, layer: int = 0, font_size: int = 13) -> go.Figure:
     if False in references:
         _reference_legend(fig, "deeper: at most 1 − 2p(1−p)·a")
     fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text="agreement of 2 train passes", row=1, col=1)
-    fig.update_yaxes(title_text="share flipped since last epoch", row=1, col=2)
+    fig.update_yaxes(title_text="agreement of 2 passes", row=1, col=1)
+    fig.update_yaxes(title_text="share flipped", row=1, col=2)
     fit_fraction(fig, 1, whole=True)  # agreement: the whole of [0, 1], so 0.8 looks far from 1.0
     fit_fraction(fig, 2, min_span=0.02)
     separate_overlaps(fig, tol=1e-3)

@@ -347,7 +347,10 @@ def separate_overlaps(fig: go.Figure, tol: float) -> list[list[str]]:
             xs = [x for x, y in zip(first.x, first.y, strict=False) if y is not None]
             if xs:
                 y = [v for v in first.y if v is not None][-1]
-                rng = fig.layout["yaxis" + ya[1:]].range
+                axis = fig.layout["yaxis" + ya[1:]]
+                if axis.range is None and axis.matches:  # a shared axis: the range is its leader's
+                    axis = fig.layout["yaxis" + axis.matches[1:]]
+                rng = axis.range
                 below = rng is None or y > (rng[0] + rng[1]) / 2  # the label inside the plot
                 fig.add_annotation(text=f"{n} lines overlap", x=xs[-1], y=y, xref=xa, yref=ya,
                                    xanchor="right", yanchor="top" if below else "bottom", showarrow=False,
