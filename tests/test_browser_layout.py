@@ -114,7 +114,7 @@ def test_no_chart_text_overlaps_or_leaves_its_chart(server, browser, width, heig
         wait_drawn(page)
         found["lab"] = problems(page)
         _shot(page, f"lab-{width}")
-        page.get_by_role("link", name="History").first.click()
+        page.get_by_role("link", name="History").first.dispatch_event("click")  # on a phone it is in the closed sidebar
         page.wait_for_selector("text=History of this session", timeout=30_000)
         overlay = _pick_first_history_row(page)
         if overlay:
@@ -122,7 +122,7 @@ def test_no_chart_text_overlaps_or_leaves_its_chart(server, browser, width, heig
             wait_drawn(page)
         found["history"] = problems(page)
         _shot(page, f"history-{width}")
-        page.get_by_role("link", name="About").first.click()
+        page.get_by_role("link", name="About").first.dispatch_event("click")
         page.wait_for_selector("text=What the charts measure", timeout=30_000)
         _shot(page, f"about-{width}")
         assert page.locator('[data-testid="stException"]').count() == 0

@@ -94,3 +94,12 @@ def test_the_raster_draws_off_in_grey_and_the_caption_says_so(tiny_experiment):
     assert all(t.colorscale[0][1] == pictures.OFF for t in heat)
     assert "grey = ≤ 0 (off)" in CAPTIONS["on-off-raster"] and "white" in CAPTIONS["on-off-raster"]
     assert "0 = off (≤ 0)" in heat[0].hovertemplate
+
+
+def test_a_shared_count_axis_holds_every_layer():
+    r = _run("ReLU", width=64)
+    r.metrics["dead"][:, :, 0] = 3  # layer 1: few dead
+    r.metrics["dead"][:, :, 1] = 48  # layer 2: most
+    fig = curves.dead_units([r])
+    lo, hi = fig.layout.yaxis.range
+    assert fig.layout.yaxis2.matches == "y" and hi >= 48  # layer 2's line is inside the shared axis

@@ -179,7 +179,7 @@ def dead_units(obj, font_size: int = 13) -> go.Figure:
     widths = sorted({r.config.width for _, r in runs})
     of = str(widths[0]) if len(widths) == 1 else "–".join(map(str, (widths[0], widths[-1])))
     fig.update_yaxes(title_text=f"units (of {of} per layer)", row=1, col=1)
-    fit_count(fig, 1)
+    fit_count(fig, 1, shared=True)
     separate_overlaps(fig, tol=0.05)
     return fig
 

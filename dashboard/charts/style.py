@@ -300,9 +300,14 @@ def fit_fraction(fig: go.Figure, col: int = 1, *, lo: float = 0.0, hi: float = 1
     return [a, b]
 
 
-def fit_count(fig: go.Figure, col: int = 1) -> list[float]:
-    """A count's y axis: from 0 to a little above the largest value drawn (at least 1)."""
-    v = _panel_values(fig, "y" if col == 1 else f"y{col}")
+def fit_count(fig: go.Figure, col: int = 1, shared: bool = False) -> list[float]:
+    """A count's y axis: from 0 to a little above the largest value drawn (at least 1).
+    shared: the panels share this axis, so it must hold every panel's values."""
+    if shared:
+        names = {t.yaxis or "y" for t in fig.data}
+        v = np.concatenate([_panel_values(fig, n) for n in names]) if names else np.array([])
+    else:
+        v = _panel_values(fig, "y" if col == 1 else f"y{col}")
     top = max(1.0, float(v.max()) if len(v) else 1.0) * 1.08
     fig.update_yaxes(range=[-0.02 * top, top], autorange=False, row=1, col=col)
     return [-0.02 * top, top]
@@ -326,6 +331,7 @@ def separate_overlaps(fig: go.Figure, tol: float) -> list[list[str]]:
     a dash pattern of its own, so every colour shows; the legend says which lines overlap and a
     label marks where they end. Returns the groups found (lists of legend names)."""
     groups: list[list[str]] = []
+    labelled: set[tuple[str, ...]] = set()  # one "lines overlap" label per group and chart
     panels: dict[tuple[str, str], list] = {}
     for t in fig.data:
         if t.meta == "mean" and (t.line.dash in (None, "solid")):
@@ -345,7 +351,8 @@ def separate_overlaps(fig: go.Figure, tol: float) -> list[list[str]]:
             names = [t.name for t in group]
             groups.append(names)
             xs = [x for x, y in zip(first.x, first.y, strict=False) if y is not None]
-            if xs:
+            if xs and tuple(names) not in labelled:
+                labelled.add(tuple(names))
                 y = [v for v in first.y if v is not None][-1]
                 axis = fig.layout["yaxis" + ya[1:]]
                 if axis.range is None and axis.matches:  # a shared axis: the range is its leader's
