@@ -260,10 +260,11 @@ def slug(text: str) -> str:
 
 
 def chart_config(name: str, title: str = "") -> dict:
-    """plotly config: modebar on, camera button saves a PNG named after the experiment and chart."""
+    """plotly config: the modebar shows when the pointer is over a chart (always shown, it covered
+    the titles of narrow charts); its camera button saves a PNG named after the experiment and chart."""
     filename = "-".join(p for p in ("relu-dropout-lab", slug(title)[:40] if title else "", slug(name)) if p)
     return {
-        "displayModeBar": True,
+        "displayModeBar": "hover",
         "displaylogo": False,
         "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
         "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
