@@ -130,3 +130,18 @@ def test_no_chart_text_overlaps_or_leaves_its_chart(server, browser, width, heig
         page.close()
     bad = {k: v for k, v in found.items() if v}
     assert not bad, "\n".join(f"{k}: {p}" for k, v in bad.items() for p in v)
+
+
+def test_seminar_charts_at_the_projector_font_do_not_overlap(server, browser):
+    """Seminar mode draws every chart with a larger font: the same check at a laptop's size."""
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    try:
+        page.goto(server + "/?mode=seminar", wait_until="domcontentloaded")
+        wait_charts(page, ALL_CHARTS, timeout=300)
+        wait_drawn(page)
+        found = problems(page)
+        _shot(page, "seminar-1366")
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        page.close()
+    assert not found, "\n".join(found)

@@ -226,8 +226,9 @@ def frame(fig: go.Figure, title: str, height: int, font_size: int, unified: bool
     labels push the margins (automargin) rather than being cut off."""
     text = wrap(title)
     lines = text.count("<br>") + 1
-    line_px = (font_size + 3) * 1.25
-    top = round(lines * line_px + (font_size * 1.6 if panel_titles else 0) + 14)
+    line_px = (font_size + 3) * 1.3  # plotly's line spacing
+    # below the title: the panels' titles, or half a tick label (the top one is centred on the edge)
+    top = round(lines * line_px + (font_size * 1.6 if panel_titles else font_size * 0.6) + 14)
     total = height + top - 30
     # plotly anchors a title's *last* line at y: the first one sits (lines - 1) lines above it.
     fig.update_layout(
