@@ -169,28 +169,62 @@ def train_spec(store: Store, spec: Spec,
         store._idle.set()
 
 
+def changes(spec: Spec) -> list[str]:
+    """What sets this run apart from where it started: each base setting that differs from its
+    preset's (from the schema's defaults without a preset), as "lr 0.05", then "variants changed"
+    if they are not the preset's. Empty for a preset run unchanged."""
+    from core.config import validate
+    from dashboard.controls import PRESETS, auto_name, preset_spec
+
+    start = preset_spec(spec.preset) if spec.preset in PRESETS else None
+    ref = (start.base if start is not None else validate()).to_dict()
+    mine = spec.base.to_dict()
+    out = [auto_name({k: v}) for k, v in mine.items() if ref.get(k) != v and k != "data_path"]
+    if start is not None and spec.variants != start.variants:
+        out.append("variants changed")
+    return out
+
+
+def entry_label(e: Entry) -> str:
+    """A session run in one line: its number (unique in the session), the preset it started from
+    and what was changed, and the time to the second. "#3 dying-relu: lr 0.05 · 23:25:07"."""
+    from dashboard.controls import PRESETS
+
+    what = e.spec.preset if e.spec.preset in PRESETS else "own settings"
+    diff = changes(e.spec)
+    return (f"#{e.id} {what}" + (f": {', '.join(diff)}" if diff else "") +
+            f" · {time.strftime('%H:%M:%S', time.localtime(e.when))}")
+
+
 def history_rows(entries: list[Entry]) -> list[dict[str, Any]]:
-    """One row per variant of every run: settings that matter and the final numbers. Text cells
-    are spreadsheet-safe (core.safetext.csv_cell): the table's own CSV download writes them as
-    shown, and a stored run from an older version may carry a name like '=HYPERLINK(…)'."""
+    """One row per variant of every run: the run's label (entry_label), the variant, its key
+    numbers (val acc, gaps, mask agreement of the first hidden layer, dead units of all hidden
+    units, "5.3 of 128") and the settings that matter. Text cells are spreadsheet-safe
+    (core.safetext.csv_cell): the table's own CSV download writes them as shown, and a stored run
+    from an older version may carry a name like '=HYPERLINK(…)'."""
     import numpy as np
 
     from core.safetext import csv_cell
 
+    def mean(v: np.ndarray) -> float | None:
+        with np.errstate(all="ignore"):
+            finite = v[np.isfinite(v)]
+        return round(float(finite.mean()), 4) if len(finite) else None
+
     rows = []
     for e in entries:
+        label = csv_cell(entry_label(e))
         for r in e.exp.runs:
             c = r.config
-            row = {"run": e.id, "variant": csv_cell(r.name), "status": r.status,
-                   "time": time.strftime("%H:%M:%S", time.localtime(e.when)),
-                   "dataset": c.dataset, "activation": c.activation, "dropout": c.dropout,
-                   "weight decay": c.weight_decay, "depth×width": f"{c.depth}×{c.width}",
-                   "lr": c.lr, "epochs": r.last_epoch}
-            for m, label in (("val_acc", "val acc"), ("gap_loss", "loss gap"), ("mask_agreement", "mask agree")):
+            row: dict[str, Any] = {"run": label, "variant": csv_cell(r.name), "status": r.status}
+            for m, name in (("val_acc", "val acc"), ("gap_acc", "acc gap"), ("gap_loss", "loss gap"),
+                            ("mask_agreement", "mask agree")):
                 v = r.final(m) if r.epochs_done else np.array([np.nan])
-                v = v[:, 0] if v.ndim == 2 else v
-                with np.errstate(all="ignore"):
-                    finite = v[np.isfinite(v)]
-                row[label] = round(float(finite.mean()), 4) if len(finite) else None
+                row[name] = mean(v[:, 0] if v.ndim == 2 else v)
+            dead = mean(r.final("dead").sum(axis=1)) if r.epochs_done else None
+            row["dead units"] = None if dead is None else f"{dead:.1f} of {c.width * r.layers}"
+            row.update({"dataset": c.dataset, "activation": c.activation, "dropout": c.dropout,
+                        "weight decay": c.weight_decay, "depth×width": f"{c.depth}×{c.width}",
+                        "lr": c.lr, "epochs": r.last_epoch})
             rows.append(row)
     return rows

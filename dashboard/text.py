@@ -84,11 +84,16 @@ CAPTIONS = {
     "zero-sources": "Look for: where the zeros come from. " + C.DROPOUT_ZEROS.text + " At test time (the "
                     "diamond) dropout is off and only the activation's zeros remain.",
     "mask-stability": "Look for: how often a unit's on/off state (output > 0) is the same in two training "
-                      "passes. " + C.SAME_ZEROS.text + " " + C.REDRAWN_ZEROS.text,
+                      "passes (left) and the share of states that flipped since the epoch before (right). "
+                      + C.SAME_ZEROS.text + " " + C.REDRAWN_ZEROS.text + " Lines that lie on top of each other "
+                      "(ReLU's and linear's, both exactly 1) are drawn dashed over a wider line and labelled "
+                      "\"lines overlap\". The dotted line is dropout's expected agreement 1 − 2p(1−p)·a, with a "
+                      "the share of outputs on before the dropout mask.",
     "boundary": "Look for: the shape of the line between the classes. " + C.LINEAR_STRAIGHT.text + " "
                 + C.RELU_BENDS.text,
     "confusion": "Look for: a strong diagonal (correct digits). Off-diagonal cells are mistakes.",
-    "on-off-raster": "Look for: coloured = unit on (output > 0), grey = ≤ 0 (off). " + C.RASTER_PASSES.text
+    "on-off-raster": "Look for: coloured (the variant's colour) = unit on (output > 0), grey = ≤ 0 (off); the "
+                     "thin white lines only separate the cells. " + C.RASTER_PASSES.text
                      + " At test time dropout is off: only the activation's zeros remain.",
 }
 

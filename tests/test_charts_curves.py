@@ -6,6 +6,7 @@ import pytest
 
 from core.registry import ACTIVATIONS
 from dashboard.charts import curves
+from dashboard.charts.style import name_color
 
 EPOCH_CHARTS = [curves.learning_curves, curves.gap_chart, curves.dead_units, curves.mask_stability]
 
@@ -38,7 +39,7 @@ def test_learning_curves_traces_and_axes(tiny_experiment):
     # 2 variants x (loss, acc) x (train, val) mean lines
     assert len(_means(fig)) == 8
     assert fig.layout.xaxis.title.text == "epoch"
-    assert fig.layout.yaxis.title.text == "loss"
+    assert fig.layout.yaxis.title.text == "loss (cross-entropy)"
     assert fig.layout.yaxis2.title.text == "accuracy"
     assert len(_means(fig)[0].x) == tiny_experiment.runs[0].epochs_done  # epochs 0..3
 
@@ -49,9 +50,11 @@ def test_zero_sources_stacks_activation_and_dropout(tiny_experiment):
     bars = [t for t in fig.data if t.type == "bar"]
     assert {b.name for b in bars} == {"zeroed by the activation (train)", "zeroed by dropout (train)"}
     drop = next(b for b in bars if "dropout" in b.name and b.xaxis == "x")
-    relu_idx = list(drop.x).index("ReLU")
-    assert drop.y[relu_idx] == pytest.approx(0.0)  # no dropout -> no dropout zeros
-    assert drop.y[list(drop.x).index("dropout")] > 0.2
+    assert drop.orientation == "h"  # names written out as tick labels on the left, not slanted under bars
+    relu_idx = list(drop.y).index("ReLU")
+    assert drop.x[relu_idx] == pytest.approx(0.0)  # no dropout -> no dropout zeros
+    assert drop.x[list(drop.y).index("dropout")] > 0.2
+    assert list(fig.layout.xaxis.range) == [0, 1.03]  # a share of outputs: 0 to 1
 
 
 def test_dead_units_adds_negative_for_leaky(tiny_experiment):
@@ -106,10 +109,10 @@ def test_dead_units_marks_the_epochs_where_units_came_back():
     fig = curves.dead_units([a, b])
     marks = {(t.xaxis, tuple(t.x), tuple(t.y)) for t in _revived(fig)}
     assert marks == {("x2", (2,), (2.0,)), ("x", (3,), (0.5,))}  # mean over seeds, per layer panel
-    assert all(t.marker.color == curves.color(0) for t in _revived(fig))  # A's colour; B revived nothing
+    assert all(t.marker.color == name_color("A") for t in _revived(fig))  # A's colour; B revived nothing
     assert {t.marker.symbol for t in _revived(fig)} == {curves.REVIVED_SYMBOL}
     legend = [t.name for t in fig.data if t.meta == "style"]
-    assert legend == ["revived: units dead at the epoch before and alive again"]
+    assert legend == ["revived (dead, then alive again)"]
 
 
 def test_dead_units_says_when_no_unit_came_back_and_nothing_for_old_runs():
@@ -117,7 +120,7 @@ def test_dead_units_says_when_no_unit_came_back_and_nothing_for_old_runs():
 
     fig = curves.dead_units([_hand_run("A")])
     assert not _revived(fig) and [t.name for t in fig.data if t.meta == "style"] == \
-        ["revived: no dead unit came back"]
+        ["revived: none came back"]
     old = _hand_run("old")
     old.metrics["revived"][:] = np.nan  # stored before `revived` was measured
     fig = curves.dead_units([old])
@@ -138,10 +141,10 @@ def test_mask_chart_draws_the_expected_agreement_for_each_dropout_variant():
     np.testing.assert_allclose(ref.y, want)
     np.testing.assert_allclose(ref.y, expected_agreement(0.3, np.array([0.5, 0.5, 0.6, 0.6])))
     assert [t.name for t in fig.data if t.meta == "style"] == \
-        ["expected 1 − 2p(1−p)·a (a: share of outputs on before dropout)"]
+        ["expected 1 − 2p(1−p)·a"]
     deeper = curves.mask_stability([drop], layer=1)  # a bound there, and labelled so
     assert [t.name for t in deeper.data if t.meta == "style"] == \
-        ["at most 1 − 2p(1−p)·a deeper (upstream dropout flips states too)"]
+        ["deeper: at most 1 − 2p(1−p)·a"]
 
 
 def test_mask_chart_says_sigmoid_does_not_apply():
@@ -150,5 +153,5 @@ def test_mask_chart_says_sigmoid_does_not_apply():
     assert {t.legendgroup for t in _means(fig)} == {"ReLU"}  # no line for sigmoid
     (na,) = [t for t in fig.data if t.meta == "not-applicable"]
     assert na.name == curves.plain("sigmoid: not applicable, sigmoid is never off (every output is > 0)")
-    assert na.line.color == curves.color(0)
+    assert na.line.color == name_color("sigmoid")
     assert len([t for t in fig.data if t.meta == "expected"]) == 1  # ReLU's only

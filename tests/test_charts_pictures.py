@@ -16,4 +16,4 @@ def test_raster_two_train_passes_and_eval(tiny_experiment):
     fig = pictures.raster(tiny_experiment, layer=1, seed_index=0)
     assert len([t for t in fig.data if t.type == "heatmap"]) == 3 * len(tiny_experiment.runs)
     titles = [a.text for a in fig.layout.annotations]
-    assert any("agrees 100%" in t for t in titles)  # ReLU alone: the two passes are identical
+    assert any("ReLU</b>: train passes agree on 100%" in t for t in titles)  # no dropout: identical passes

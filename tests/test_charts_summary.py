@@ -23,7 +23,7 @@ def test_summary_numbers_are_last_epoch_mean_and_std_over_seeds():
     pending.status = "stopped"
     row, empty = summary.summary_rows([r, pending])
     assert row["val acc"] == "0.600 ± 0.100"
-    assert row["dead units"] == "5.0 ± 2.0"
+    assert row["dead units"] == "5.0 ± 2.0 of 128"  # 2 hidden layers of the default 64 units
     assert row["mask agree"] == "0.750 ± 0.250"
     assert row["acc gap"] == "–"  # never measured (all NaN)
     assert row["status"] == "stopped (1 epochs)"

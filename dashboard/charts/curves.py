@@ -11,18 +11,21 @@ from core.metrics import expected_agreement
 from core.registry import ACTIVATIONS, mask_note
 from dashboard.charts.style import (
     add_mean_band,
-    color,
     drawable,
     empty,
     epochs,
+    fit_count,
+    fit_fraction,
     frame,
     gaps,
     pick_layers,
     plain,
     rgba,
     runs_of,
+    separate_overlaps,
     stats,
     style_legend,
+    variant_colors,
 )
 
 
@@ -37,37 +40,46 @@ def shows(act: str, trait: str) -> bool:
 NO_EPOCHS = "No epochs measured yet."
 
 
-def _two_panels(obj, titles: tuple[str, str], title: str, height: int, font_size: int) -> tuple[list, go.Figure]:
-    """(drawable runs, two panels side by side with their own y axes, framed); with no epochs
-    measured yet: ([], the titled placeholder)."""
-    runs = drawable(runs_of(obj))
+def _colored(obj) -> list[tuple[str, object]]:
+    """(colour, run) for the runs that measured at least one epoch, each in its name's colour."""
+    runs = runs_of(obj)
+    cols = variant_colors([r.name for r in runs])
+    return [(cols[i], r) for i, r in drawable(runs)]
+
+
+def _two_panels(obj, title: str, height: int, font_size: int) -> tuple[list, go.Figure]:
+    """(drawable runs as (colour, run), two panels side by side with their own y axes, framed);
+    with no epochs measured yet: ([], the titled placeholder). The right panel's y axis is on
+    its right, so no axis title sits between the panels; what each panel shows is its y title."""
+    runs = _colored(obj)
     if not runs:
         return [], empty(title, NO_EPOCHS, height, font_size)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.06)
+    fig.update_yaxes(side="right", row=1, col=2)
     return runs, frame(fig, title, height, font_size)
 
 
 def _per_layer(obj, title: str, height: int, font_size: int,
                unified: bool = True) -> tuple[list, list[int], go.Figure]:
-    """(drawable runs, the hidden layers to show, one panel per layer sharing the y axis, framed);
-    with no epochs measured yet: ([], [], the titled placeholder)."""
-    runs = drawable(runs_of(obj))
+    """(drawable runs as (colour, run), the hidden layers to show, one panel per layer sharing the
+    y axis, framed); with no epochs measured yet: ([], [], the titled placeholder)."""
+    runs = _colored(obj)
     if not runs:
         return [], [], empty(title, NO_EPOCHS, height, font_size)
     layers = pick_layers(max(r.layers for _, r in runs))
-    fig = make_subplots(rows=1, cols=len(layers), subplot_titles=[f"hidden layer {k + 1}" for k in layers],
+    fig = make_subplots(rows=1, cols=len(layers), subplot_titles=[f"layer {k + 1}" for k in layers],
                         shared_yaxes=True, horizontal_spacing=0.04)
-    return runs, layers, frame(fig, title, height, font_size, unified)
+    return runs, layers, frame(fig, title, height, font_size, unified, panel_titles=True)
 
 
 # ---------------------------------------------------------------- learning curves
 def learning_curves(obj, font_size: int = 13) -> go.Figure:
     """Train (dashed) and validation (solid) loss and accuracy vs epoch, one colour per variant."""
-    runs, fig = _two_panels(obj, ("loss (cross-entropy)", "accuracy"), "Learning curves", 380, font_size)
+    runs, fig = _two_panels(obj, "Learning curves", 380, font_size)
     if not runs:
         return fig
-    for i, r in runs:
-        x, c = epochs(r), color(i)
+    for c, r in runs:
+        x = epochs(r)
         for col, metric in ((1, "loss"), (2, "acc")):
             add_mean_band(fig, x, r.curve(f"val_{metric}"), name=r.name, col_=c, col=col, label="val",
                           showlegend=col == 1, legendgroup=r.name)
@@ -76,27 +88,30 @@ def learning_curves(obj, font_size: int = 13) -> go.Figure:
     style_legend(fig, "validation", "solid")
     style_legend(fig, "train", "dash")
     fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text="loss", row=1, col=1)
+    fig.update_yaxes(title_text="loss (cross-entropy)", row=1, col=1, rangemode="tozero")
     fig.update_yaxes(title_text="accuracy", row=1, col=2)
+    fit_fraction(fig, 2)
+    separate_overlaps(fig, tol=1e-3)
     return fig
 
 
 # ---------------------------------------------------------------- overfitting gap
 def gap_chart(obj, font_size: int = 13) -> go.Figure:
-    runs, fig = _two_panels(obj, ("loss gap = val loss − train loss", "accuracy gap = train acc − val acc"),
-                            "Overfitting gap (validation worse than train)", 340, font_size)
+    runs, fig = _two_panels(obj, "Overfitting gap (validation worse than train)", 380, font_size)
     if not runs:
         return fig
-    for i, r in runs:
-        x, c = epochs(r), color(i)
+    for c, r in runs:
+        x = epochs(r)
         add_mean_band(fig, x, r.curve("gap_loss"), name=r.name, col_=c, col=1, label="loss gap")
         add_mean_band(fig, x, r.curve("gap_acc"), name=r.name, col_=c, col=2, label="acc gap",
                       showlegend=False)
     for col in (1, 2):
         fig.add_hline(y=0, line=dict(color="#999", width=1), row=1, col=col)
     fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text="loss gap", row=1, col=1)
-    fig.update_yaxes(title_text="accuracy gap", row=1, col=2)
+    fig.update_yaxes(title_text="loss gap (val − train)", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy gap (train − val)", row=1, col=2)
+    fit_fraction(fig, 2, lo=-1.0, hi=1.0, min_span=0.05)
+    separate_overlaps(fig, tol=1e-3)
     return fig
 
 
@@ -126,29 +141,29 @@ def dead_units(obj, font_size: int = 13) -> go.Figure:
     """Dead units per hidden layer vs epoch, with triangles where dead units came back (revived);
     plus 'negative' (leaky/elu/gelu/silu) and 'saturated' (tanh/sigmoid) where the activation
     makes them differ from dead."""
-    runs, layers, fig = _per_layer(obj, "Dead units per hidden layer", 340, font_size)
+    runs, layers, fig = _per_layer(obj, "Dead units per hidden layer", 380, font_size)
     if not runs:
         return fig
     extra = set()
     revived = measured = False
-    for i, r in runs:
-        x, c, act = epochs(r), color(i), r.config.activation
+    for c, r in runs:
+        x, act, of = epochs(r), r.config.activation, str(r.config.width)
         for col, k in enumerate(layers, start=1):
             if k >= r.layers:
                 continue
             add_mean_band(fig, x, r.curve("dead", k), name=r.name, col_=c, col=col, label="dead",
-                          showlegend=col == 1, legendgroup=r.name, fmt=".1f")
+                          showlegend=col == 1, legendgroup=r.name, fmt=".1f", of=of)
             back = r.curve("revived", k)  # all NaN for a run stored before `revived` existed
             measured |= bool(np.isfinite(back).any())
             revived |= _revived_markers(fig, x, back, name=r.name, col_=c, col=col)
             if shows(act, "keeps_negative"):
                 extra.add("negative")
                 add_mean_band(fig, x, r.curve("negative", k), name=r.name, col_=c, col=col, dash="dot",
-                              label="negative", showlegend=False, legendgroup=r.name, fmt=".1f")
+                              label="negative", showlegend=False, legendgroup=r.name, fmt=".1f", of=of)
             if shows(act, "saturates"):
                 extra.add("saturated")
                 add_mean_band(fig, x, r.curve("saturated", k), name=r.name, col_=c, col=col, dash="dashdot",
-                              label="saturated", showlegend=False, legendgroup=r.name, fmt=".1f")
+                              label="saturated", showlegend=False, legendgroup=r.name, fmt=".1f", of=of)
     if extra:
         style_legend(fig, "dead", "solid")
         if "negative" in extra:
@@ -156,13 +171,16 @@ def dead_units(obj, font_size: int = 13) -> go.Figure:
         if "saturated" in extra:
             style_legend(fig, "saturated", "dashdot")
     if measured:  # what the triangles are, or that there are none to see
-        label = ("revived: units dead at the epoch before and alive again" if revived
-                 else "revived: no dead unit came back")
+        label = "revived (dead, then alive again)" if revived else "revived: none came back"
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, showlegend=True, hoverinfo="skip",
                                  marker=dict(symbol=REVIVED_SYMBOL, size=10, color="#777"), legendgroup="style-revived",
                                  meta="style"), row=1, col=1)
     fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text="units", row=1, col=1, rangemode="tozero")
+    widths = sorted({r.config.width for _, r in runs})
+    of = str(widths[0]) if len(widths) == 1 else "–".join(map(str, (widths[0], widths[-1])))
+    fig.update_yaxes(title_text=f"units (of {of} per layer)", row=1, col=1)
+    fit_count(fig, 1, shared=True)
+    separate_overlaps(fig, tol=0.05)
     return fig
 
 
@@ -176,30 +194,33 @@ def zero_sources(obj, font_size: int = 13) -> go.Figure:
     names = [plain(r.name) for _, r in runs]  # categories: drawn as tick labels and in the hover
     for col, k in enumerate(layers, start=1):
         act_v, drop_v, eval_v, cols, xs = [], [], [], [], []
-        for i, r in runs:
+        for c, r in runs:
             if k >= r.layers:
                 continue
             xs.append(plain(r.name))
-            cols.append(color(i))
+            cols.append(c)
             act_v.append(float(stats(r.final("act_zero_frac_train")[:, k])[0]))
             drop_v.append(float(stats(r.final("dropout_zero_frac_train")[:, k])[0]))
             eval_v.append(float(stats(r.final("zero_frac")[:, k])[0]))
         first = col == 1
-        fig.add_trace(go.Bar(x=xs, y=gaps(np.array(act_v)), name="zeroed by the activation (train)",
+        # Horizontal bars: the variants' names are tick labels on the left, written out in full
+        # (slanted names under narrow bars were cut off).
+        fig.add_trace(go.Bar(y=xs, x=gaps(np.array(act_v)), orientation="h", name="zeroed by the activation (train)",
                              marker=dict(color=cols), legendgroup="act", showlegend=first,
-                             hovertemplate="%{x}<br>activation zeros %{y:.3f}<extra></extra>"), row=1, col=col)
-        fig.add_trace(go.Bar(x=xs, y=gaps(np.array(drop_v)), name="zeroed by dropout (train)",
+                             hovertemplate="%{y}<br>activation zeros %{x:.3f}<extra></extra>"), row=1, col=col)
+        fig.add_trace(go.Bar(y=xs, x=gaps(np.array(drop_v)), orientation="h", name="zeroed by dropout (train)",
                              marker=dict(color=[rgba(c, 0.45) for c in cols],
                                          pattern=dict(shape="/", fgcolor="#333", size=6)),
                              legendgroup="drop", showlegend=first,
-                             hovertemplate="%{x}<br>dropout zeros %{y:.3f}<extra></extra>"), row=1, col=col)
-        fig.add_trace(go.Scatter(x=xs, y=gaps(np.array(eval_v)), mode="markers", name="zeros at test time (eval)",
+                             hovertemplate="%{y}<br>dropout zeros %{x:.3f}<extra></extra>"), row=1, col=col)
+        fig.add_trace(go.Scatter(y=xs, x=gaps(np.array(eval_v)), mode="markers", name="zeros at test time (eval)",
                                  marker=dict(symbol="diamond", size=12, color="#111", line=dict(color="#fff", width=1)),
                                  legendgroup="eval", showlegend=first,
-                                 hovertemplate="%{x}<br>eval zeros %{y:.3f}<extra></extra>"), row=1, col=col)
+                                 hovertemplate="%{y}<br>eval zeros %{x:.3f}<extra></extra>"), row=1, col=col)
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(categoryorder="array", categoryarray=names, tickangle=-20)
-    fig.update_yaxes(title_text="fraction of unit outputs = 0", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(categoryorder="array", categoryarray=names[::-1])  # the first variant on top
+    fig.update_xaxes(range=[0, 1.03], autorange=False, tickvals=[0, 0.5, 1])
+    fig.update_xaxes(title_text="share of outputs = 0", row=1, col=1)
     return fig
 
 
@@ -216,15 +237,14 @@ def mask_stability(obj, layer: int = 0, font_size: int = 13) -> go.Figure:
     the sign of the output. Sigmoid is never off, so it has no line, and the legend says so. Each
     dropout variant gets a dotted reference: 1 − 2p(1−p)·a (a = on_frac_train), the expected
     agreement in the first hidden layer and an upper bound deeper (core.metrics.expected_agreement)."""
-    runs, fig = _two_panels(obj, ("agreement of two train passes (same input, same weights)",
-                                  "on/off flips since the previous epoch"),
-                            f"Is the zero pattern fixed or re-drawn? (hidden layer {layer + 1})", 340, font_size)
+    runs, fig = _two_panels(obj, f"Is the zero pattern fixed or re-drawn? (hidden layer {layer + 1})", 380,
+                            font_size)
     if not runs:
         return fig
     references = set()
-    for i, r in runs:
+    for c, r in runs:
         k = min(layer, r.layers - 1)
-        x, c = epochs(r), color(i)
+        x = epochs(r)
         why = mask_note(r.config.activation)
         if why is not None:  # a legend entry in the variant's colour instead of a line
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=plain(f"{r.name}: not applicable, {why}"),
@@ -246,12 +266,15 @@ def mask_stability(obj, layer: int = 0, font_size: int = 13) -> go.Figure:
                     hovertemplate=f"{plain(r.name)} {what} %{{y:.4f}}<extra></extra>", meta="expected"),
                     row=1, col=1)
     if True in references:
-        _reference_legend(fig, "expected 1 − 2p(1−p)·a (a: share of outputs on before dropout)")
+        _reference_legend(fig, "expected 1 − 2p(1−p)·a")
     if False in references:
-        _reference_legend(fig, "at most 1 − 2p(1−p)·a deeper (upstream dropout flips states too)")
+        _reference_legend(fig, "deeper: at most 1 − 2p(1−p)·a")
     fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text="mask agreement (on: output > 0)", row=1, col=1)
-    fig.update_yaxes(title_text="fraction flipped", row=1, col=2, rangemode="tozero")
+    fig.update_yaxes(title_text="agreement of 2 passes", row=1, col=1)
+    fig.update_yaxes(title_text="share flipped", row=1, col=2)
+    fit_fraction(fig, 1, whole=True)  # agreement: the whole of [0, 1], so 0.8 looks far from 1.0
+    fit_fraction(fig, 2, min_span=0.02)
+    separate_overlaps(fig, tol=1e-3)
     return fig
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import CLASS_COLORS, PROB_SCALE, color, empty, frame, plain, runs_of
+from dashboard.charts.style import CLASS_COLORS, PROB_SCALE, empty, frame, plain, runs_of, variant_colors
 
 MAX_POINTS = 600  # points drawn per set in the boundary chart: enough to see, light to send
 
@@ -90,7 +90,7 @@ def boundary(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
         fig.update_xaxes(range=[gx[0], gx[-1]], row=row, col=col, showticklabels=False)
         fig.update_yaxes(range=[gy[0], gy[-1]], row=row, col=col, showticklabels=False,
                          scaleanchor=None)
-    return frame(fig, title, 380 if one_row else 620, font_size, unified=False)
+    return frame(fig, title, 380 if one_row else 620, font_size, unified=False, panel_titles=True)
 
 
 def confusion(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
@@ -112,37 +112,49 @@ def confusion(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
                                  name=plain(r.name)), row=row, col=col)
         fig.update_xaxes(title_text="predicted", row=row, col=col)
         fig.update_yaxes(title_text="true", autorange="reversed", row=row, col=col)
-    return frame(fig, title, 400 if one_row else 720, font_size, unified=False)
+    return frame(fig, title, 400 if one_row else 720, font_size, unified=False, panel_titles=True)
 
 
 # ---------------------------------------------------------------- on/off raster
 PASSES = ("train pass 1", "train pass 2", "test time (eval)")
+OFF = "#c8c8c8"  # grey: output ≤ 0 (off); white is only the thin gap between cells
+ROW_PX = 150  # one variant's row of three pictures
+HEAD_PX = 22  # above a row: the variant's name and how far its two train passes agree
+FOOT_PX = 24  # below a row: the three passes' names
 
 
 def raster(obj, layer: int = 0, seed_index: int = 0, font_size: int = 13) -> go.Figure:
     """On/off (output > 0) of up to 64 units (rows) for up to 48 training inputs (columns) of one
-    hidden layer: two train-mode passes with the same weights, then the eval pass."""
+    hidden layer: two train-mode passes with the same weights, then the eval pass. One row of
+    three pictures per variant, headed by its name and the share of cells on which its two train
+    passes agree; the passes are named under each picture."""
     runs = runs_of(obj)
     title = f"On/off pattern of hidden layer {layer + 1}: units × inputs (seed #{seed_index + 1})"
     if not runs:
         return empty(title, "Nothing trained yet.", 300, font_size)
-    titles = []
-    data = []
+    heads, data = [], []
     for r in runs:
         a = r.artifacts.get("raster")
         if a is None:
             data.append(None)
-            titles += [f"{plain(r.name)}: {p}" if j == 0 else p for j, p in enumerate(PASSES)]
+            heads.append(f"<b>{plain(r.name)}</b>")
             continue
         a = np.asarray(a)
         s, k = min(seed_index, a.shape[0] - 1), min(layer, a.shape[1] - 1)
         passes = a[s, k]  # (3, P, U)
         agree = float((passes[0] == passes[1]).mean())
         data.append(passes)
-        titles += [f"<b>{plain(r.name)}</b>: train pass 1", f"train pass 2 (agrees {agree:.0%})", PASSES[2]]
-    fig = make_subplots(rows=len(runs), cols=3, subplot_titles=titles, horizontal_spacing=0.03,
-                        vertical_spacing=0.12 / max(1, len(runs) - 1) + 0.04 if len(runs) > 1 else 0.1)
+        heads.append(f"<b>{plain(r.name)}</b>: train passes agree on {agree:.0%}")
+    n = len(runs)
+    gap_px = HEAD_PX + FOOT_PX + 10
+    plot_px = n * ROW_PX + (n - 1) * gap_px
+    fig = make_subplots(rows=n, cols=3, horizontal_spacing=0.03,
+                        vertical_spacing=gap_px / plot_px if n > 1 else 0.1)
+    cols = variant_colors([r.name for r in runs])
     for i, passes in enumerate(data):
+        row_top = fig.get_subplot(i + 1, 1).yaxis.domain[1]
+        fig.add_annotation(text=heads[i], x=0, xref="paper", xanchor="left", y=row_top, yref="paper",
+                           yanchor="bottom", yshift=2, showarrow=False, align="left", name="row-title")
         if passes is None:
             fig.add_annotation(text="no picture: stopped before this variant finished", showarrow=False,
                                x=0.5, y=0.5, xref=f"x{3 * i + 2} domain", yref=f"y{3 * i + 2} domain")
@@ -150,13 +162,16 @@ def raster(obj, layer: int = 0, seed_index: int = 0, font_size: int = 13) -> go.
         for j in range(3):
             z = passes[j].T.astype(np.int8)  # rows: units, columns: inputs
             fig.add_trace(go.Heatmap(z=z.tolist(), zmin=0, zmax=1, showscale=False,
-                                     colorscale=[[0, "#f4f4f4"], [0.5, "#f4f4f4"], [0.5, color(i)], [1, color(i)]],
+                                     colorscale=[[0, OFF], [0.5, OFF], [0.5, cols[i]], [1, cols[i]]],
                                      xgap=0.5, ygap=0.5, name=f"{plain(runs[i].name)} {PASSES[j]}",
-                                     hovertemplate="input %{x}, unit %{y}: %{z}<extra>1 = on, 0 = zero</extra>"),
+                                     hovertemplate="input %{x}, unit %{y}: %{z}<extra>1 = on (> 0), 0 = off (≤ 0)</extra>"),
                           row=i + 1, col=j + 1)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, autorange="reversed")
-    fig.update_xaxes(title_text="inputs →", row=len(runs), col=1)
+    for i in range(n):
+        for j, name in enumerate(PASSES):
+            fig.update_xaxes(title_text=name, row=i + 1, col=j + 1)
     fig.update_yaxes(title_text="units", col=1)
-    height = max(260, 190 * len(runs) + 90)
-    return frame(fig, title, height, font_size, unified=False)
+    fig = frame(fig, title, plot_px + 100, font_size, unified=False, panel_titles=True)
+    fig.update_annotations(selector=dict(name="row-title"), font_size=font_size)
+    return fig

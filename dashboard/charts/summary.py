@@ -25,8 +25,8 @@ def summary_rows(obj) -> list[dict]:
         for m, label in SUMMARY:
             if not r.epochs_done:
                 row[label] = "–"
-            elif m == "dead":
-                row[label] = _pm(r.final("dead").sum(axis=1), ".1f")
+            elif m == "dead":  # over every hidden unit, so the count says of how many
+                row[label] = f"{_pm(r.final('dead').sum(axis=1), '.1f')} of {r.config.width * r.layers}"
             elif m == "mask_agreement":  # the first hidden layer, as the mask chart and the CLI
                 why = mask_note(r.config.activation)
                 row[label] = f"n/a: {why}" if why else _pm(r.final(m)[:, 0])

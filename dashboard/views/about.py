@@ -1,12 +1,35 @@
 """About: the explanation, what each number means and how a link encodes an experiment."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from core.results import METRIC_HELP
-from dashboard import controls, text
+from dashboard import text
 from dashboard.views.common import guarded
+
+SHARING = """
+Everything that defines an experiment is in the address bar: the preset, every setting you changed
+and the variants being compared. Copy the link and send it: whoever opens it sees the same experiment,
+and if it was trained on this server before, it is shown at once instead of being trained again.
+
+- **`preset=`** picks a starting point, e.g. `?preset=dying-relu`; without it the page opens
+  *Does ReLU do what dropout does?*.
+- **Any setting** can follow by its name (`lr`, `epochs`, `weight_decay`, `activation`, …), e.g.
+  `&lr=0.003&epochs=100`.
+- **Variants** are `vA` … `vD`, a name and what differs from the base settings, e.g.
+  `&vA=ReLU|activation:relu&vB=dropout|activation:relu,dropout:0.5`.
+- **`mode=seminar`** shows large buttons and fonts for a projector.
+
+A value the page cannot use (a typo, a number out of range) is ignored with a warning that names it;
+the rest of the link still works.
+"""
+
+
+def metric_table() -> str:
+    """Every metric and its meaning as one markdown table: all rows shown, no scrolling box."""
+    rows = ["| metric | meaning |", "|---|---|"]
+    rows += [f"| `{name}` | {meaning.replace('|', '&#124;')} |" for name, meaning in METRIC_HELP.items()]
+    return "\n".join(rows)
 
 
 @guarded
@@ -15,12 +38,9 @@ def page() -> None:
     st.markdown(text.SHORT_ANSWER)
     st.markdown(text.EXPLANATION)
     st.subheader("What the charts measure")
-    st.dataframe(pd.DataFrame({"metric": list(METRIC_HELP), "meaning": list(METRIC_HELP.values())}),
-                 hide_index=True, width="stretch")
+    st.markdown(metric_table())
     st.subheader("Sharing a link")
-    st.markdown("Every setting and every variant is in the address bar, so a copied link opens the same "
-                "experiment. The format:")
-    st.code(controls.__doc__.split("URL query string", 1)[1].strip(), language="text")
+    st.markdown(SHARING)
     st.subheader("This server")
     try:
         from dashboard import hosted

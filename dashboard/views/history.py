@@ -39,11 +39,21 @@ def _when(created: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
 
 
+def _accs(row: dict) -> str:
+    """A stored run's variants with their final validation accuracy: "ReLU 0.911, linear 0.881"."""
+    acc = row.get("val_acc") or {}
+    parts = []
+    for name in map(str, row.get("variants") or []):
+        v = acc.get(name) if isinstance(acc, dict) else None
+        parts.append(f"{name} {v:.3f}" if isinstance(v, int | float) else name)
+    return ", ".join(parts) or "one run"
+
+
 def _label(row: dict) -> str:
     """A stored run in the picker: unique (its key), and telling runs of one minute apart by
-    their variants rather than by a title they share."""
-    variants = ", ".join(map(str, row.get("variants") or [])) or "one run"
-    return (f"{row.get('title') or '(untitled)'} · {cut(variants, 60)} · {row.get('status', '?')} · "
+    their preset, their variants and what they reached, rather than by a title they share."""
+    what = row.get("preset") or row.get("title") or "(untitled)"
+    return (f"{what} · {cut(_accs(row), 70)} · {row.get('status', '?')} · "
             f"{_when(row['created'])} · {row['key'][:8]}")
 
 
@@ -118,8 +128,9 @@ def stored_runs(runs) -> None:
     # Stored text may be anyone's (names from links, older versions): the table's CSV download
     # writes cells as shown, so text a spreadsheet would run as a formula is made inert.
     df = pd.DataFrame([{"title": csv_cell(str(r.get("title") or "(untitled)")),
+                        "preset": csv_cell(str(r.get("preset") or "–")),
                         "status": csv_cell(str(r.get("status", "?"))), "seconds": r.get("seconds"),
-                        "variants": csv_cell(", ".join(map(str, r.get("variants") or []))),
+                        "variants (val acc)": csv_cell(_accs(r)),
                         "when": _when(r["created"]), "key": r["key"][:12]} for r in rows])
     st.dataframe(df, hide_index=True, width="stretch", key="stored_table")
     by_key = {r["key"]: r for r in rows}
@@ -145,8 +156,9 @@ def session_history(ss) -> None:
     if not entries:
         st.info("No runs yet. Train something on the Lab page; every run of this browser session is listed here.")
         return
-    st.caption(f"The last {state.HISTORY_CAP} runs of this browser session (newest first), one row per variant. "
-               f"Select up to {MAX_OVERLAY} rows to draw them together.")
+    st.caption(f"The last {state.HISTORY_CAP} runs of this browser session (newest first), one row per variant: "
+               "each run is named by its number, the preset it started from and the settings changed. "
+               f"Select up to {MAX_OVERLAY} rows to draw them together; a variant keeps its colour.")
     entries = list(reversed(entries))
     rows = state.history_rows(entries)
     pairs = [(e, r) for e in entries for r in e.exp.runs]
