@@ -29,9 +29,11 @@ from bench.baseline import train_plain
 from core.atomic import write_text
 from core.config import validate
 from core.cost import batches, split
+from core.presets import PRESETS
 from core.recorder import MeasurePolicy
+from core.results import METRICS
 from core.threads import CORES
-from core.train import train, warmup
+from core.train import run_experiment, train, warmup
 
 ROOT = Path(__file__).resolve().parents[1]
 W1 = dict(dataset="moons", n_samples=1000, val_fraction=0.2, model="mlp", depth=2, width=64, activation="relu",
@@ -85,6 +87,35 @@ def seeds_cost(reps: int) -> dict:
     floor = median(c20) / CORES / median(t5)
     return {"seeds5_s": median(t5), "seeds20_s": median(t20), "ratio": median(t20) / median(t5),
             "seeds5_cpu_s": median(c5), "seeds20_cpu_s": median(c20), "ratio_floor": floor}
+
+
+def comparison_as_one_model(reps: int, **settings) -> dict:
+    """The default comparison (relu-vs-dropout: 4 variants x 3 seeds, with `settings` changed)
+    trained as one batched model (core.groups) against its variants one after another
+    (sequential=True, the engine before groups), alternating, `reps` times each; wall and CPU
+    time (all threads), and the largest difference between the two of any figure of any
+    variant, seed and epoch."""
+    preset = PRESETS["relu-vs-dropout"]
+    base = preset.base_config(**settings)
+    walls, cpus, diff = {True: [], False: []}, {True: [], False: []}, 0.0
+    for _ in range(reps):
+        runs = {}
+        for sequential in (True, False):
+            c = time.process_time()
+            t, runs[sequential] = timed(run_experiment, base, preset.variants, sequential=sequential)
+            walls[sequential].append(t)
+            cpus[sequential].append(time.process_time() - c)
+        for a, b in zip(runs[True].runs, runs[False].runs, strict=True):
+            for m in METRICS:
+                if m != "seconds":
+                    d = np.abs(a.metrics[m] - b.metrics[m])
+                    if np.isnan(a.metrics[m]).tolist() != np.isnan(b.metrics[m]).tolist():
+                        d = np.array([np.inf])
+                    diff = max(diff, float(np.nanmax(d, initial=0.0)))
+    seq, grp = median(walls[True]), median(walls[False])
+    return {"sequential_s": seq, "grouped_s": grp, "speedup": seq / grp, "sequential_cpu_s": median(cpus[True]),
+            "grouped_cpu_s": median(cpus[False]), "cpu_ratio": median(cpus[True]) / median(cpus[False]),
+            "max_abs_diff": diff}
 
 
 # Training only: epoch 0 and the last one measured, as the plain loop reports them. Serial: every
@@ -146,6 +177,11 @@ def targets_table(res: dict) -> pd.DataFrame:
          f"+{100 * metrics['overhead']:.0f}%", "<= +30%", metrics["overhead"] <= 0.30),
         ("peak RSS of python -m core run", "", f"{mem['peak_rss_mb']:.0f} MB", "< 400 MB", mem["peak_rss_mb"] < 400),
     ]
+    if "grouped" in res:
+        g = res["grouped"]
+        rows.append(("relu-vs-dropout as one batched model", f"{g['sequential_s']:.2f} s / {g['grouped_s']:.2f} s",
+                     f"{g['speedup']:.2f}x, max diff {g['max_abs_diff']:g}", ">= 1.5x, same numbers",
+                     g["speedup"] >= 1.5 and g["max_abs_diff"] == 0))
     return pd.DataFrame(rows, columns=["target", "times", "measured", "wanted", "met"])
 
 
@@ -207,6 +243,19 @@ def main(argv: list[str] | None = None) -> int:
           f"overhead {100 * r['overhead']:.0f}% (target <= 30%)")
     print(f"    measured in the training thread instead (no free core, as hosted): {r['serial_metrics_s']:.2f} s, "
           f"overhead {100 * r['serial_overhead']:.0f}%")
+    res["grouped"] = r = comparison_as_one_model(engine_reps)
+    print(f"relu-vs-dropout, variants one after another {r['sequential_s']:.2f} s (CPU {r['sequential_cpu_s']:.2f} s); "
+          f"as one batched model {r['grouped_s']:.2f} s (CPU {r['grouped_cpu_s']:.2f} s); "
+          f"speed-up {r['speedup']:.2f}x (target >= 1.5x), CPU {r['cpu_ratio']:.2f}x; "
+          f"largest difference of any figure {r['max_abs_diff']:g} ({'same numbers' if r['max_abs_diff'] == 0 else 'NOT the same'})")
+    print("    by width (CPU is what stacking can save; this VM's wall clock is noisier):")
+    res["grouped_by_width"] = []
+    for width in (16, 32, 64):
+        r = comparison_as_one_model(reps, width=width)
+        res["grouped_by_width"].append({"width": width, **r})
+        print(f"    width {width:4d}: {r['sequential_s']:.2f} s -> {r['grouped_s']:.2f} s ({r['speedup']:.2f}x), "
+              f"CPU {r['sequential_cpu_s']:.2f} s -> {r['grouped_cpu_s']:.2f} s ({r['cpu_ratio']:.2f}x), "
+              f"largest difference {r['max_abs_diff']:g}")
     res["memory"] = r = peak_memory()
     print(f"peak RSS of `python -m core run` on W1: {r['peak_rss_mb']:.0f} MB (target < 400 MB)\n")
     targets = targets_table(res)

@@ -59,3 +59,20 @@ def final_artifacts(net: BatchedNet, data: Dataset, gens: SeedStreams) -> dict[s
     arts["raster"] = torch.stack([torch.stack([onoff(a.d), onoff(b.d), onoff(e.a)], 1)
                                   for a, b, e in zip(r1, r2, ev, strict=False)], 1).numpy()  # (S, L, 3, P, U)
     return arts
+
+
+PER_SLICE = {"boundary": ("pred", "conf", "p1"), "confusion": None, "raster": None}  # None: the array itself
+
+
+def slice_artifacts(arts: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
+    """The pictures of slices lo..hi of the network (one variant of a group, core.groups): every
+    per-network array cut to those slices (copies, so a variant's pictures own their memory);
+    what all slices share (the grid, the data points) as it is."""
+    out: dict[str, Any] = {}
+    for name, v in arts.items():
+        keys = PER_SLICE.get(name, ())
+        if keys is None:
+            out[name] = v[lo:hi].copy()
+        else:
+            out[name] = {k: (x[lo:hi].copy() if k in keys else x) for k, x in v.items()} if keys else v
+    return out

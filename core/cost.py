@@ -147,13 +147,19 @@ def estimate_seconds(configs: list[Config]) -> float:
 
 
 def longest_piece(configs: list[Config]) -> tuple[str, Config, float]:
-    """(which piece, of which variant, its estimated seconds at MACS_PER_S): the longest stretch
-    of a run during which it cannot be stopped."""
+    """(which piece, of the variant that weighs most in it, its estimated seconds at MACS_PER_S):
+    the longest stretch of a run during which it cannot be stopped. Variants that train as one
+    network (core.groups) take each step, measurement and picture together: their pieces add up."""
+    from core.groups import group_configs  # core.groups imports this module
+
     best = ("", configs[0], 0.0)
-    for c in configs:
-        for name, macs in piece_macs(c).items():
-            if macs / MACS_PER_S > best[2]:
-                best = (name, c, macs / MACS_PER_S)
+    for g in group_configs(configs):
+        pieces = [piece_macs(c) for c in g.configs]
+        for name in pieces[0]:
+            seconds = sum(p[name] for p in pieces) / MACS_PER_S
+            if seconds > best[2]:
+                heaviest = max(range(len(pieces)), key=lambda j: pieces[j][name])
+                best = (name, g.configs[heaviest], seconds)
     return best
 
 
@@ -217,9 +223,13 @@ def memory_bytes(cfg: Config) -> tuple[float, float]:
 
 
 def estimate_memory_mb(configs: list[Config]) -> float:
-    """Estimated peak memory of an experiment in MB, above what the server already holds:
-    variants train one after another, but all their results are kept and stored together."""
+    """Estimated peak memory of an experiment in MB, above what the server already holds: the
+    variants of a group (core.groups) train at once and groups one after another, and all
+    results are kept and stored together."""
     if not configs:
         return 0.0
+    from core.groups import group_configs  # core.groups imports this module
+
     parts = [memory_bytes(c) for c in configs]
-    return (max(t for t, _ in parts) + sum(k for _, k in parts)) / _MB + MEMORY_BASE_MB
+    training = max(sum(parts[i][0] for i in g.indices) for g in group_configs(configs))
+    return (training + sum(k for _, k in parts)) / _MB + MEMORY_BASE_MB

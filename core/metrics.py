@@ -6,12 +6,14 @@ for all seeds at once. Definitions are in core.results.METRIC_HELP and README.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Executor
 from typing import NamedTuple
 
 import torch
 
 from core import cost
 from core.models import BatchedNet, Layer, SeedStreams, reused_buffer
+from core.slices import SlicedActivation
 
 Tensor = torch.Tensor
 
@@ -58,13 +60,16 @@ def expected_agreement(p: float, on_frac):
 @torch.no_grad()
 def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor,
             streams: SeedStreams, prev: Previous | None,
-            snapshots: int = 1) -> tuple[dict[str, Tensor], Previous]:
+            snapshots: int = 1, pool: Executor | None = None) -> tuple[dict[str, Tensor], Previous]:
     """All epoch metrics. Returns ({name: (S,) or (S, L)}, what the next epoch compares with).
 
     `net` may hold several consecutive epochs' weights (BatchedNet.stacked, with `streams`
     repeated to match): every figure is per slice, so this is the same as measuring the snapshots
     one by one, except mask_flip and revived, which compare each snapshot with the one before it.
     prev is then the epoch before the first snapshot, and what is returned is the last snapshot's."""
+    if isinstance(net.act, SlicedActivation):
+        return _by_activation(measure, net, x_train, y_train, x_val, y_val, streams=streams, prev=prev,
+                              snapshots=snapshots, pool=pool)
     S, L, act = net.S, net.layers, net.act
     n, P = len(x_train), probe_size(net, len(x_train))
     sat_threshold = 0.01 * act.grad_max
@@ -298,3 +303,55 @@ def _tmp(slot: int, like: Tensor) -> Tensor | None:
     if grows and sum(b.numel() for k, b in bufs.items() if k != key) + like.numel() > _SCRATCH_MAX:
         bufs.clear()
     return reused_buffer(bufs, key, tuple(like.shape))
+
+
+def _by_activation(fn, net: BatchedNet, *args, streams: SeedStreams, prev, snapshots: int = 1,
+                   pool: Executor | None = None, **kw):
+    """fn (measure) on each activation's slices of a network of several (variants as slices,
+    core.slices) as a network of their own, with their own streams (core.models.SeedStreams,
+    `apart`), joined again slice by slice: each activation takes its own shortcuts (ReLU's), and
+    each slice gets what it gets alone. The parts share nothing (weights, streams, previous
+    epoch, scratch buffers per thread), so with a `pool` all but the first are measured in its
+    threads while this one measures the first: the same numbers, on more cores."""
+    period = len(net.slices)
+    jobs = []
+    for lo, hi, _ in net.act.runs:
+        before = None if prev is None else _cut(prev, lo, hi)
+        jobs.append((lo, hi, (net.rows(lo, hi), *args, streams.rows(lo, hi), before)))
+    later = [pool.submit(fn, *a, snapshots=snapshots, **kw) for _, _, a in jobs[1:]] if pool is not None else None
+    first = fn(*jobs[0][2], snapshots=snapshots, **kw)
+    done = [first, *(f.result() for f in later)] if later is not None else \
+        [first, *(fn(*a, snapshots=snapshots, **kw) for _, _, a in jobs[1:])]
+    parts = [(lo, hi, r) for (lo, hi, _), r in zip(jobs, done, strict=True)]
+    k = net.S // period
+    figures: dict[str, Tensor] = {}
+    for name, first in parts[0][2][0].items():
+        out = first.new_empty((k * period, *first.shape[1:]))
+        for lo, hi, (m, _) in parts:
+            out.unflatten(0, (k, period))[:, lo:hi] = m[name].unflatten(0, (k, hi - lo))
+        figures[name] = out
+    return figures, _join([state for _, _, (_, state) in parts])
+
+
+def _cut(state, lo: int, hi: int):
+    """Slices lo..hi of per-slice state: tensors (slices first), in lists, tuples (named too) and dicts."""
+    if torch.is_tensor(state):
+        return state[lo:hi]
+    if isinstance(state, dict):
+        return {k: _cut(v, lo, hi) for k, v in state.items()}
+    return _rebuild(state, [_cut(v, lo, hi) for v in state])
+
+
+def _rebuild(like, items: list):
+    """A list or tuple of like's type (a NamedTuple takes its fields one by one) holding items."""
+    return like._make(items) if hasattr(like, "_make") else type(like)(items)
+
+
+def _join(states: list):
+    """The inverse of _cut over consecutive parts."""
+    first = states[0]
+    if torch.is_tensor(first):
+        return torch.cat(states)
+    if isinstance(first, dict):
+        return {k: _join([s[k] for s in states]) for k in first}
+    return _rebuild(first, [_join(list(parts)) for parts in zip(*states, strict=True)])

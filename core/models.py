@@ -5,10 +5,14 @@ matmul, grouped convolution, per-slice batch norm), and the loss is a sum of per
 so gradients never mix between seeds: seed i trains exactly as it would alone.
 Randomness is per seed too: each seed has its own generators for initial weights, batch
 order and dropout masks, so adding seeds never changes what seed i sees.
+
+Several variants may be slices of one network (core.slices): each slice then has its own
+activation, dropout p and initialization, and draws exactly what its variant's seed draws alone.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +24,8 @@ import torch.nn.functional as F
 from core import cost
 from core.config import Config
 from core.fallback import private_op, warn_missing
-from core.registry import ACTIVATIONS, INITS
+from core.registry import INITS
+from core.slices import SlicedActivation, Slices, activation_of
 
 Tensor = torch.Tensor
 BN_MOMENTUM = 0.1
@@ -43,38 +48,64 @@ class SeedStreams:
     Dropout masks are a large share of a small step, and numpy's PCG64 raw output is far
     cheaper than torch's CPU generator (see keep_mask). Seed i draws from its own stream, so what
     it sees never depends on how many seeds run beside it. Measurement passes use a separate
-    stream, so measuring never changes how the networks train."""
+    stream, so measuring never changes how the networks train.
 
-    def __init__(self, seeds: list[int], stream: int):
-        self.rngs = [np.random.Generator(np.random.PCG64([s, stream])) for s in seeds]
+    draws (one flag per slice, for variants as slices): whether the slice draws dropout masks.
+    Slices with the same seed and the same flag make the same draws in the same order (the
+    number of words a mask takes depends on shapes only, never on p), so they share one stream:
+    its batch orders and random words are drawn once, and each slice thresholds the words with
+    its own p. Without draws every slice has a stream of its own. apart (a label per slice): slices
+    with different labels never share a stream, so a part of the slices can draw on its own
+    (rows(), for measuring each activation's slices apart: core.metrics)."""
+
+    def __init__(self, seeds: list[int], stream: int, draws: list[bool] | None = None,
+                 apart: list | None = None):
+        keys = list(seeds) if draws is None else list(zip(seeds, draws, apart or [None] * len(seeds), strict=True))
+        first = {k: j for j, k in reversed(list(enumerate(keys)))}
+        order = sorted(set(first.values()))  # one stream per key, in order of first slice
+        self.rngs = [np.random.Generator(np.random.PCG64([seeds[j], stream])) for j in order]
+        self._draws = None if draws is None else [draws[j] for j in order]
+        pos = {j: i for i, j in enumerate(order)}
+        slot = [pos[first[k]] for k in keys]
+        self.slot = None if slot == list(range(len(keys))) else np.array(slot)  # slice -> its stream
+        self.slices = len(keys)
         self.repeats = 1  # see repeated()
 
     @property
     def S(self) -> int:
-        return len(self.rngs) * self.repeats
+        return self.slices * self.repeats
 
-    def keep_mask(self, p: float, *shape: int) -> Tensor:
-        """(S, *shape) float32: 1/(1-p) where a unit survives, else 0.
+    def keep_mask(self, p: float | np.ndarray, *shape: int) -> Tensor:
+        """(S, *shape) float32: 1/(1-p) where a unit survives, else 0. p may be one per slice
+        (an array): a slice with p = 0 keeps every unit (1.0) and draws nothing.
 
         Survival is decided on raw 16-bit draws (four per 64-bit PCG64 output, read with the
         public `random_raw`): about 10x cheaper than float uniforms, and the drop probability is
         round(p * 65536) / 65536, within 8e-6 of p."""
         return self.keep_masks(p, [shape])[0]
 
-    def keep_masks(self, p: float, shapes: list[tuple[int, ...]]) -> list[Tensor]:
+    def keep_masks(self, p: float | np.ndarray, shapes: list[tuple[int, ...]]) -> list[Tensor]:
         """keep_mask for each shape in turn, drawn at once: each seed's stream gives the same
         words in the same order as one keep_mask call per shape would, in one call per seed."""
         ns = [math.prod(s) for s in shapes]
         words = [-(-n // 4) for n in ns]
         W, K = sum(words), self.repeats
-        threshold = np.uint16(min(65535, round(p * 65536)))
-        # One call per seed, written straight into place (np.stack's Python would hold the GIL
-        # that the training thread needs): repeat k of seed s is row k * seeds + s.
+        # One call per stream, written straight into place (np.stack's Python would hold the GIL
+        # that the training thread needs): repeat k of slice s is row k * slices + s.
         raw = np.empty((K, len(self.rngs), W), np.uint64)
         for s, r in enumerate(self.rngs):
-            raw[:, s] = r.bit_generator.random_raw(K * W).reshape(K, W)
-        keep = raw.reshape(K * len(self.rngs), W).view(np.uint16) >= threshold  # one op for all seeds
-        out = torch.from_numpy(np.multiply(keep, np.float32(1.0 / (1.0 - p)), dtype=np.float32))
+            if self._draws is None or self._draws[s]:  # a stream of slices without dropout never draws
+                raw[:, s] = r.bit_generator.random_raw(K * W).reshape(K, W)
+        if self.slot is not None:
+            raw = raw[:, self.slot]  # slices that share a stream share its words
+        bits = raw.reshape(K * self.slices, W).view(np.uint16)
+        if np.ndim(p) == 0:
+            threshold, scale = np.uint16(min(65535, round(p * 65536))), np.float32(1.0 / (1.0 - p))
+        else:  # per slice: p = 0 has threshold 0 (every word survives, words never drawn included) and scale 1
+            threshold = np.tile(np.array([min(65535, round(q * 65536)) for q in p], np.uint16), K)[:, None]
+            scale = np.tile(np.array([1.0 / (1.0 - q) for q in p], np.float32), K)[:, None]
+        keep = bits >= threshold  # one op for all seeds
+        out = torch.from_numpy(np.multiply(keep, scale, dtype=np.float32))
         masks, lo = [], 0
         for n, w, shape in zip(ns, words, shapes, strict=True):
             masks.append(out[:, lo: lo + n].view(self.S, *shape))
@@ -89,12 +120,38 @@ class SeedStreams:
         out.repeats = self.repeats * k
         return out
 
+    def rows(self, lo: int, hi: int) -> SeedStreams:
+        """The streams of slices lo..hi alone (the same generators, which go on from where they
+        are), repeated as these are. Their streams must be theirs only (see `apart`)."""
+        slot = np.arange(self.slices) if self.slot is None else self.slot
+        mine = sorted(set(slot[lo:hi].tolist()))
+        if set(slot[:lo].tolist() + slot[hi:].tolist()) & set(mine):
+            raise ValueError(f"slices {lo}..{hi} share a stream with others")
+        out = copy.copy(self)
+        out.rngs = [self.rngs[i] for i in mine]
+        out._draws = None if self._draws is None else [self._draws[i] for i in mine]
+        pos = {i: n for n, i in enumerate(mine)}
+        new = [pos[i] for i in slot[lo:hi].tolist()]
+        out.slot = None if new == list(range(hi - lo)) else np.array(new)
+        out.slices = hi - lo
+        return out
+
     def permutations(self, n: int) -> Tensor:
         assert self.repeats == 1
         out = np.empty((len(self.rngs), n), np.int64)
         for s, r in enumerate(self.rngs):
             out[s] = r.permutation(n)
-        return torch.from_numpy(out)
+        return torch.from_numpy(out if self.slot is None else out[self.slot])
+
+
+def act_backward(act, grad: Tensor, z: Tensor) -> Tensor:
+    """d(loss)/dz from d(loss)/d(act(z)): autograd's own kernel for ReLU, else grad * act'(z);
+    a SlicedActivation does so run by run, over `grad` itself."""
+    if isinstance(act, SlicedActivation):
+        return act.backward_(grad, z, act_backward)
+    if act.saturates_where_negative:
+        return relu_backward(grad, z)
+    return grad * act.grad(z)
 
 
 def relu_backward(grad: Tensor, z: Tensor) -> Tensor:
@@ -129,18 +186,30 @@ class Layer:
 
 @dataclass
 class BatchedNet:
+    """cfg gives the shapes (model, depth, width, batch norm); `slices` what each slice is (by
+    default cfg's seeds, activation, dropout and init). With slices, cfg.dropout > 0 must hold
+    exactly when some slice drops units."""
     cfg: Config
     n_in: int
     n_classes: int
     params: list[Tensor] = field(default_factory=list)
     bn_stats: list[tuple[Tensor, Tensor]] = field(default_factory=list)  # running (mean, var) per layer
+    slices: Slices | None = None
 
     def __post_init__(self):
-        self.S = self.cfg.seeds
-        self.act = ACTIVATIONS[self.cfg.activation]
+        if self.slices is None:
+            self.slices = Slices.of([self.cfg])
+        sl = self.slices
+        self.S = len(sl)
+        self.act = activation_of(sl.activations)
+        # One p for every slice (a float) where they agree: then masks are drawn as they always were.
+        self.p = sl.dropouts[0] if len(set(sl.dropouts)) == 1 else np.array(sl.dropouts)
+        self.drops = any(q > 0 for q in sl.dropouts)
+        if self.drops != (self.cfg.dropout > 0):
+            raise ValueError("cfg.dropout > 0 must say whether some slice drops units (core.metrics reads it)")
         self.cnn = self.cfg.model == "cnn"
-        gens = seed_generators(self.cfg.seed_list, 0)
-        per_seed = [self._init_one(g) for g in gens]
+        gens = seed_generators(list(sl.seeds), 0)
+        per_seed = [self._init_one(g, init) for g, init in zip(gens, sl.inits, strict=True)]
         # Stack seed by seed: parameter j of seed i becomes slice i of stacked parameter j.
         self.params = [torch.stack([p[j] for p in per_seed]).requires_grad_(True) for j in range(len(per_seed[0]))]
         H = self.cfg.width
@@ -152,9 +221,9 @@ class BatchedNet:
     def layers(self) -> int:
         return self.cfg.depth
 
-    def _init_one(self, g: torch.Generator) -> list[Tensor]:
+    def _init_one(self, g: torch.Generator, init: str) -> list[Tensor]:
         c, H, out = self.cfg, self.cfg.width, []
-        w, b = INITS[c.init].weight, INITS[c.init].bias  # each (shape, fan_in, fan_out, generator)
+        w, b = INITS[init].weight, INITS[init].bias  # each (shape, fan_in, fan_out, generator)
         if self.cnn:
             cin = 1
             for _ in range(c.depth):
@@ -219,10 +288,34 @@ class BatchedNet:
             return self
         return self._resliced(n, lambda t: t[:n], self.__dict__.setdefault("_buffers", {}))
 
+    def rows(self, lo: int, hi: int) -> BatchedNet:
+        """Slices lo..hi of every snapshot of this network (of this stack: period = len(slices))
+        as a network of their own, with copies of their weights: for measuring each activation's
+        slices apart (core.metrics). Its scratch buffers are kept with this network's."""
+        period = len(self.slices)
+        k = self.S // period
+        sl = self.slices
+        sub = Slices(sl.seeds[lo:hi], sl.activations[lo:hi], sl.dropouts[lo:hi], sl.inits[lo:hi])
+        t = copy.copy(self)
+        t.slices, t.S = sub, k * (hi - lo)
+        t.act = activation_of(sub.activations)
+        t.p = sub.dropouts[0] if len(set(sub.dropouts)) == 1 else np.array(sub.dropouts)
+        t.drops = any(q > 0 for q in sub.dropouts)
+        t.cfg = dataclasses.replace(self.cfg, seeds=t.S, dropout=max(sub.dropouts))
+
+        def take(x: Tensor) -> Tensor:
+            return x.detach().unflatten(0, (k, period))[:, lo:hi].flatten(0, 1).contiguous()
+        t.params = [take(p) for p in self.params]
+        t.bn_stats = [(take(m), take(v)) for m, v in self.bn_stats]
+        t._buffers = self.__dict__.setdefault("_buffers", {}).setdefault(("rows", lo, hi), {})
+        return t
+
     def _resliced(self, n: int, make: Callable[[Tensor], Tensor], buffers: dict) -> BatchedNet:
         """This network with n slices: every parameter and statistic made by `make`."""
         t = copy.copy(self)
         t.S = n
+        if isinstance(self.act, SlicedActivation):
+            t.act = self.act.resized(n)
         t.params = [make(p) for p in self.params]
         t.bn_stats = [(make(m), make(v)) for m, v in self.bn_stats]
         t._buffers = buffers
@@ -275,7 +368,12 @@ class BatchedNet:
             if c.batchnorm:
                 z4 = self._bn(z4, i, train, update_bn)
             in_place = inspect is not None and reuse and self.act.fn_ is not None
-            a4 = self.act.fn_(z4) if in_place else self.act.fn(z4)  # in place: the metrics need only a
+            if in_place:  # the metrics need only a
+                a4 = self.act.fn_(z4)
+            elif scratch and isinstance(self.act, SlicedActivation):
+                a4 = self.act.fn(z4, out=self._scratch(("a", train, i, B), z4.shape))
+            else:
+                a4 = self.act.fn(z4)
             d4 = a4
             if keep is not None:
                 out = self._scratch(("d", i, B), a4.shape) if scratch else None
@@ -295,14 +393,13 @@ class BatchedNet:
     def dropout_masks(self, streams: SeedStreams, batch_sizes: list[int]) -> Iterator[Tensor | None]:
         """The masks that forward(train=True) / set_grads would draw for these batches one after
         another (the same bits), drawn several batches at a time: fewer, larger draws."""
-        c = self.cfg
-        if c.dropout == 0:
+        if not self.drops:
             yield from [None] * len(batch_sizes)
             return
         per_input = self.S * math.prod(self._keep_shape(1))
         group = max(1, MASK_DRAW_ELEMENTS // (per_input * max(batch_sizes)))
         for lo in range(0, len(batch_sizes), group):
-            yield from streams.keep_masks(c.dropout, [self._keep_shape(b) for b in batch_sizes[lo: lo + group]])
+            yield from streams.keep_masks(self.p, [self._keep_shape(b) for b in batch_sizes[lo: lo + group]])
 
     def _keep_shape(self, B: int) -> tuple[int, ...]:
         # The CNN drops whole channels (nn.Dropout2d): one draw per (input, channel), shared by
@@ -323,10 +420,9 @@ class BatchedNet:
         One draw for every layer's mask at once, laid out layer by layer so that each layer's
         mask is one contiguous block per seed. Inverted dropout, as nn.Dropout: a unit survives
         with probability 1-p and is scaled by 1/(1-p)."""
-        c = self.cfg
-        if c.dropout == 0:
+        if not self.drops:
             return None
-        return streams.keep_mask(c.dropout, *self._keep_shape(B))
+        return streams.keep_mask(self.p, *self._keep_shape(B))
 
     def _logits_t(self, h: Tensor) -> Tensor:
         """Logits transposed, (S, C, B): W (S, C, H) @ h^T. A matmul into C rows, not C columns."""
@@ -359,7 +455,8 @@ class BatchedNet:
         h = x
         for i in range(c.depth):
             z = torch.baddbmm(self.params[2 * i + 1], h, self.params[2 * i])
-            a = self.act.fn(z)
+            a = self.act.fn_in_place(z) if isinstance(self.act, SlicedActivation) else None
+            a = self.act.fn(z) if a is None else a
             h = a * keep[:, i, ..., 0] if keep is not None else a
             zs.append(z)
             hs.append(h)
@@ -373,10 +470,7 @@ class BatchedNet:
         for i in reversed(range(c.depth)):
             if keep is not None:
                 dh = dh * keep[:, i, ..., 0]
-            if self.act.saturates_where_negative:  # ReLU: autograd's own kernel for its backward
-                dz = relu_backward(dh, zs[i])
-            else:
-                dz = dh * self.act.grad(zs[i])
+            dz = act_backward(self.act, dh, zs[i])
             grads[2 * i] = torch.bmm(hs[i].transpose(1, 2), dz)
             grads[2 * i + 1] = dz.sum(1, keepdim=True)
             if i > 0:

@@ -15,6 +15,7 @@ arithmetic, bit for bit), else foreach=True (the same arithmetic up to rounding)
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,14 @@ def make_optimizer(cfg: Config, params: list[Tensor]) -> Adam | SGD:
     Every update is elementwise, so stacked seeds are updated exactly as separate ones."""
     from core.registry import OPTIMIZERS  # imported here: the registry points at this module's classes
     return OPTIMIZERS[cfg.optimizer].make(cfg, params)
+
+
+def make_sliced_optimizer(parts: Sequence[tuple[int, int, Config]], params: list[Tensor]) -> Adam | SGD | Sliced:
+    """Variants as slices of one network (core.slices): slices lo..hi of every parameter are
+    updated as cfg says (its optimizer, learning rate, weight decay). One part: make_optimizer."""
+    if len(parts) == 1:
+        return make_optimizer(parts[0][2], params)
+    return Sliced(parts, params)
 
 
 @cache
@@ -80,6 +89,15 @@ class _Fused:
 
     def _fused_step(self, grads: list[Tensor]) -> None:
         raise NotImplementedError
+
+    @torch.no_grad()
+    def zero_slice(self, i: int, params: Sequence[Tensor] | None = None) -> None:
+        """Zero slice i of every state tensor (a retired seed: its momentum must not move it), of
+        `params` only if given."""
+        for p in self.params if params is None else params:
+            for v in self.state.get(p, {}).values():
+                if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == p.shape[0]:
+                    v[i] = 0.0
 
     def _grads(self) -> list[Tensor]:
         grads = [p.grad for p in self.params]
@@ -136,3 +154,62 @@ class SGD(_Fused):
         bufs = [self.state[p]["momentum_buffer"] for p in self.params] if self.momentum != 0 else []
         FUSED_SGD(self.params, grads, bufs, weight_decay=self.weight_decay, momentum=self.momentum,
                   lr=self.lr, dampening=0.0, nesterov=False, maximize=False, is_first_step=first)
+
+
+class Sliced:
+    """Variants' slices of the stacked parameters, each variant updated with its own settings.
+
+    Variants next to each other with the same optimizer, learning rate and weight decay share
+    one fused call (core.optim's Adam or SGD over views `p.detach()[lo:hi]`: leaves that share
+    the parameters' memory, handed the matching views of the gradients). A fused kernel rounds
+    the short tail of each tensor it is given (fewer elements than a vector) on another path
+    than the body, and Adam's two paths differ in the last bit. A tensor whose slices have a
+    multiple of ALIGN elements has no tail inside any variant's part, so it is handed over for
+    all those variants at once; any other (an output bias of 2 numbers a slice) is handed over
+    variant by variant, in the same call, so each variant's part is cut exactly as alone. Every
+    slice is then updated bit for bit as its variant alone (tests/test_optim.py)."""
+
+    ALIGN = 64  # elements; no CPU vector is wider
+
+    def __init__(self, parts: Sequence[tuple[int, int, Config]], params: list[Tensor]):
+        self.params = list(params)
+        self.calls: list[tuple[Adam | SGD, list[tuple[int, int, int]]]] = []  # (optimizer, [(param, lo, hi)])
+        runs: list[list[tuple[int, int, Config]]] = []
+        for part in parts:
+            if runs and _settings(runs[-1][-1][2]) == _settings(part[2]):
+                runs[-1].append(part)
+            else:
+                runs.append([part])
+        for run in runs:
+            spans = []
+            for j, p in enumerate(self.params):
+                if p[0].numel() % self.ALIGN == 0:
+                    spans.append((j, run[0][0], run[-1][1]))
+                else:
+                    spans += [(j, lo, hi) for lo, hi, _ in run]
+            views = [self.params[j].detach()[lo:hi] for j, lo, hi in spans]
+            self.calls.append((make_optimizer(run[0][2], views), spans))
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):
+            raise RuntimeError("Sliced.step: every parameter needs a gradient")
+        for opt, spans in self.calls:
+            for v, (j, lo, hi) in zip(opt.params, spans, strict=True):
+                v.grad = grads[j][lo:hi]
+            opt.step()
+
+    def zero_slice(self, i: int) -> None:
+        for opt, spans in self.calls:
+            for v, (_, lo, hi) in zip(opt.params, spans, strict=True):
+                if lo <= i < hi:
+                    opt.zero_slice(i - lo, [v])
+
+
+def _settings(cfg: Config) -> tuple:
+    return cfg.optimizer, cfg.lr, cfg.weight_decay

@@ -88,7 +88,7 @@ def make_recorder(policy: MeasurePolicy, net: BatchedNet, data: Dataset, streams
     `net` on `threads` threads. `streams` is the measuring stream: it goes on drawing after the
     run (core.artifacts), so it is the caller's, not the recorder's."""
     if policy.overlaps(threads, max_threads, cores):
-        return OverlappedRecorder(policy, net, data, streams, commit, last_epoch, t0, threads)
+        return OverlappedRecorder(policy, net, data, streams, commit, last_epoch, t0, threads, cores)
     return Recorder(policy, net, data, streams, commit, last_epoch, t0)
 
 
@@ -102,6 +102,7 @@ class Recorder:
         self.policy, self.data, self.streams, self.commit = policy, data, streams, commit
         self.last_epoch, self.t0, self.S = last_epoch, t0, net.S
         self._prev: Previous | None = None  # the epoch before's on-states and dead units (mask_flip, revived)
+        self._parts: ThreadPoolExecutor | None = None  # see OverlappedRecorder
 
     def record(self, epoch: int, net: BatchedNet) -> None:
         """Measure `net`, just trained for `epoch` epochs, if the policy asks for this epoch."""
@@ -123,7 +124,8 @@ class Recorder:
         when overlapped, so passes run one at a time, in epoch order."""
         d = self.data
         m, self._prev = measure(net, d.x_train, d.y_train, d.x_val, d.y_val,
-                                self.streams if k == 1 else self.streams.repeated(k), self._prev, snapshots=k)
+                                self.streams if k == 1 else self.streams.repeated(k), self._prev, snapshots=k,
+                                pool=self._parts)
         ok = finite_seeds(net, m["train_loss"] + m["val_loss"])  # one pass over the weights
         # Converted here, once per pass: in the measuring thread this is off the training path.
         return {key: v.double().numpy() for key, v in m.items()}, ok.numpy()
@@ -140,12 +142,20 @@ class OverlappedRecorder(Recorder):
     (serially it comes before), or at flush()."""
 
     def __init__(self, policy: MeasurePolicy, net: BatchedNet, data: Dataset, streams: SeedStreams,
-                 commit: Commit, last_epoch: int, t0: float, threads: int):
+                 commit: Commit, last_epoch: int, t0: float, threads: int, cores: int = CORES):
         super().__init__(policy, net, data, streams, commit, last_epoch, t0)
         self.K = snapshots_per_pass(net, len(data.x_train) + len(data.x_val), policy)
         first = net.stacked(self.K)
         self._stacks = [first, net.stacked(self.K, share_buffers=first)]  # measured one at a time
         self._pool = measuring_pool(threads)
+        # Variants as slices with several activations (core.slices) are measured activation by
+        # activation, parts that share nothing: the others in threads of their own, so a group's
+        # measuring, the larger share of its work, is not left to one core while training waits
+        # for it (core.metrics._by_activation; the same numbers either way).
+        runs = getattr(net.act, "runs", ())
+        if len(runs) > 1 and cores >= 2:
+            self._parts = ThreadPoolExecutor(min(len(runs) - 1, cores - 1), thread_name_prefix="lab-measure-part",
+                                             initializer=thread_setup, initargs=(threads,))
         self._pending: deque[tuple[BatchedNet, list[tuple[int, float]], Future]] = deque()
         self._batch: list[tuple[int, float]] = []  # (epoch, seconds) of the snapshots in _stacks[0]
         self._last_record = 0.0
@@ -160,6 +170,8 @@ class OverlappedRecorder(Recorder):
             self._switch.__exit__(None, None, None)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._parts is not None:
+                self._parts.shutdown(wait=True, cancel_futures=True)
 
     def record(self, epoch: int, net: BatchedNet) -> None:
         if not self.policy.measures(epoch, self.last_epoch):

@@ -69,3 +69,20 @@ def test_the_raster_shows_on_states_of_two_train_passes_and_one_eval_pass():
                 np.testing.assert_array_equal(r[:, i, 1], on)
             elif i == 0:
                 assert not (r[:, i, :2] & ~on[:, None]).any() and (r[:, i, 0] != r[:, i, 1]).any()
+
+
+def test_a_variants_pictures_are_its_slices_and_what_all_share():
+    from core.artifacts import slice_artifacts
+    for settings in (dict(dataset="moons", n_samples=120, width=8, seeds=5), dict(dataset="digits", n_samples=150,
+                                                                                     width=8, seeds=5)):
+        _, _, _, arts = _setup(**settings)
+        part = slice_artifacts(arts, 1, 3)
+        assert part.keys() == arts.keys()
+        np.testing.assert_array_equal(part["raster"], arts["raster"][1:3])
+        if "boundary" in arts:
+            for k in ("pred", "conf", "p1"):
+                np.testing.assert_array_equal(part["boundary"][k], arts["boundary"][k][1:3])
+            assert part["boundary"]["x"] is arts["boundary"]["x"] and part["points"] is arts["points"]
+        else:
+            np.testing.assert_array_equal(part["confusion"], arts["confusion"][1:3])
+        assert not np.shares_memory(part["raster"], arts["raster"])  # its own, for its own result

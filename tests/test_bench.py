@@ -20,3 +20,14 @@ def test_targets_table_marks_met_and_missed_targets():
 def test_targets_table_limits_are_inclusive_where_the_issue_says_at_most():
     assert list(targets_table(_res(speedup=10.0, ratio=2.0, overhead=0.30, rss=400.0))["met"]) == [True, True, True, False]
     assert list(targets_table(_res(speedup=9.99, ratio=2.01, overhead=0.301, rss=399.0))["met"]) == [False, False, False, True]
+
+
+def test_the_grouped_comparison_needs_its_speed_up_and_the_same_numbers():
+    res = _res()
+    res["grouped"] = {"sequential_s": 3.0, "grouped_s": 2.0, "speedup": 1.5, "max_abs_diff": 0.0}
+    t = targets_table(res)
+    assert len(t) == 5 and bool(t.loc[4, "met"]) and t.loc[4, "measured"] == "1.50x, max diff 0"
+    res["grouped"]["max_abs_diff"] = 1e-7
+    assert not bool(targets_table(res).loc[4, "met"])
+    res["grouped"].update(speedup=1.49, max_abs_diff=0.0)
+    assert not bool(targets_table(res).loc[4, "met"])

@@ -86,6 +86,21 @@ def test_training_steps_over_exactly_these_batches(monkeypatch):
     assert seen == 2 * ([3] * 232 + [4])
 
 
+def test_the_memory_estimate_adds_up_the_variants_that_train_at_once():
+    # core.groups: variants that share shapes train as one network (their training memory adds
+    # up); groups train one after another (the largest counts); every result is kept.
+    base = validate(width=64, seeds=3)
+    alike = [base, base.replace(dropout=0.5), base.replace(lr=0.1)]
+    parts = [cost.memory_bytes(c) for c in alike]
+    mb = 1024 * 1024
+    expected = (sum(t for t, _ in parts) + sum(k for _, k in parts)) / mb + cost.MEMORY_BASE_MB
+    assert cost.estimate_memory_mb(alike) == pytest.approx(expected)
+    apart = [base, base.replace(width=32), base.replace(width=16)]
+    parts = [cost.memory_bytes(c) for c in apart]
+    expected = (max(t for t, _ in parts) + sum(k for _, k in parts)) / mb + cost.MEMORY_BASE_MB
+    assert cost.estimate_memory_mb(apart) == pytest.approx(expected)
+
+
 def test_the_pieces_constants_are_the_engines():
     from core import artifacts
 
@@ -102,6 +117,10 @@ def test_piece_macs_count_one_step_one_measurement_and_the_pictures():
     assert cost.piece_macs(cfg.replace(epochs=0))["step"] == 0  # measuring epoch 0 only trains no step
     name, which, seconds = cost.longest_piece([cfg, cfg.replace(width=20)])
     assert name == "pictures" and which.width == 20 and seconds == cost.piece_macs(which)["pictures"] / cost.MACS_PER_S
+    # variants that train as one network (same shapes) take their pieces together
+    # (two of width 10 outweigh one of width 14: 2 x 140 > 252 per example)
+    name, which, seconds = cost.longest_piece([cfg, cfg.replace(dropout=0.5), cfg.replace(width=14)])
+    assert name == "pictures" and which.width == 10 and seconds == 2 * pieces["pictures"] / cost.MACS_PER_S
 
 
 def test_memory_estimate_against_measured_peaks():

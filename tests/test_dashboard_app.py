@@ -200,17 +200,18 @@ def test_stop_keeps_partial_results():
     """train_spec records what was measured when the run is interrupted (as Streamlit does with its
     stop/rerun exception), and the page then shows that partial run instead of training again.
     Training runs in run_guarded's worker thread and on_epoch sees it every 0.1 s, so the exact
-    epoch of the interruption is not fixed."""
+    epoch of the interruption is not fixed. The four variants train as one model (core.groups):
+    all of them stop at the same epoch."""
 
     class Interrupt(BaseException):  # like Streamlit's StopException: not an Exception
         pass
 
-    query = {"epochs": "200", "seeds": "1"}
+    query = {"epochs": "600", "seeds": "1"}
     spec, _ = spec_from_query(query)
     store = state.Store()
 
     def on_epoch(exp, vi, epoch):
-        if vi == 1 and epoch >= 3:
+        if epoch >= 3:
             raise Interrupt
 
     with pytest.raises(Interrupt):
@@ -218,9 +219,8 @@ def test_stop_keeps_partial_results():
     entry = store.current()
     assert entry is not None and entry.stopped and store.wait_idle(0)
     runs = entry.exp.runs
-    assert runs[0].status == "ok" and runs[0].epochs_done == 201
-    assert runs[1].status == "stopped" and 4 <= runs[1].epochs_done < 201
-    assert [r.status for r in runs[2:]] == ["stopped", "stopped"] and runs[2].epochs_done == 0
+    assert [r.status for r in runs] == ["stopped"] * 4
+    assert len({r.epochs_done for r in runs}) == 1 and 4 <= runs[0].epochs_done < 601
 
     at = AppTest.from_file(APP, default_timeout=90)
     at.session_state[state.STORE] = store

@@ -275,3 +275,39 @@ def test_scratch_for_fewer_seeds_is_the_front_of_the_larger_buffer():
     small = _tmp(5, torch.empty(4, 7, 3))
     assert small.shape == (4, 7, 3) and small.data_ptr() == big.data_ptr()
     assert _tmp(5, torch.empty(12, 7, 3)).data_ptr() == big.data_ptr()
+
+
+@pytest.mark.parametrize("snapshots", [1, 3])
+def test_a_network_of_several_activations_measures_each_slice_as_alone(snapshots):
+    # Variants as slices (core.slices): each activation's slices are measured as a network of
+    # their own, with their own streams; every figure equals its variant measured alone.
+    from core.data import make_dataset
+    from core.slices import Slices
+    cfgs = [validate(n_samples=120, width=16, activation=a, dropout=p, seeds=2, seed=s)
+            for a, p, s in (("relu", 0.5, 0), ("relu", 0.0, 0), ("tanh", 0.3, 1), ("linear", 0.0, 0))]
+    d = make_dataset(cfgs[0])
+    slices = Slices.of(cfgs)
+    group = BatchedNet(validate(n_samples=120, width=16, dropout=0.5, seeds=8), 2, 2, slices=slices)
+    alone = [BatchedNet(c, 2, 2) for c in cfgs]
+    streams = SeedStreams(list(slices.seeds), MEASURE, slices.draws, apart=list(slices.activations))
+    solo = [SeedStreams(c.seed_list, MEASURE) for c in cfgs]
+    if snapshots > 1:
+        def stack(net):
+            s = net.stacked(snapshots)
+            for j in range(snapshots):
+                s.put(j, net)
+            return s
+        group, alone = stack(group), [stack(n) for n in alone]
+        streams, solo = streams.repeated(snapshots), [s.repeated(snapshots) for s in solo]
+    prev, prev_alone = None, [None] * len(cfgs)
+    for _ in range(2):  # the second pass compares on-states with the first (mask_flip)
+        got, prev = measure(group, d.x_train, d.y_train, d.x_val, d.y_val, streams, prev, snapshots=snapshots)
+        for v, (net, st) in enumerate(zip(alone, solo, strict=True)):
+            want, prev_alone[v] = measure(net, d.x_train, d.y_train, d.x_val, d.y_val, st, prev_alone[v],
+                                          snapshots=snapshots)
+            for name, w in want.items():
+                g = got[name].unflatten(0, (snapshots, 8))[:, 2 * v: 2 * v + 2].flatten(0, 1)
+                assert torch.equal(g.nan_to_num(-1), w.nan_to_num(-1)), (name, v)
+            for field_g, field_a in zip(prev, prev_alone[v], strict=True):  # on-states, dead units
+                for a, b in zip(field_g, field_a, strict=True):
+                    assert torch.equal(a[2 * v: 2 * v + 2], b)

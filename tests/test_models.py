@@ -1,10 +1,12 @@
-"""The batched network: hand-written gradients against autograd (to 1e-6), and seed independence."""
+"""The batched network: hand-written gradients against autograd (to 1e-6), seed independence, and
+variants as slices drawing and starting as they do alone."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from core.config import validate
-from core.models import TRAIN, BatchedNet, SeedStreams
+from core.models import MEASURE, TRAIN, BatchedNet, SeedStreams
 from core.registry import ACTIVATIONS
 
 
@@ -176,3 +178,93 @@ def test_cnn_dropout_keeps_inverted_dropouts_promise_layer_by_layer(p):
             got = handed_on(tr, i).mean().item()
             assert want > 0.05  # not a comparison of zeros
             assert got == pytest.approx(want, rel=0.02), (i, got / want)
+
+
+# --- variants as slices (core.slices) -----------------------------------------------------------
+
+def test_slices_that_draw_alike_share_a_stream_and_each_draws_what_it_draws_alone():
+    # seeds 0, 1 with dropout 0.5 and 0.2 (their streams make the same draws: one stream each
+    # seed), seed 0 without dropout (a stream of its own, which never draws masks)
+    seeds, ps = [0, 1, 0, 1, 0], [0.5, 0.5, 0.2, 0.2, 0.0]
+    shared = SeedStreams(seeds, TRAIN, [p > 0 for p in ps])
+    assert len(shared.rngs) == 3 and shared.S == 5
+    alone = [SeedStreams([s], TRAIN) for s in seeds]
+    for _ in range(2):
+        perm = shared.permutations(50)
+        for j, a in enumerate(alone):
+            assert torch.equal(perm[j], a.permutations(50)[0])
+        keep = shared.keep_mask(np.array(ps), 3, 20, 7)
+        for j, (a, p) in enumerate(zip(alone, ps, strict=True)):
+            want = a.keep_mask(p, 3, 20, 7)[0] if p > 0 else torch.ones(3, 20, 7)
+            assert torch.equal(keep[j], want), j
+
+
+def test_per_slice_masks_of_a_stack_repeat_the_pattern_snapshot_by_snapshot():
+    seeds, ps = [0, 1, 0], [0.5, 0.5, 0.0]
+    one_by_one = SeedStreams(seeds, MEASURE, [p > 0 for p in ps])
+    stacked = SeedStreams(seeds, MEASURE, [p > 0 for p in ps]).repeated(2)
+    got = stacked.keep_mask(np.array(ps), 4, 9)
+    want = torch.cat([one_by_one.keep_mask(np.array(ps), 4, 9) for _ in range(2)])
+    assert got.shape == (6, 4, 9) and torch.equal(got, want)
+
+
+def test_each_slice_is_initialized_as_its_variant_alone():
+    from core.slices import Slices
+    cfgs = [validate(seeds=2, seed=3, init="he"), validate(seeds=1, seed=0), validate(seeds=2, init="xavier")]
+    slices = Slices.of(cfgs)
+    net = BatchedNet(validate(seeds=5), 2, 2, slices=slices)
+    j = 0
+    for c in cfgs:
+        alone = BatchedNet(c, 2, 2)
+        for pa, pg in zip(alone.params, net.params, strict=True):
+            assert torch.equal(pa, pg[j:j + c.seeds])
+        j += c.seeds
+
+
+def test_slices_with_dropout_need_a_shape_config_that_says_so():
+    from core.slices import Slices
+    slices = Slices.of([validate(seeds=1), validate(seeds=1, dropout=0.5)])
+    with pytest.raises(ValueError, match="dropout"):
+        BatchedNet(validate(seeds=2), 2, 2, slices=slices)
+
+
+@pytest.mark.parametrize("names", [["relu", "linear", "tanh"], ["linear", "relu"], ["gelu", "relu", "sigmoid"]])
+def test_hand_written_backward_of_mixed_activations_matches_autograd(names):
+    from core.slices import Slices
+    cfgs = [validate(depth=3, width=16, activation=a, dropout=0.3 * (i % 2), seeds=2, seed=i, n_samples=100,
+                     batch_size=20, init="he") for i, a in enumerate(names)]
+    slices = Slices.of(cfgs)
+    net = BatchedNet(validate(depth=3, width=16, dropout=0.3, seeds=2 * len(names)), 2, 3, slices=slices)
+    S = net.S
+    x = torch.randn(S, 20, 2, generator=torch.Generator().manual_seed(1))
+    y = torch.randint(0, 3, (S, 20), generator=torch.Generator().manual_seed(2))
+    ref = autograd_grads(net, x, y, SeedStreams(list(slices.seeds), TRAIN, slices.draws))
+    net.set_grads(x, y, SeedStreams(list(slices.seeds), TRAIN, slices.draws))
+    for r, p in zip(ref, net.params, strict=True):
+        torch.testing.assert_close(p.grad, r, atol=1e-6, rtol=1e-5)
+
+
+def test_a_part_of_the_slices_draws_from_its_own_streams_only():
+    seeds, draws, acts = [0, 1, 0, 1], [True, True, True, True], ["relu", "relu", "tanh", "tanh"]
+    shared = SeedStreams(seeds, MEASURE, draws)
+    with pytest.raises(ValueError, match="share a stream"):
+        shared.rows(0, 2)  # seeds 0, 1 share their streams with slices 2, 3
+    apart = SeedStreams(seeds, MEASURE, draws, apart=acts)
+    part = apart.rows(2, 4).repeated(2)
+    alone = SeedStreams([0, 1], MEASURE).repeated(2)
+    assert part.S == 4 and torch.equal(part.keep_mask(0.4, 5, 3), alone.keep_mask(0.4, 5, 3))
+
+
+def test_rows_of_a_stack_are_those_slices_of_every_snapshot():
+    from core.slices import Slices
+    cfgs = [validate(seeds=2, activation="relu"), validate(seeds=1, activation="tanh", dropout=0.5)]
+    net = BatchedNet(validate(seeds=3, dropout=0.5), 2, 2, slices=Slices.of(cfgs))
+    stack = net.stacked(2)
+    stack.put(0, net)
+    stack.put(1, net)
+    part = stack.rows(2, 3)
+    assert part.S == 2 and part.act is ACTIVATIONS["tanh"] and part.drops and part.p == 0.5
+    for p, q in zip(part.params, net.params, strict=True):
+        assert torch.equal(p, torch.cat([q[2:3], q[2:3]]))
+    relu = stack.rows(0, 2)
+    assert relu.act is ACTIVATIONS["relu"] and not relu.drops and relu.cfg.dropout == 0

@@ -183,3 +183,83 @@ def test_training_with_the_fallback_gives_the_same_numbers(monkeypatch, fresh_wa
         if k == "seconds":  # wall time
             continue
         assert np.array_equal(v, slow.metrics[k], equal_nan=True), k
+
+
+# --- variants as slices: each variant's slices with its own settings -----------------------------
+
+# Per slice: a weight of 64 numbers (handed over for several variants at once) and one of 15
+# (variant by variant: a fused kernel rounds a tensor's short tail on another path).
+SLICE_SHAPES = [(8, 8), (3, 5)]
+
+
+def _sliced_run(parts, steps=25):
+    """parts: [(slices, Config)]. Returns the stacked parameters after `steps` steps of
+    Sliced, and each part's parameters trained alone by its own optimizer."""
+    from core.optim import make_optimizer, make_sliced_optimizer
+    g = torch.Generator().manual_seed(0)
+    n = sum(k for k, _ in parts)
+    stacked = [torch.randn(n, *s, generator=g).requires_grad_(True) for s in SLICE_SHAPES]
+    alone = []
+    lo = 0
+    spans = []
+    for k, cfg in parts:
+        ps = [p.detach()[lo:lo + k].clone().requires_grad_(True) for p in stacked]
+        alone.append((ps, make_optimizer(cfg, ps)))
+        spans.append((lo, lo + k, cfg))
+        lo += k
+    opt = make_sliced_optimizer(spans, stacked)
+    for _ in range(steps):
+        grads = [(2 * p.detach() + torch.randn(p.shape, generator=g)).contiguous() for p in stacked]
+        for p, gr in zip(stacked, grads, strict=True):
+            p.grad = gr
+        opt.step()
+        for (ps, o), (a, b, _) in zip(alone, spans, strict=True):
+            for p, gr in zip(ps, grads, strict=True):
+                p.grad = gr[a:b].clone()
+            o.step()
+    return stacked, alone, spans, opt
+
+
+def test_each_variants_slices_are_updated_bit_for_bit_as_alone():
+    from core.config import validate
+    parts = [(3, validate(lr=0.01)), (2, validate(lr=0.01)), (3, validate(lr=0.01, weight_decay=0.1)),
+             (1, validate(optimizer="momentum", lr=0.05)), (2, validate(optimizer="sgd", lr=0.1))]
+    stacked, alone, spans, opt = _sliced_run(parts)
+    # one call for the first two (same settings), one per other variant
+    assert len(opt.calls) == 4
+    assert [(j, lo, hi) for j, lo, hi in opt.calls[0][1]] == [(0, 0, 5), (1, 0, 3), (1, 3, 5)]
+    for (ps, _), (lo, hi, _) in zip(alone, spans, strict=True):
+        for a, b in zip(ps, stacked, strict=True):
+            assert torch.equal(a, b[lo:hi])
+
+
+def test_one_variant_is_the_plain_optimizer():
+    from core.config import validate
+    from core.optim import make_sliced_optimizer
+    p = torch.zeros(3, 4, requires_grad=True)
+    assert isinstance(make_sliced_optimizer([(0, 3, validate())], [p]), Adam)
+
+
+def test_zeroing_a_slice_zeroes_its_state_only():
+    from core.config import validate
+    parts = [(2, validate(optimizer="momentum", lr=0.05)), (3, validate(lr=0.01))]
+    stacked, _, _, opt = _sliced_run(parts, steps=3)
+    opt.zero_slice(3)  # the second slice of the Adam variant
+    for o, spans in opt.calls:
+        for v, (_, lo, hi) in zip(o.params, spans, strict=True):
+            for t in o.state[v].values():
+                if t.dim() > 0:
+                    for i in range(lo, hi):
+                        assert (t[i - lo].abs().sum() == 0) == (i == 3)
+
+
+def test_sliced_with_the_fallback_gives_the_same_numbers(monkeypatch, fresh_warnings):
+    from core.config import validate
+    parts = [(2, validate(lr=0.01)), (2, validate(lr=0.03))]
+    fast, _, _, _ = _sliced_run(parts)
+    monkeypatch.setattr(optim, "FUSED_ADAM", None)
+    with pytest.warns(RuntimeWarning, match="_fused_adam_"):
+        slow, _, _, opt = _sliced_run(parts)
+    assert all(o._stock is not None for o, _ in opt.calls)
+    for a, b in zip(fast, slow, strict=True):
+        assert torch.equal(a, b)

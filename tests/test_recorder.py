@@ -81,9 +81,9 @@ def test_measuring_passes_take_epoch_0_at_once_and_never_wait_long(monkeypatch, 
     # full pass of K unless waiting would take longer than snapshot_wait_s; the rest goes at the end.
     seen = []
 
-    def spy(*args, snapshots=1):
+    def spy(*args, snapshots=1, **kw):
         seen.append(snapshots)
-        return measure(*args, snapshots=snapshots)
+        return measure(*args, snapshots=snapshots, **kw)
 
     monkeypatch.setattr(R, "measure", spy)
     r = train(validate(**{**SMALL, "epochs": 10}),
@@ -202,3 +202,31 @@ def test_epochs_come_in_order_with_every_figure_and_the_seeds_state():
             assert seconds > 0 and finite.shape == (2,) and finite.all()
             for k, v in want.items():
                 np.testing.assert_array_equal(m[k], v.double().numpy(), err_msg=k)
+
+
+def test_a_groups_activations_are_measured_in_threads_of_their_own_with_the_same_numbers(monkeypatch):
+    # Variants as slices with several activations (core.slices): overlapped, each activation's
+    # slices are measured in a thread of its own (core.metrics._by_activation), to the last bit
+    # what measuring them one after another in the training thread gives.
+    parts = []
+    made = R.ThreadPoolExecutor
+
+    def spy(workers, thread_name_prefix="", **kw):
+        if thread_name_prefix == "lab-measure-part":
+            parts.append(workers)
+        return made(workers, thread_name_prefix=thread_name_prefix, **kw)
+
+    if R.CORES < 2:
+        pytest.skip("one core: no thread beside the measuring one")
+    monkeypatch.setattr(R, "ThreadPoolExecutor", spy)
+    base = validate(**{**SMALL, "epochs": 12}, seeds=2)
+    variants = {"relu": {}, "relu+d": {"dropout": 0.5}, "linear": {"activation": "linear"},
+                "tanh+d": {"activation": "tanh", "dropout": 0.5}}
+    serial = run_experiment(base, variants, measure=SERIAL)
+    assert parts == []
+    overlapped = run_experiment(base, variants, measure=OVERLAP)
+    assert parts == [min(2, R.CORES - 1)]  # three activations: up to two threads beside the measuring one
+    for a, b in zip(serial.runs, overlapped.runs, strict=True):
+        for m in METRICS:
+            if m != "seconds":
+                np.testing.assert_array_equal(a.metrics[m], b.metrics[m], err_msg=m)

@@ -309,6 +309,37 @@ def test_summary_of_a_variant_that_never_started():
                                         "variants": ["a", "b"], "val_acc": {"a": 0.6, "b": None}}
 
 
+def test_a_stop_with_the_real_engine_keeps_every_variants_epochs_and_pictures(registry, store, gate):
+    # core.train trains the variants of a comparison as one network: on the page all their curves
+    # advance together, and a Stop leaves every variant at the same epoch with its pictures.
+    from core.train import run_experiment
+
+    base = BASE.replace(epochs=40)
+    variants = {"ReLU": {}, "dropout": {"dropout": 0.5}, "linear": {"activation": "linear"}}
+    holder = {}
+    seen = []
+
+    def runner(b, v, on_epoch, should_stop, max_threads):
+        def spy(exp, vi, epoch):
+            seen.append((vi, epoch))
+            on_epoch(exp, vi, epoch)
+            if epoch == 3 and not holder["job"].closed:
+                holder["job"].leave(stop=True)  # the last watcher presses Stop, here: no timing involved
+        return run_experiment(b, v, on_epoch=spy, should_stop=should_stop, max_threads=max_threads)
+
+    job, _ = registry.join((str(store.path), "real"), lambda k: Job(
+        registry, k, base, variants, title="t", preset="", limits=LOCAL, store=store, gate=gate, runner=runner))
+    holder["job"] = job
+    assert job.done.wait(60)
+    exp = job.result
+    assert [r.status for r in exp.runs] == ["stopped"] * 3
+    done = {r.epochs_done for r in exp.runs}
+    assert len(done) == 1 and 4 <= done.pop() < 41
+    assert all("raster" in r.artifacts for r in exp.runs)
+    assert {vi for vi, e in seen if e == 3} == {0, 1, 2}
+    assert job.snapshot().experiment is exp and store.list() == []
+
+
 # --- another process on the same store (core.store.claims) --------------------------------
 
 def _until(cond) -> None:

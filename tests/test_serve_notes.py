@@ -88,3 +88,15 @@ def test_a_complete_run_has_no_outcome_notes():
     exp = stopped_experiment(BASE, {"run": {}})
     exp.runs[0].status = "ok"
     assert N.outcome(exp, Limits(), timed_out=False, user_stopped=True) == []
+
+
+def test_variants_trained_as_one_network_stopped_together():
+    # core.groups trains the variants of a comparison side by side: a Stop leaves all at one epoch.
+    exp, lim = _stopped_after([4, 4, 4])
+    [note] = N.outcome(exp, lim, timed_out=False, user_stopped=True)
+    assert note.text == "Stopped at your request after epoch 3 of 10 of every variant; stopped runs are not kept in the store."
+    # two groups, the second untrained: the variants that trained are named, the others counted
+    exp, lim = _stopped_after([4, 0, 4])
+    [note] = N.outcome(exp, lim, timed_out=False, user_stopped=True)
+    assert note.text == ("Stopped at your request after epoch 3 of 10 of 'v0', 'v2' (1 other variant did not start); "
+                         "stopped runs are not kept in the store.")

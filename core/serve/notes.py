@@ -70,17 +70,23 @@ def goes_on(others: int) -> Note:
 
 
 def _where(exp, skipped_too: bool = False) -> str:
-    """' after epoch 12 of 200 of 'ReLU' (2 later variants did not start)': where a run stopped."""
+    """' after epoch 12 of 200 of 'ReLU' (2 later variants did not start)': where a run stopped.
+    Variants trained as one network (core.groups) stop at the same epoch: ' of every variant'."""
     done = [r for r in exp.runs if r.epochs_done > 0]
     if not done:
         return ""
     last = done[-1]
     where = f" after epoch {last.last_epoch} of {last.config.epochs}"
     if len(exp.runs) > 1:
-        where += f" of '{last.name}'"
-        skipped = len(exp.runs) - exp.runs.index(last) - 1
-        if skipped_too and skipped:
-            where += f" ({count(skipped, 'later variant', 'later variants')} did not start)"
+        together = [r for r in done if (r.last_epoch, r.config.epochs) == (last.last_epoch, last.config.epochs)]
+        if len(together) == len(exp.runs):
+            where += " of every variant"
+        else:
+            where += " of " + ", ".join(f"'{r.name}'" for r in together)
+        unstarted = [i for i, r in enumerate(exp.runs) if r.epochs_done == 0]
+        if skipped_too and unstarted:
+            kind = "later" if min(unstarted) > exp.runs.index(last) else "other"
+            where += f" ({count(len(unstarted), f'{kind} variant', f'{kind} variants')} did not start)"
     return where
 
 

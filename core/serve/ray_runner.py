@@ -5,7 +5,7 @@
     RELU_LAB_RAY_ADDRESS=ray://h:10001 a remote cluster through Ray Client
     RELU_LAB_RAY_ADDRESS=h:6379        a cluster's head directly
 
-Each training (an experiment: its variants one after another, as core.train.run_experiment) is
+Each training (an experiment: its groups of variants, as core.train.run_experiment trains them) is
 one Ray task declaring what it needs, one CPU and core.cost's memory estimate, so Ray's
 scheduler, not our gate, decides where and when it runs. The task is a streaming generator:
 

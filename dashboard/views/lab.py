@@ -280,8 +280,9 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
         last[0] = now
         fig = charts.learning_curves(serve.thin(exp), font_size=fs)  # a private view of a snapshot, never live
         done = sum(x.epochs_done for x in exp.runs)
-        bar.progress(min(1.0, done / total),
-                     text=f"Training {md_escape(r.name)} ({vi + 1} of {len(exp.runs)}): epoch {epoch} of {r.config.epochs}")
+        together = sum(x.status == "running" for x in exp.runs)  # variants trained as one network
+        who = f"{together} variants together" if together > 1 else f"{md_escape(r.name)} ({vi + 1} of {len(exp.runs)})"
+        bar.progress(min(1.0, done / total), text=f"Training {who}: epoch {epoch} of {r.config.epochs}")
         draws[0] += 1
         live.plotly_chart(fig, width="stretch", config=charts.chart_config("learning-curves"),
                           key=f"live_{draws[0]}")
@@ -410,9 +411,10 @@ def page() -> None:
     with summary_slot:
         timed_or_noted = any(n.code in STOP_CODES for n in entry.notes)
         if entry.stopped and not timed_or_noted:
-            done = max(r.last_epoch for r in entry.exp.runs)
-            st.info(f"Stopped early (after {done} epochs of the last variant that ran): showing what "
-                    "was measured. Press Train to run again.", icon=":material/stop_circle:")
+            ran = [r.last_epoch for r in entry.exp.runs if r.epochs_done > 0] or [0]
+            where = f"after {ran[-1]} epochs" + ("" if len(set(ran)) == 1 else " of the last variant that ran")
+            st.info(f"Stopped early ({where}): showing what was measured. Press Train to run again.",
+                    icon=":material/stop_circle:")
         notes(entry)
         diverged_noted = any(n.code == DIVERGED for n in entry.notes)
         for r in entry.exp.runs:
