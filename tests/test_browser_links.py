@@ -48,6 +48,11 @@ def browser(need_browser):
         yield b
 
 
+def _idle(page) -> None:
+    """Until this session's script run has ended (Streamlit's status widget is gone)."""
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+
+
 def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / name))
@@ -129,6 +134,7 @@ def test_an_edit_in_the_variants_table_reaches_the_link(local_server, browser):
     try:
         page.goto(local_server.url + "/?epochs=3&seeds=1", wait_until="domcontentloaded")
         wait_charts(page, 1, timeout=120)
+        _idle(page)  # trained and drawn: the layout holds still
         page.get_by_text("Variants: ReLU").click()
         grid = page.locator('.st-key-variants_table [data-testid="stDataFrameResizable"]')
         grid.wait_for(timeout=30_000)
@@ -160,12 +166,17 @@ def test_streamlits_header_stop_ends_the_run_and_the_next_run_shows_its_part(loc
                                ".some(p => /epoch [1-9]/.test(p.innerText))", timeout=60_000)
         stop = page.locator('[data-testid="stStatusWidget"] button', has_text="Stop")
         stop.click()
+        _shot(page, "header-stop-pressed-1366.png")
         page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
         page.get_by_role("link", name="About").click()  # any next run of this session
         page.wait_for_url("**/about*", timeout=30_000)
         page.get_by_role("heading", name="Does ReLU produce the same effect as dropout?").wait_for(timeout=30_000)
         page.get_by_role("link", name="Lab").click()
-        page.get_by_text("Stopped early").wait_for(timeout=60_000)
+        try:
+            page.get_by_text("Stopped early").wait_for(timeout=60_000)
+        except Exception:
+            _shot(page, "header-stop-FAILED-1366.png")
+            raise
         assert page.locator('[data-testid="stProgress"]').count() == 0  # shown, not trained again
         _shot(page, "header-stop-1366.png")
     finally:
