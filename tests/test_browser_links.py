@@ -157,10 +157,11 @@ def test_an_edit_in_the_variants_table_reaches_the_link(local_server, browser):
 def test_streamlits_header_stop_ends_the_run_and_the_next_run_shows_its_part(local_server, browser):
     """Streamlit's own Stop (its status widget, top right) while a run trains: the run ends (no
     more epochs: the job is stopped, not orphaned), and the next run of the page shows the part
-    that was measured, marked stopped, instead of training again."""
+    that was measured, marked stopped, instead of training again. 5,000 epochs (1.3e9 units of
+    work, under the local budget): a loaded machine must not finish it before the click lands."""
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     try:
-        page.goto(local_server.url + "/?epochs=1000&seeds=2&preset=none", wait_until="domcontentloaded")
+        page.goto(local_server.url + "/?epochs=5000&seeds=2&preset=none", wait_until="domcontentloaded")
         page.wait_for_selector('[data-testid="stProgress"]', timeout=60_000)
         page.wait_for_function("Array.from(document.querySelectorAll('[data-testid=\"stProgress\"]'))"
                                ".some(p => /epoch [1-9]/.test(p.innerText))", timeout=60_000)
