@@ -75,6 +75,8 @@ def test_bad_link_warns_and_stop_keeps_partial(server, browser):
     # A long run (bad lr falls back with a warning), stopped after the first live redraw.
     with visit(browser, server + "/?preset=relu-vs-dropout&epochs=3000&lr=abc") as page:
         page.wait_for_selector("text=lr: 'abc' is not allowed", timeout=60_000)
+        # 3,000 epochs of four variants is over the local budget (2e9): it asks first
+        page.get_by_role("button", name="Train anyway").click()
         page.wait_for_selector(CHART, timeout=60_000)  # live curves
         page.get_by_role("button", name="■ Stop").click()
         page.wait_for_selector("text=Stopped early", timeout=30_000)

@@ -48,6 +48,11 @@ def browser(need_browser):
         yield b
 
 
+def _idle(page) -> None:
+    """Until this session's script run has ended (Streamlit's status widget is gone)."""
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+
+
 def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / name))
@@ -129,6 +134,7 @@ def test_an_edit_in_the_variants_table_reaches_the_link(local_server, browser):
     try:
         page.goto(local_server.url + "/?epochs=3&seeds=1", wait_until="domcontentloaded")
         wait_charts(page, 1, timeout=120)
+        _idle(page)  # trained and drawn: the layout holds still
         page.get_by_text("Variants: ReLU").click()
         grid = page.locator('.st-key-variants_table [data-testid="stDataFrameResizable"]')
         grid.wait_for(timeout=30_000)
@@ -151,21 +157,27 @@ def test_an_edit_in_the_variants_table_reaches_the_link(local_server, browser):
 def test_streamlits_header_stop_ends_the_run_and_the_next_run_shows_its_part(local_server, browser):
     """Streamlit's own Stop (its status widget, top right) while a run trains: the run ends (no
     more epochs: the job is stopped, not orphaned), and the next run of the page shows the part
-    that was measured, marked stopped, instead of training again."""
+    that was measured, marked stopped, instead of training again. 5,000 epochs (1.3e9 units of
+    work, under the local budget): a loaded machine must not finish it before the click lands."""
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     try:
-        page.goto(local_server.url + "/?epochs=1000&seeds=2&preset=none", wait_until="domcontentloaded")
+        page.goto(local_server.url + "/?epochs=5000&seeds=2&preset=none", wait_until="domcontentloaded")
         page.wait_for_selector('[data-testid="stProgress"]', timeout=60_000)
         page.wait_for_function("Array.from(document.querySelectorAll('[data-testid=\"stProgress\"]'))"
                                ".some(p => /epoch [1-9]/.test(p.innerText))", timeout=60_000)
         stop = page.locator('[data-testid="stStatusWidget"] button', has_text="Stop")
         stop.click()
+        _shot(page, "header-stop-pressed-1366.png")
         page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
         page.get_by_role("link", name="About").click()  # any next run of this session
         page.wait_for_url("**/about*", timeout=30_000)
         page.get_by_role("heading", name="Does ReLU produce the same effect as dropout?").wait_for(timeout=30_000)
         page.get_by_role("link", name="Lab").click()
-        page.get_by_text("Stopped early").wait_for(timeout=60_000)
+        try:
+            page.get_by_text("Stopped early").wait_for(timeout=60_000)
+        except Exception:
+            _shot(page, "header-stop-FAILED-1366.png")
+            raise
         assert page.locator('[data-testid="stProgress"]').count() == 0  # shown, not trained again
         _shot(page, "header-stop-1366.png")
     finally:
