@@ -230,22 +230,25 @@ def test_batches_cover_the_epoch_in_order(n, batch_size, sizes):
 
 def test_a_stop_press_mid_epoch_is_honoured_within_stop_check_steps(monkeypatch):
     # 700 training examples in batches of 1: 700 steps an epoch. Stop is true from the first
-    # question on: the run ends after STOP_CHECK_STEPS steps, inside epoch 1, which is not measured.
+    # question after start-up on (start-up asks three times, before any step: before the data,
+    # after it, after the networks): the run ends after STOP_CHECK_STEPS steps, inside epoch 1,
+    # which is not measured.
     import core.train as T
 
     steps, asked = [], []
     step = T._step
     monkeypatch.setattr(T, "_step", lambda *a: steps.append(1) or step(*a))
     r = train(validate(n_samples=1000, epochs=3, seeds=1, width=4, batch_size=1),
-              should_stop=lambda: asked.append(len(steps)) or True)
+              should_stop=lambda: asked.append(len(steps)) or len(asked) > 3)
     assert r.status == "stopped" and r.epochs_done == 1
-    assert asked == [T.STOP_CHECK_STEPS] and len(steps) == T.STOP_CHECK_STEPS < 700
+    assert asked == [0, 0, 0, T.STOP_CHECK_STEPS] and len(steps) == T.STOP_CHECK_STEPS < 700
 
 
 def test_a_slow_step_is_followed_by_a_stop_check(monkeypatch):
     # Once STOP_CHECK_S has passed since the last check, the next step ends with one, however
     # few steps ago it was: a time limit holds when a single step takes seconds (a wide CNN).
-    # STOP_CHECK_S = 0 makes every step slow enough: the run asks after each and stops at the 5th.
+    # STOP_CHECK_S = 0 makes every step slow enough: the run asks after each and stops at the 5th
+    # (after the three questions of start-up, before any step).
     import core.train as T
 
     steps, asked = [], []
@@ -253,9 +256,9 @@ def test_a_slow_step_is_followed_by_a_stop_check(monkeypatch):
     monkeypatch.setattr(T, "_step", lambda *a: steps.append(1) or step(*a))
     monkeypatch.setattr(T, "STOP_CHECK_S", 0.0)
     r = train(validate(n_samples=1000, epochs=3, seeds=1, width=4, batch_size=1),
-              should_stop=lambda: asked.append(len(steps)) or len(asked) == 5)
+              should_stop=lambda: asked.append(len(steps)) or len(asked) == 3 + 5)
     assert r.status == "stopped" and r.epochs_done == 1
-    assert asked == [1, 2, 3, 4, 5] and len(steps) == 5
+    assert asked == [0, 0, 0, 1, 2, 3, 4, 5] and len(steps) == 5
 
 
 def test_a_stop_before_or_during_start_up_measures_nothing():
