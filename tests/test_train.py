@@ -412,7 +412,8 @@ def test_seconds_of_a_group_are_shared_so_the_experiment_adds_up_to_its_time():
 def test_a_slow_step_is_followed_by_a_stop_check(monkeypatch):
     # Once STOP_CHECK_S has passed since the last check, the next step ends with one, however
     # few steps ago it was: a time limit holds when a single step takes seconds (a wide CNN).
-    # STOP_CHECK_S = 0 makes every step slow enough: the run asks after each and stops at the 5th.
+    # STOP_CHECK_S = 0 makes every step slow enough: the run asks after each and stops at the 5th
+    # (after the three questions of start-up, before any step).
     import core.train as T
 
     steps, asked = [], []

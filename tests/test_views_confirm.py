@@ -28,10 +28,10 @@ def _texts(els) -> str:
     return " ".join(e.value for e in els).replace("\\", "")
 
 
-def test_the_huge_link_shows_its_estimate_and_trains_nothing(count_trainings, monkeypatch):
+def test_the_huge_link_shows_its_estimate_and_trains_nothing(count_trainings, monkeypatch, tmp_path):
     for var in serve.ENV_VARS:  # local mode with its default budget, whatever the shell says
-        if var != "RELU_LAB_STORE":
-            monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RELU_LAB_STORE", str(tmp_path / "runs.db"))
     at = _app(HUGE)
     assert not at.exception, [e.value for e in at.exception]
     assert any(confirm.TITLE in m.value for m in at.markdown)
@@ -42,7 +42,8 @@ def test_the_huge_link_shows_its_estimate_and_trains_nothing(count_trainings, mo
     assert count_trainings == [] and at.session_state[state.STORE].current() is None
 
 
-def test_a_run_over_the_local_budget_trains_once_confirmed(count_trainings, monkeypatch):
+def test_a_run_over_the_local_budget_trains_once_confirmed(count_trainings, monkeypatch, tmp_path):
+    monkeypatch.setenv("RELU_LAB_STORE", str(tmp_path / "runs.db"))  # a stored copy would be served unasked
     monkeypatch.delenv("RELU_LAB_HOSTED", raising=False)
     monkeypatch.setenv("RELU_LAB_MAX_WORK", "1000")  # the same variable as hosted sets the local budget
     at = _app({"epochs": "2", "seeds": "1"})
