@@ -138,7 +138,7 @@ def label(f: Field) -> str:
     return f.name.replace("_", " ")
 
 
-def render_field(f: Field, key: str | None = None, per_variant: bool = False) -> None:
+def render_field(f: Field, *, key: str | None = None, per_variant: bool = False) -> None:
     """One base-settings widget, generated from the schema (value comes from session state under
     `key`, by default the Lab's).
     per_variant: every variant sets this field itself, so the base value is never used: the

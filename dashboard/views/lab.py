@@ -201,7 +201,7 @@ def sidebar(limits: serve.Limits) -> None:
             for group, fields in grouped_fields().items():
                 with st.expander(GROUP_TITLES[group], expanded=group in ("network", "regularization")):
                     for f in fields:
-                        render_field(f, f.name in per_variant)
+                        render_field(f, per_variant=f.name in per_variant)
                     if group == "data":
                         st.caption(examples_note(ss[SPEC].base))  # the effective n_samples of this run
                         st.file_uploader("Your own CSV (dataset = csv)", type=["csv", "txt"], key="upload",
