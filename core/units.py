@@ -56,11 +56,28 @@ def unit_outputs(net: BatchedNet, points: torch.Tensor, streams: SeedStreams,
     network's class-1 probability "out_eval", "out_train" (S, N) and predicted class "pred_eval"
     (S, N) int8; U = min(width, max_units)."""
     S, U = net.S, min(net.cfg.width, max_units)
+    # Points are independent in these passes (eval-mode batch norm, a mask per unit), so they go
+    # through in chunks: a recorded pass keeps z, a and d of every layer, 200 MB for 8 seeds x 1024
+    # points x 512 units at once (bench.memcal's mlp-tiny-batch); a chunk keeps about CHUNK_VALUES.
+    rows = max(16, CHUNK_VALUES // max(1, S * net.cfg.width * net.cfg.depth))
+    keep = unit_keep(net, streams, 1)  # one draw per unit, whatever the chunks
+    parts = [_unit_chunk(net, points[lo: lo + rows], keep, U) for lo in range(0, len(points), rows)]
+    out = {k: np.concatenate([p[k] for p in parts], axis=-1) for k in ("eval", "train", "out_eval", "out_train",
+                                                                      "pred_eval")}
+    out["kept"] = np.ones((S, net.cfg.depth, U), bool) if keep is None else (keep[:, :, 0, :U, 0] > 0).numpy()
+    return out
+
+
+CHUNK_VALUES = 2**20  # values per recorded tensor in one chunk of unit_outputs (4 MB)
+
+
+def _unit_chunk(net: BatchedNet, points: torch.Tensor, keep: torch.Tensor | None, U: int) -> dict[str, np.ndarray]:
+    S, n = net.S, len(points)
     x = points.unsqueeze(0).expand(S, *points.shape)
-    keep = unit_keep(net, streams, len(points))
     logits_e, ev = net.forward(x, train=False, record=True, update_bn=False)
     # train=False with a given mask: eval-mode batch norm, dropout applied (BatchedNet.forward)
-    logits_t, tr = net.forward(x, train=False, keep=keep, record=True, update_bn=False)
+    k = None if keep is None else keep[:, :, :1].expand(S, net.cfg.depth, n, net.cfg.width, 1)
+    logits_t, tr = net.forward(x, train=False, keep=k, record=True, update_bn=False)
 
     def maps(layers: list) -> np.ndarray:  # (S, N, H, 1) per layer -> (S, L, U, N)
         return torch.stack([la.d[:, :, :U, 0].transpose(1, 2) for la in layers], 1).float().numpy()
@@ -69,8 +86,7 @@ def unit_outputs(net: BatchedNet, points: torch.Tensor, streams: SeedStreams,
         prob = torch.softmax(logits, -1)
         return prob[..., min(1, prob.shape[-1] - 1)].float().numpy()
 
-    kept = np.ones((S, net.cfg.depth, U), bool) if keep is None else (keep[:, :, 0, :U, 0] > 0).numpy()
-    return {"eval": maps(ev), "train": maps(tr), "kept": kept, "out_eval": p1(logits_e), "out_train": p1(logits_t),
+    return {"eval": maps(ev), "train": maps(tr), "out_eval": p1(logits_e), "out_train": p1(logits_t),
             "pred_eval": logits_e.argmax(-1).to(torch.int8).numpy()}
 
 

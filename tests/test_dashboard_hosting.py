@@ -14,8 +14,10 @@ from streamlit.testing.v1 import AppTest
 from core import serve
 from core.store import RunStore
 from dashboard import charts, state
+from dashboard.views import firstscreen
 
-ALL_CHARTS = len(charts.charts_for("2d"))  # the TINY experiment trains on 2-D points
+# the TINY experiment trains on 2-D points: the charts' table and the first screen's stage
+ALL_CHARTS = len(charts.charts_for("2d")) + firstscreen.STAGE_CHARTS
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TINY = {"epochs": "3", "seeds": "1"}

@@ -89,3 +89,15 @@ def test_the_stored_form_has_every_seed_and_the_output(data):
     assert art["eval"].shape == art["train"].shape == (3, 2, 8, 100)
     assert art["out_eval"].shape == (3, 100) and art["out_eval"].dtype == np.uint8
     assert art["x"].shape == (10,) and art["width"] == 8 and art["dropout"] == 0.5
+
+
+def test_points_in_chunks_give_the_same_pictures_as_all_at_once(monkeypatch):
+    from core import units
+
+    cfg = validate(dataset="moons", depth=2, width=32, seeds=2, dropout=0.5, batchnorm=True)
+    net, pts = BatchedNet(cfg, n_in=2, n_classes=2), _grid(13)
+    whole = unit_outputs(net, pts, SeedStreams(cfg.seed_list, UNITS_STREAM))
+    monkeypatch.setattr(units, "CHUNK_VALUES", 1)  # 16 points a chunk: 11 chunks
+    chunked = unit_outputs(net, pts, SeedStreams(cfg.seed_list, UNITS_STREAM))
+    for k, v in whole.items():
+        np.testing.assert_array_equal(chunked[k], v, err_msg=k)
