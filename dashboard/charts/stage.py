@@ -19,7 +19,8 @@ def boundaries_row(obj, seed_index: int = 0, font_size: int = 13, note: str = ""
     """One panel per variant (up to four in a row): class-1 probability, the 0.5 line and the
     training points. `note` ends the title (e.g. "epoch 40 of 80")."""
     runs = runs_of(obj)
-    title = f"Decision boundary of each variant (seed #{seed_index + 1})" + (f", {note}" if note else "")
+    # short, so it stays one line (style.wrap) and the row stays short on the first screen
+    title = f"Boundaries, seed #{seed_index + 1}" + (f", {note}" if note else "")
     if not runs:
         return empty(title, "Nothing trained yet.", height, font_size)
     n = len(runs)
@@ -59,8 +60,8 @@ def boundaries_row(obj, seed_index: int = 0, font_size: int = 13, note: str = ""
                 shown_legend.add(c)
         fig.update_xaxes(range=[gx[0], gx[-1]], showticklabels=False, row=row, col=col)
         fig.update_yaxes(range=[gy[0], gy[-1]], showticklabels=False, row=row, col=col)
-    frame(fig, title, height * rows, font_size, unified=False)
-    # no legend: the class colours are the boundary chart's further down, which has one; the
-    # modebar keeps the top right
-    fig.update_layout(margin=dict(l=4, r=4, t=56, b=4), showlegend=False)
+    frame(fig, title, height * rows, font_size, unified=False, panel_titles=True)
+    # no legend: the class colours are the boundary chart's further down, which has one. The top
+    # margin stays frame's: it holds the title's lines above the panels' titles.
+    fig.update_layout(margin=dict(l=4, r=4, b=4), showlegend=False)
     return fig

@@ -90,7 +90,7 @@ def _last_epoch(exp: Experiment) -> int:
 
 def _note(epoch: int, exp: Experiment) -> str:
     total = max(r.config.epochs for r in exp.runs)
-    return f"epoch {epoch} of {total}"
+    return f"epoch {epoch}/{total}"
 
 
 def draw_stage(slot, exp: Experiment, seed: int, note: str, key: str) -> None:

@@ -375,8 +375,6 @@ def page() -> None:
 
     preset = PRESETS.get(spec.preset)
     st.title(spec.title)
-    if seminar:
-        seminar_buttons()
     if preset is not None and not seminar:  # seminar: the large title says it; the first screen is short
         st.markdown(f"**{preset.question}**")
     for w in ss.get(URL_WARNINGS) or []:
@@ -388,6 +386,8 @@ def page() -> None:
     # replayable after), then the explanation and the table below them.
     strip_slot = st.container()
     stage_slot = st.container()
+    if seminar:  # below the evidence: the first screen is the title, the numbers and the chart
+        seminar_buttons()
 
     top_left, top_right = st.columns([3, 2], gap="large")
     with top_right:
