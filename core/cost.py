@@ -188,7 +188,18 @@ def memory_terms(cfg: Config) -> dict[str, float]:
         "chunk": 4.0 * S * units * min(n, chunk_rows(cfg)),
         "probe": 4.0 * S * units * probe_rows(cfg, n_train),
         "kept": 8.0 * S * ((cfg.epochs + 1) * (7 + 8 * d) + d * 3 * 48 * 64),
+        "pictures": 4.0 * 3 * S * units * unit_rows(cfg) if n_inputs(cfg) == 2 and cfg.model == "mlp" else 0.0,
     }
+
+
+UNIT_POINTS = 32 * 32   # core.units.UNITS_GRID squared: the grid each unit is drawn over
+UNIT_CHUNK_VALUES = 2**20  # core.units.CHUNK_VALUES: values per recorded tensor of one chunk
+
+
+def unit_rows(cfg: Config) -> int:
+    """Grid points in one chunk of the unit pictures' recorded pass (core.units.unit_outputs),
+    which keeps z, a and d of every layer for them."""
+    return min(UNIT_POINTS, max(16, UNIT_CHUNK_VALUES // max(1, cfg.seeds * cfg.width * cfg.depth)))
 
 
 # Factors on memory_terms, calibrated against measured peaks (python -m bench.memcal: every
@@ -199,7 +210,8 @@ def memory_terms(cfg: Config) -> dict[str, float]:
 # activation and their gradients (dropout adds its mask and output, batch norm its normalized
 # copies and autograd's). An evaluation chunk and the probe: the reused per-layer buffers and the
 # two train-mode passes over it. Kept: the live results, the snapshot the page reads, and the
-# store's copy as Python lists, JSON and compressed bytes.
+# store's copy as Python lists, JSON and compressed bytes. Pictures: the unit pictures' recorded
+# pass over a chunk of grid points, in eval and train mode (2-D data).
 MEMORY_BASE_MB = 48  # threads, the store's connection, JSON: what even the smallest run adds
 
 
@@ -209,7 +221,7 @@ def _batch_factor(cfg: Config) -> float:
 
 def memory_factors(cfg: Config) -> dict[str, float]:
     return {"weights": 6.0 + OPTIMIZERS[cfg.optimizer].state_tensors, "batch": _batch_factor(cfg),
-            "chunk": 5.0, "probe": 14.0, "kept": 12.0}
+            "chunk": 5.0, "probe": 14.0, "kept": 12.0, "pictures": 2.0}
 
 
 def memory_bytes(cfg: Config) -> tuple[float, float]:
@@ -218,7 +230,7 @@ def memory_bytes(cfg: Config) -> tuple[float, float]:
     and probe (the buffers of each are kept while the others are in use), so it errs high; the
     calibration test (tests/test_cost.py) holds it between the measured peak and 3x it."""
     terms, k = memory_terms(cfg), memory_factors(cfg)
-    train = sum(k[name] * terms[name] for name in ("weights", "batch", "chunk", "probe"))
+    train = sum(k[name] * terms[name] for name in ("weights", "batch", "chunk", "probe", "pictures"))
     return train, k["kept"] * terms["kept"]
 
 

@@ -141,3 +141,12 @@ def test_memory_estimate_against_measured_peaks():
     for r in rows:
         assert "error" not in r, r
         assert r["growth_mb"] <= r["estimate_mb"] <= 3 * r["growth_mb"], r
+
+
+def test_the_unit_pictures_constants_are_core_units():
+    from core import units
+
+    assert cost.UNIT_POINTS == units.UNITS_GRID ** 2 and cost.UNIT_CHUNK_VALUES == units.CHUNK_VALUES
+    cfg = validate(width=512, depth=2, seeds=8)
+    assert cost.unit_rows(cfg) == 128 and cost.memory_terms(cfg)["pictures"] == 4.0 * 3 * 8 * 1024 * 128
+    assert cost.memory_terms(validate(dataset="digits"))["pictures"] == 0.0  # pictures of 2-D data only

@@ -217,7 +217,8 @@ def test_the_time_limit_is_kept_on_the_worker(ray_local, reference, clock, no_lo
     short = Deadline(0.5)  # a real clock on the worker: 5,000 epochs take half a minute or more
     exp = ray_local.RayRunner()(validate(**dict(BASE, epochs=5000)), VARIANTS, lambda *a: None, short, None)
     assert short.timed_out and not short.requested
-    assert exp.status == "stopped" and exp.runs[0].epochs_done < 5000 and exp.runs[1].epochs_done == 0
+    # the variants train together as slices of one model (core.groups): both stop at the same epoch
+    assert exp.status == "stopped" and 0 < exp.runs[0].epochs_done == exp.runs[1].epochs_done < 5000
 
 
 def test_a_csv_experiment_trains_here_where_its_file_is(ray_local, tmp_path, monkeypatch) -> None:

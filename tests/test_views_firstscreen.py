@@ -59,9 +59,9 @@ def test_the_strip_shows_this_runs_numbers_with_their_spread(page):
 
 def test_the_first_chart_is_the_stage_and_the_network_shows_the_dropout_variant(page):
     figs = _figures(page)
-    assert figs[0]["layout"]["title"]["text"].startswith("Decision boundary of each variant")
-    assert "epoch 12 of 12" in figs[0]["layout"]["title"]["text"]
-    assert "ReLU + dropout 0.5" in _titled(page, "The network unit by unit")["layout"]["title"]["text"]
+    assert figs[0]["layout"]["title"]["text"].startswith("Boundaries, seed #1")
+    assert "epoch 12/12" in figs[0]["layout"]["title"]["text"]
+    assert "ReLU + dropout 0.5" in _titled(page, "The network unit by unit")["layout"]["title"]["text"].replace("<br>", " ")
 
 
 def test_the_replay_slider_cuts_the_curves_and_shows_that_epochs_pictures(page):
@@ -72,8 +72,8 @@ def test_the_replay_slider_cuts_the_curves_and_shows_that_epochs_pictures(page):
     entry = page.session_state[state.STORE].current()
     page.select_slider(key=f"replay_epoch_{entry.id}").set_value(mid).run()
     assert not page.exception
-    stage = _titled(page, "Decision boundary of each variant")
-    assert f"epoch {mid} of 12" in stage["layout"]["title"]["text"] and "seed #1" in stage["layout"]["title"]["text"]
+    stage = _titled(page, "Boundaries, seed #1")
+    assert f"epoch {mid}/12" in stage["layout"]["title"]["text"] and "seed #1" in stage["layout"]["title"]["text"]
     heat = next(t for t in stage["data"] if t["type"] == "heatmap")
     assert _arr(heat["z"]).shape == (24, 24)  # a snapshot's grid, not the final 80x80
     curves = _titled(page, "Learning curves")
@@ -82,7 +82,7 @@ def test_the_replay_slider_cuts_the_curves_and_shows_that_epochs_pictures(page):
     assert len(xs) and xs.max() == mid  # curves cut at the chosen epoch
     # back to the end: the finished run's own pictures
     page.select_slider(key=f"replay_epoch_{entry.id}").set_value(12).run()
-    heat = next(t for t in _titled(page, "Decision boundary of each variant")["data"] if t["type"] == "heatmap")
+    heat = next(t for t in _titled(page, "Boundaries, seed #1")["data"] if t["type"] == "heatmap")
     assert _arr(heat["z"]).shape == (80, 80)
 
 

@@ -160,7 +160,7 @@ def stage(entry: state.Entry, run_live: Callable[[], None] | None = None) -> Non
     play = play or bool(ss.pop(AUTOPLAY, False))
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        pick = _variant_pick(exp) if any("units" in r.artifacts for r in exp.runs) else None
+        pick = _variant_pick(exp) if any(k in r.artifacts for r in exp.runs for k in ("units", "snapshots")) else None
         net_slot = st.empty()
     with right:
         curve_slot = st.empty()
@@ -170,7 +170,9 @@ def stage(entry: state.Entry, run_live: Callable[[], None] | None = None) -> Non
         s = seed if e == last else 0  # snapshots hold seed #1 only
         draw_stage(top, view, s, _note(e, exp), f"stage_{k}")
         if pick is not None:
-            net_slot.plotly_chart(network(view, s, pick, fs), width="stretch", key=f"net_{k}",
+            # a run stopped early has no final unit pictures: its last snapshot's (seed #1)
+            net_view, ns = (view, s) if "units" in view.runs[pick].artifacts else (at_epoch(exp, e), 0)
+            net_slot.plotly_chart(network(net_view, ns, pick, fs), width="stretch", key=f"net_{k}",
                                   config=charts.chart_config("network"), alt="The network unit by unit")
         curve_slot.plotly_chart(charts.learning_curves(view, font_size=fs), width="stretch", key=f"curves_{k}",
                                 config=charts.chart_config("learning-curves"), alt="Learning curves up to this epoch")
