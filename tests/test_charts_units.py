@@ -31,7 +31,7 @@ def test_two_passes_each_a_mosaic_and_a_blackout_layer(exp):
     assert np.isnan(np.asarray(dropped[0].z, float)).all()
     assert np.isfinite(np.asarray(dropped[1].z, float)).sum() == (~kept[:, :16]).sum() * G * G > 0
     heads = [a.text for a in fig.layout.annotations]
-    assert "hidden 1 (16 of 40)" in heads and "hidden 2 (16 of 40)" in heads
+    assert "hidden 1<br>16 of 40" in heads and "hidden 2<br>16 of 40" in heads
     assert any("seed #2" in h and "first 16 units" in h for h in heads)
 
 

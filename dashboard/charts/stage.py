@@ -9,9 +9,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import CLASS_COLORS, PROB_SCALE, empty, frame, plain, runs_of
+from dashboard.charts.style import CLASS_COLORS, PROB_SCALE, empty, frame, plain, runs_of, wrap
 
 STAGE_HEIGHT = 290
+PANEL_CHARS = 12   # a panel title's line ("ReLU + dropout 0.5" takes two)
 STAGE_POINTS = 240  # training points drawn per panel: the shape of the data, light to redraw live
 
 
@@ -26,7 +27,9 @@ def boundaries_row(obj, seed_index: int = 0, font_size: int = 13, note: str = ""
     n = len(runs)
     cols = min(4, n)
     rows = -(-n // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[plain(r.name) for r in runs],
+    # panel titles in short lines: four side by side fit a phone's width
+    names = [wrap(plain(r.name), PANEL_CHARS) for r in runs]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names,
                         horizontal_spacing=0.02, vertical_spacing=0.08)
     shown_legend = set()
     for i, r in enumerate(runs):
@@ -63,5 +66,7 @@ def boundaries_row(obj, seed_index: int = 0, font_size: int = 13, note: str = ""
     frame(fig, title, height * rows, font_size, unified=False, panel_titles=True)
     # no legend: the class colours are the boundary chart's further down, which has one. The top
     # margin stays frame's: it holds the title's lines above the panels' titles.
-    fig.update_layout(margin=dict(l=4, r=4, b=4), showlegend=False)
+    extra = max(n.count("<br>") for n in names) * (font_size + 1) * 1.3  # the panel titles' extra lines
+    fig.update_layout(margin=dict(l=4, r=4, b=4, t=fig.layout.margin.t + round(extra)),
+                      height=fig.layout.height + round(extra), showlegend=False)
     return fig

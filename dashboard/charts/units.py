@@ -21,9 +21,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.results import Experiment, RunResult
-from dashboard.charts.style import empty, frame, plain, runs_of
+from dashboard.charts.style import empty, frame, plain, runs_of, wrap
 
 MAX_LAYERS_DRAWN = 4
+NOTE_CHARS = 48  # a line of the note under the picture: fits a phone's width at the small font
 UNIT_SCALE = [[0.0, "#2166ac"], [0.5, "#ffffff"], [1.0, "#e66100"]]  # below 0 blue, 0 white (blank), above orange
 DROPPED = "#111111"
 PASSES = ("eval pass (dropout off, as after training)", "one train-mode pass (dropout on: black = dropped unit)")
@@ -115,7 +116,8 @@ def network(obj: Experiment | list[RunResult], seed_index: int = 0, variant: int
                                  showscale=False, hoverinfo="skip", name=f"dropped units ({n_dropped})"),
                       row=row, col=1)
         if row == 2:  # layer names under the lower row: the rows' titles are above them
-            heads = ["input x₁, x₂"] + [f"hidden {k + 1} ({min(U, width)} of {width})" for k in shown] + ["output"]
+            # two short lines each: side by side they fit a phone's width
+            heads = ["input<br>x₁, x₂"] + [f"hidden {k + 1}<br>{min(U, width)} of {width}" for k in shown] + ["output"]
             for b, h in enumerate(heads):
                 fig.add_annotation(text=h, x=m.centre_x(b), y=m.H + 1, xref="x2", yref="y2", yanchor="top",
                                    showarrow=False, font=dict(size=font_size - 1))
@@ -125,8 +127,11 @@ def network(obj: Experiment | list[RunResult], seed_index: int = 0, variant: int
     more = f"; layers 1–{MAX_LAYERS_DRAWN} of {L}" if L > MAX_LAYERS_DRAWN else ""
     note = (f"{seed_note}; each unit on its own scale: white = 0, orange > 0, blue < 0; "
             f"the first {min(U, width)} units of each layer{more}")
-    fig.add_annotation(text=note, x=0, y=-0.09, xref="paper", yref="paper", yanchor="top", xanchor="left",
-                       showarrow=False, font=dict(size=font_size - 2, color="#555"))
-    frame(fig, title, 480, font_size, unified=False)
-    fig.update_layout(margin=dict(l=10, r=10, t=70, b=60), plot_bgcolor="#ffffff")
+    note = wrap(note, NOTE_CHARS)
+    heads_px = 2 * (font_size + 2) + 6  # the layer names' two lines under the lower row
+    fig.add_annotation(text=note, x=0, y=0, yshift=-heads_px, xref="paper", yref="paper", yanchor="top",
+                       xanchor="left", align="left", showarrow=False, font=dict(size=font_size - 2, color="#555"))
+    frame(fig, title, 480, font_size, unified=False, panel_titles=True)  # its top margin holds the title
+    note_px = (note.count("<br>") + 1) * (font_size + 1) * 1.3
+    fig.update_layout(margin=dict(l=10, r=10, b=round(heads_px + note_px + 10)), plot_bgcolor="#ffffff")
     return fig
