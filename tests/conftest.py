@@ -230,3 +230,20 @@ def store_backend(request, tmp_path):
     yield make
     for b in made:
         b.close()
+
+
+# The browser tests' page server and Chromium, one of each per test module.
+@pytest.fixture(scope="module")
+def server(need_browser):
+    from bench.harness import lab_server
+
+    with lab_server() as s:  # inherits the test session's temporary run store (above)
+        yield s.url
+
+
+@pytest.fixture(scope="module")
+def browser(need_browser):
+    from bench.harness import chromium
+
+    with chromium() as b:
+        yield b

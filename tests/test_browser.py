@@ -14,21 +14,9 @@ import time
 
 import pytest
 
-from bench.harness import ALL_CHARTS, CHART, chromium, lab_server, wait_charts, wait_drawn
+from bench.harness import ALL_CHARTS, CHART, wait_charts, wait_drawn
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def server(need_browser):
-    with lab_server() as s:  # inherits the test session's temporary run store (conftest)
-        yield s.url
-
-
-@pytest.fixture(scope="module")
-def browser(need_browser):
-    with chromium() as b:
-        yield b
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import ALL_CHARTS, CHART, chromium, lab_server, wait_charts, wait_drawn
+from bench.harness import ALL_CHARTS, CHART, wait_charts, wait_drawn
 
 pytestmark = pytest.mark.browser
 
@@ -54,18 +54,6 @@ PROBLEMS_JS = """(sels) => {
 
 def problems(page) -> list[str]:
     return page.evaluate(PROBLEMS_JS, list(TEXT))
-
-
-@pytest.fixture(scope="module")
-def server(need_browser):
-    with lab_server() as s:  # inherits the test session's temporary run store (conftest)
-        yield s.url
-
-
-@pytest.fixture(scope="module")
-def browser(need_browser):
-    with chromium() as b:
-        yield b
 
 
 def _shot(page, name: str) -> None:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from bench.harness import CHART, chromium, lab_server, wait_charts, wait_drawn
+from bench.harness import CHART, wait_charts, wait_drawn
 from core.sweep import MAIN_METRICS
 
 pytestmark = pytest.mark.browser
@@ -21,18 +21,6 @@ pytestmark = pytest.mark.browser
 SMALL = {"preset": "dropout-sweep", "epochs": "10", "seeds": "3", "n_samples": "240", "width": "16"}
 N_CHARTS = len(MAIN_METRICS) + 1  # every main metric, and the learning curves of the picked point
 SIZES = ((1366, 768), (1920, 1080), (390, 844))
-
-
-@pytest.fixture(scope="module")
-def server(need_browser):
-    with lab_server() as s:  # inherits the test session's temporary run store (conftest)
-        yield s.url
-
-
-@pytest.fixture(scope="module")
-def browser(need_browser):
-    with chromium() as b:
-        yield b
 
 
 def _bands(page) -> int:
