@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from core.config import Field
-from dashboard import charts, text
+from dashboard import charts, hosted, text
 from dashboard.controls import LOG_GRIDS, log_options, wkey
 
 _MD = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
@@ -174,3 +174,13 @@ def _widget(f: Field, key: str, help_: str, disabled: bool) -> None:
 def load_widgets(values: dict[str, Any]) -> None:
     for k, v in values.items():
         st.session_state[k] = v
+
+
+def open_server() -> tuple | None:
+    """The server's limits and run store for a page, or None after one line saying the server is
+    misconfigured (a bad RELU_LAB_* setting or store): what every page that trains starts with."""
+    try:
+        return hosted.limits(), hosted.run_store()
+    except Exception as e:  # noqa: BLE001 - a misconfigured server says so in one line
+        st.error(f"The lab is misconfigured: {md_escape(str(e))}")
+        return None

@@ -54,6 +54,7 @@ from dashboard.views.common import (
     load_widgets,
     long_link_probe,
     md_escape,
+    open_server,
     render_field,
 )
 from dashboard.views.results import downloads, results
@@ -359,12 +360,10 @@ def look_for(preset: Preset, exp: Experiment, as_preset: bool) -> str:
 def page() -> None:
     ss = st.session_state
     seminar = is_seminar()
-    try:
-        limits = hosted.limits()
-        runs = hosted.run_store()
-    except Exception as e:  # noqa: BLE001 - a misconfigured server says so in one line
-        st.error(f"The lab is misconfigured: {md_escape(str(e))}")
+    server = open_server()
+    if server is None:
         return
+    limits, runs = server
     _sync_from_url()
     _ensure_widget_state()
     sidebar(limits)  # collapsed in seminar mode, but everything still works

@@ -50,7 +50,7 @@ from dashboard.sweeplink import (
     sweep_from_query,
     sweep_to_query,
 )
-from dashboard.views.common import font_size, guarded, md_escape, render_field
+from dashboard.views.common import font_size, guarded, md_escape, open_server, render_field
 from dashboard.views.lab import GROUP_TITLES, _error_line, redraw_interval
 
 SWEEP = "sw_sweep"
@@ -420,12 +420,10 @@ def reopen(runs, row: dict) -> str | None:
 @guarded
 def page() -> None:
     ss = st.session_state
-    try:
-        limits = hosted.limits()
-        runs = hosted.run_store()
-    except Exception as e:  # noqa: BLE001 - a misconfigured server says so in one line
-        st.error(f"The lab is misconfigured: {md_escape(str(e))}")
+    server = open_server()
+    if server is None:
         return
+    limits, runs = server
     _sync_from_url()
     _ensure_widget_state()
     sidebar(limits)
