@@ -71,7 +71,7 @@ def _counted(self):
     finally:
         _note("end", self.key[1], _t.time(), self.result.status if self.result is not None else "-",
               round(self.waited, 2), round(self.deadline.elapsed, 2) if self.deadline else "-",
-              (self.visitor or "-").replace(" ", "_"))
+              (self.visitor or "-").replace(" ", "_"), *(self.slot_span or ()))
 _Job.train = _counted
 from streamlit.web.cli import main
 sys.argv = ["streamlit", "run", *sys.argv[1:]]

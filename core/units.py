@@ -92,7 +92,9 @@ def _unit_chunk(net: BatchedNet, points: torch.Tensor, keep: torch.Tensor | None
 
 def quantize(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two maps (..., N) as int8 with one shared scale per leading index: (qa, qb, scale); value =
-    q * scale / 127. Shared, so a unit's eval and train pictures compare on one scale."""
+    q * scale / 127. Shared, so a unit's eval and train pictures compare on one scale. A diverged
+    seed's NaN and infinite values are drawn as 0 (blank), never cast: their int8 is undefined."""
+    a, b = (np.where(np.isfinite(x), x, 0.0) for x in (a, b))
     scale = np.maximum(np.abs(a).max(-1), np.abs(b).max(-1)).astype(np.float32)
     div = np.where(scale > 0, scale, 1.0)[..., None] / 127.0
     return (np.round(a / div).astype(np.int8), np.round(b / div).astype(np.int8), scale)

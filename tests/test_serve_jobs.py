@@ -265,6 +265,24 @@ def test_jobs_of_different_experiments_train_side_by_side(registry, store, gate)
         job.leave()
 
 
+def test_slot_spans_of_one_visitors_jobs_never_overlap(registry, store):
+    # What bench.fair checks on a live server ("no visitor held more than its share"), here with
+    # scripted runners: the span a job logs lies inside the time it held its slot, so one
+    # visitor's spans follow each other although the gate has a second slot free.
+    gate = TrainingGate(2, 50, poll=0.01, max_per_visitor=1)
+    runners = [Scripted(), Scripted()]
+    jobs = [registry.join((str(store.path), f"v{i}"), lambda k, r=r: Job(
+        registry, k, BASE, {"ReLU": {}}, title="t", preset="", limits=LOCAL, store=store, gate=gate, runner=r,
+        visitor="v"))[0] for i, r in enumerate(runners)]
+    for r in runners:
+        r.step(100)
+    for job in jobs:
+        assert job.done.wait(TIMEOUT) and job.error is None
+        job.leave()
+    (a0, a1), (b0, b1) = sorted(job.slot_span for job in jobs)
+    assert a0 <= a1 <= b0 <= b1
+
+
 def test_a_complete_run_is_stored_with_its_summary(registry, store, gate):
     runner = Scripted()
     job, _ = _join(registry, store, gate, runner, title="two variants")

@@ -1,6 +1,8 @@
 """Each hidden unit's picture over the input plane (core/units.py), against answers by hand."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -74,6 +76,14 @@ def test_quantized_maps_come_back_within_half_a_step():
     assert (np.abs(dequantize(qb, scale) - b) <= step / 2 + 1e-6).all()
     z, _, s0 = quantize(np.zeros((1, 4)), np.zeros((1, 4)))  # a dead unit: scale 0, all zeros, no NaN
     assert (z == 0).all() and s0[0] == 0
+
+
+def test_a_diverged_seeds_maps_quantize_to_blank_without_a_warning():
+    a = np.array([[np.nan, 1.0, -2.0, np.inf]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in cast" fails here
+        qa, qb, scale = quantize(a, np.full_like(a, np.nan))
+    assert qa.tolist() == [[0, 64, -127, 0]] and (qb == 0).all() and scale.tolist() == [2.0]
 
 
 @pytest.fixture(scope="module")

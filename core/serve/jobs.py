@@ -123,6 +123,9 @@ class Job:
         self.trained = False
         self.waited = 0.0
         self.deadline: Deadline | None = None
+        # Wall-clock (time.time()) seconds when the slot was taken and given back: what a load
+        # test compares across jobs (`deadline.elapsed` read later also counts the work after it).
+        self.slot_span: tuple[float, float] | None = None
         self.store_warnings: list[str] = []
         self.done = threading.Event()
         # The job's thread's own.
@@ -218,9 +221,12 @@ class Job:
                             estimate=self.estimate, abandoned=lambda: self.watchers == 0) as slot:
             with self._lock:
                 self._queue_state = None
-            self.waited = slot.waited
+            self.waited, taken = slot.waited, time.time()
             self.deadline = Deadline(self.limits.max_seconds, also=self.should_stop, clock=self.registry.clock)
-            exp = self.runner(self.base, self.variants, self._on_epoch, self.deadline, self.limits.torch_threads)
+            try:
+                exp = self.runner(self.base, self.variants, self._on_epoch, self.deadline, self.limits.torch_threads)
+            finally:
+                self.slot_span = (taken, time.time())  # given back just after: the next span starts later
         exp.title, exp.preset = self.title, self.preset
         freeze(exp)  # nobody writes it any more: shared from here on
         self.trained = True
