@@ -19,6 +19,7 @@ import contextlib
 import json
 import sqlite3
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from core.atomic import write_atomic
@@ -56,14 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", metavar="PATH", help="write config, status and full history as JSON")
     run.add_argument("--csv", metavar="PATH", help="write the history as a long CSV table")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.add_argument("--store", metavar="PATH", help=f"{STORE_HELP}; finished runs are kept there and an "
-                     "experiment already in it is served from it, not trained")
-    run.add_argument("--no-store", action="store_true", help="neither read nor write the run store")
-    run.add_argument("--retrain", action="store_true",
-                     help="train even if the experiment is stored; the new run replaces the stored one")
-    for f in FIELDS:
-        run.add_argument(f.flag, dest=f.name, metavar=f.type.__name__.upper(), default=None,
-                         help=f"{f.help} [{f.allowed()}; default {f.default}]")
+    add_store_flags(run, "finished runs are kept there and an experiment already in it is served from it, not trained",
+                    "train even if the experiment is stored; the new run replaces the stored one")
+    add_setting_flags(run)
     sub.add_parser("presets", help="list the presets")
     sub.add_parser("runs", help="list, show or export stored runs", add_help=False)
     sub.add_parser("sweep", help="train a grid of settings × seeds (see `python -m core sweep --help`)",
@@ -71,11 +67,67 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# ------------------------------------------------------------------ what `run` and `sweep` share
+def add_store_flags(p: argparse.ArgumentParser, kept: str, retrain: str) -> None:
+    """--store, --no-store and --retrain; `kept` ends --store's help, `retrain` is --retrain's."""
+    p.add_argument("--store", metavar="PATH", help=f"{STORE_HELP}; {kept}")
+    p.add_argument("--no-store", action="store_true", help="neither read nor write the run store")
+    p.add_argument("--retrain", action="store_true", help=retrain)
+
+
+def check_store_flags(args: argparse.Namespace) -> None:
+    if args.no_store and (args.store or args.retrain):
+        raise UsageError("--no-store cannot be combined with --store or --retrain")
+
+
+def add_setting_flags(p: argparse.ArgumentParser) -> None:
+    """Every settings field as a flag (core.config.FIELDS), None when not given."""
+    for f in FIELDS:
+        p.add_argument(f.flag, dest=f.name, metavar=f.type.__name__.upper(), default=None,
+                       help=f"{f.help} [{f.allowed()}; default {f.default}]")
+
+
+def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags, by field name."""
+    return {f.name: getattr(args, f.name) for f in FIELDS if getattr(args, f.name) is not None}
+
+
+def waiting_line(store, what: str) -> Callable[[str], None]:
+    """A claim's on_wait: says once, on stderr, that another process trains this `what`."""
+    said: list[str] = []
+
+    def waiting(owner: str) -> None:
+        if not said:
+            said.append(owner)
+            print(terminal(f"waiting: another process is training this {what} into the run store "
+                           f"{path_text(store.path)} ({owner}); its result will be served here"), file=sys.stderr)
+    return waiting
+
+
+def say_warnings(events: list[str]) -> None:
+    for w in events:
+        print(f"warning: {terminal(w)}", file=sys.stderr)
+
+
+def one_line_errors(command: Callable[[], int]) -> int:
+    """Run a command; bad input (a field, a flag, a store or --data-path that cannot be used)
+    exits 2 and a write that failed after its path was checked (disk full) 1, each as one line."""
+    try:
+        return command()
+    except (ConfigError, UsageError, StoreUnusable) as e:
+        return _error(e, 2)
+    except DataError as e:  # a --data-path file that cannot be used
+        return _error(f"data-path: {e}", 2)
+    except OSError as e:  # an output write that failed after its path was checked (disk full)
+        return _error(f"{e.strerror or e}" + (f": {path_text(e.filename)}" if e.filename else ""), 1)
+
+
+# ------------------------------------------------------------------ run
 def resolve(args: argparse.Namespace) -> tuple[Config, dict[str, dict[str, Any]], str, str]:
     """Settings from preset + flags: returns (base, variants, title, preset name)."""
     from core.presets import PRESETS
 
-    flags = {f.name: getattr(args, f.name) for f in FIELDS if getattr(args, f.name) is not None}
+    flags = setting_flags(args)
     if args.preset is None:
         if args.variant:
             raise UsageError("--variant needs --preset")
@@ -148,8 +200,7 @@ def summary_table(exp) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     base, variants, title, preset = resolve(args)
-    if args.no_store and (args.store or args.retrain):
-        raise UsageError("--no-store cannot be combined with --store or --retrain")
+    check_store_flags(args)
     for path in (args.json, args.csv):
         if path:
             check_writable(path)
@@ -187,30 +238,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say(events: list[str]) -> None:
-    for w in events:
-        print(f"warning: {terminal(w)}", file=sys.stderr)
-
-
 def _claim(store, key: str):
     """(stored Experiment, None) if another process trained it meanwhile, else (None, claim): the
     claim is ours to train under (released when training ends, kept alive while it lasts)."""
     from core.store import claim_or_wait
 
-    said: list[str] = []
-
-    def waiting(owner: str) -> None:
-        if not said:
-            said.append(owner)
-            print(terminal(f"waiting: another process is training this experiment into the run store "
-                           f"{path_text(store.path)} ({owner}); its result will be served here"), file=sys.stderr)
-
     events: list[str] = []
     try:
-        turn = claim_or_wait(store, key, on_wait=waiting, events=events)
+        turn = claim_or_wait(store, key, on_wait=waiting_line(store, "experiment"), events=events)
     except sqlite3.Error as e:  # e.g. locked by another writer for longer than the busy timeout
         raise StoreUnusable(f"store {path_text(store.path)}: {e}") from None
-    _say(events)
+    say_warnings(events)
     if turn.doc is not None:
         exp = _experiment(turn.doc)
         if exp is not None:
@@ -227,7 +265,7 @@ def _stored(store, key: str):
         doc = store.get(key, events)
     except sqlite3.Error as e:  # e.g. locked by another writer for longer than the busy timeout
         raise StoreUnusable(f"store {path_text(store.path)}: {e}") from None
-    _say(events)
+    say_warnings(events)
     return (None, False) if doc is None else (_experiment(doc), True)
 
 
@@ -295,7 +333,7 @@ def _keep(store, key: str, exp):
     else:
         if kept:
             print(terminal(f"kept in the run store {path_text(store.path)} (key {key[:12]})"), file=sys.stderr)
-    _say(events)
+    say_warnings(events)
     return exp
 
 
@@ -347,17 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "sweep":
         from core.sweep_cli import main as sweep_main
         return sweep_main(argv[1:])
-    try:
+
+    def command() -> int:
         args = build_parser().parse_args(argv)
-        if args.cmd == "presets":
-            return cmd_presets()
-        return cmd_run(args)
-    except (ConfigError, UsageError, StoreUnusable) as e:
-        return _error(e, 2)
-    except DataError as e:  # a --data-path file that cannot be used
-        return _error(f"data-path: {e}", 2)
-    except OSError as e:  # an output write that failed after its path was checked (disk full)
-        return _error(f"{e.strerror or e}" + (f": {path_text(e.filename)}" if e.filename else ""), 1)
+        return cmd_presets() if args.cmd == "presets" else cmd_run(args)
+    return one_line_errors(command)
 
 
 def _error(e: Any, code: int) -> int:

@@ -21,17 +21,17 @@ import sys
 from typing import Any
 
 from core.atomic import write_atomic
-from core.config import FIELDS, ConfigError, validate
-from core.csvdata import DataError
-from core.runs_cli import (
-    STORE_HELP,
-    OneLineParser,
-    StoreUnusable,
-    UsageError,
-    check_writable,
-    open_store,
-    path_text,
+from core.cli import (
+    add_setting_flags,
+    add_store_flags,
+    check_store_flags,
+    one_line_errors,
+    say_warnings,
+    setting_flags,
+    waiting_line,
 )
+from core.config import ConfigError, validate
+from core.runs_cli import OneLineParser, StoreUnusable, UsageError, check_writable, open_store, path_text
 from core.safetext import terminal
 
 # The columns of the printed table: metric -> short header (core.sweep.MAIN_METRICS has the labels).
@@ -52,13 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="PATH", help="write the tidy table: one row per point, seed, epoch and layer")
     p.add_argument("--summary-csv", metavar="PATH", help="write the summary: mean and 95%% interval per point")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--store", metavar="PATH", help=f"{STORE_HELP}; finished sweeps are kept there and a sweep "
-                   "already in it is served from it, not trained")
-    p.add_argument("--no-store", action="store_true", help="neither read nor write the run store")
-    p.add_argument("--retrain", action="store_true", help="train even if the sweep is stored; the new one replaces it")
-    for f in FIELDS:
-        p.add_argument(f.flag, dest=f.name, metavar=f.type.__name__.upper(), default=None,
-                       help=f"{f.help} [{f.allowed()}; default {f.default}]")
+    add_store_flags(p, "finished sweeps are kept there and a sweep already in it is served from it, not trained",
+                    "train even if the sweep is stored; the new one replaces it")
+    add_setting_flags(p)
     return p
 
 
@@ -66,7 +62,7 @@ def resolve(args: argparse.Namespace):
     """The Sweep asked for: preset (if any), flags on its base, grids. ConfigError or UsageError."""
     from core.sweep import SWEEP_PRESETS, Sweep, parse_grid
 
-    flags = {f.name: getattr(args, f.name) for f in FIELDS if getattr(args, f.name) is not None}
+    flags = setting_flags(args)
     grid = parse_grid(args.grid)
     both = sorted(set(grid) & set(flags))
     if both:
@@ -85,24 +81,13 @@ def resolve(args: argparse.Namespace):
 
 
 def main(argv: list[str]) -> int:
-    from core.cli import _error
-
-    try:
-        args = build_parser().parse_args(argv)
-        return _run(args)
-    except (ConfigError, UsageError, StoreUnusable) as e:
-        return _error(e, 2)
-    except DataError as e:  # a --data-path file that cannot be used
-        return _error(f"data-path: {e}", 2)
-    except OSError as e:  # an output write that failed after its path was checked (disk full)
-        return _error(f"{e.strerror or e}" + (f": {path_text(e.filename)}" if e.filename else ""), 1)
+    return one_line_errors(lambda: _run(build_parser().parse_args(argv)))
 
 
 def _run(args: argparse.Namespace) -> int:
     from core.sweep import run_sweep
 
-    if args.no_store and (args.store or args.retrain):
-        raise UsageError("--no-store cannot be combined with --store or --retrain")
+    check_store_flags(args)
     sweep = resolve(args)
     for path in (args.json, args.csv, args.summary_csv):
         if path:
@@ -117,17 +102,9 @@ def _run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     bar = _progress(sweep, args.quiet)
     events: list[str] = []
-    said: list[str] = []
-
-    def waiting(owner: str) -> None:
-        if not said:
-            said.append(owner)
-            print(terminal(f"waiting: another process is training this sweep into the run store "
-                           f"{path_text(store.path)} ({owner}); its result will be served here"), file=sys.stderr)
-
     try:
         result = run_sweep(sweep, on_epoch=bar.on_epoch, store=store, retrain=args.retrain, events=events,
-                           on_wait=waiting)
+                           on_wait=waiting_line(store, "sweep"))
     except KeyboardInterrupt:
         print("interrupted: nothing written", file=sys.stderr)
         return 130
@@ -135,8 +112,7 @@ def _run(args: argparse.Namespace) -> int:
         raise StoreUnusable(f"store {path_text(store.path) if store else '?'}: {e}") from None
     finally:
         bar.close()
-    for w in events:
-        print(f"warning: {terminal(w)}", file=sys.stderr)
+    say_warnings(events)
     key = sweep.key()[:12]
     if store is not None:
         where = terminal(path_text(store.path))
