@@ -176,11 +176,17 @@ def load_widgets(values: dict[str, Any]) -> None:
         st.session_state[k] = v
 
 
-def open_server() -> tuple | None:
+def open_server(*then: Callable[[], None]) -> tuple | None:
     """The server's limits and run store for a page, or None after one line saying the server is
-    misconfigured (a bad RELU_LAB_* setting or store): what every page that trains starts with."""
+    misconfigured (a bad RELU_LAB_* setting or store): what every page that trains starts with.
+    `then`: the page's own first steps (read its link, put its widgets back), run in order once
+    the server is known to work, outside the try, so that their errors are not called
+    misconfiguration."""
     try:
-        return hosted.limits(), hosted.run_store()
+        server = hosted.limits(), hosted.run_store()
     except Exception as e:  # noqa: BLE001 - a misconfigured server says so in one line
         st.error(f"The lab is misconfigured: {md_escape(str(e))}")
         return None
+    for step in then:
+        step()
+    return server
