@@ -6,9 +6,10 @@ or a new environment gets a new object, not the previous test's.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from apptest_helpers import APP, open_page
+from apptest_helpers import no_exception as _no_exception
+from apptest_helpers import text as _text
 from streamlit.testing.v1 import AppTest
 
 from core import serve
@@ -19,7 +20,6 @@ from dashboard.views import firstscreen
 # the TINY experiment trains on 2-D points: the charts' table and the first screen's stage
 ALL_CHARTS = len(charts.charts_for("2d")) + firstscreen.STAGE_CHARTS
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TINY = {"epochs": "3", "seeds": "1"}
 LIMIT_VARS = serve.ENV_VARS
 
@@ -45,18 +45,7 @@ def keep_threads():
 
 
 def _app(query: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def _no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def _text(elements) -> str:
-    return " ".join(e.value for e in elements).replace("\\", "")  # drop markdown escapes
+    return open_page(APP, query, 90)
 
 
 def _entry(at: AppTest) -> state.Entry:

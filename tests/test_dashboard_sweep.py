@@ -3,33 +3,21 @@ sweep into its URL, serves a copied link from the store, warns about a bad link,
 over the hosted budget with a sweep's advice, and is the fourth page of the navigation."""
 from __future__ import annotations
 
-from pathlib import Path
-
+from apptest_helpers import APP, ROOT, open_page
+from apptest_helpers import no_exception as _no_exception
+from apptest_helpers import text as _text
 from streamlit.testing.v1 import AppTest
 
 from core.sweep import MAIN_METRICS, SWEEP_PRESETS
 from dashboard.views import sweep as page
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "dashboard" / "views" / "sweep_page.py")
-APP = str(ROOT / "dashboard" / "app.py")
 SMALL = {"preset": "dropout-sweep", "epochs": "3", "seeds": "2", "n_samples": "100", "width": "8",
          "grid": "dropout:0,0.5", "grid2": "activation:relu,linear"}
 
 
 def _page(query: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def _no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def _text(elements) -> str:
-    return " ".join(e.value for e in elements).replace("\\", "")  # markdown escapes dropped
+    return open_page(PAGE, query, 120)
 
 
 def _shown(at: AppTest) -> page.Shown:
