@@ -429,12 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.engine_only:
         engine_only(max(2, min(a.heavy, MAX_HEAVY)), a.seconds)
         return 0
-    try:
-        out = run_fair(a.heavy, a.seconds, tuple(a.phase or PHASES), min(a.timeout, 600.0))
-    except RuntimeError as e:
-        print(f"NOT MET  {e}", file=sys.stderr)
-        return 2
-    return 0 if all(ok for _, ok, _ in out["checks"]) else 1
+    from bench.harness import checks_exit
+
+    return checks_exit(lambda: run_fair(a.heavy, a.seconds, tuple(a.phase or PHASES), min(a.timeout, 600.0))["checks"],
+                       "NOT MET")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,3 +164,26 @@ def wait_drawn(page, timeout: float = 30.0) -> None:
         ".every(g => g._fullLayout && g.querySelector('.main-svg'))", timeout=timeout * 1000)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
+
+def close_sidebar(page, timeout: float = 30.0) -> None:
+    """On a phone-sized window the sidebar opens over the page: close it, as a visitor would, then
+    wait until it is gone and the charts are drawn again."""
+    button = page.locator('[data-testid="stSidebarCollapseButton"] button')
+    if button.count() and button.first.is_visible():
+        button.first.click()
+        page.wait_for_function("() => { const s = document.querySelector('[data-testid=stSidebar]');"
+                               " return !s || s.getBoundingClientRect().right <= 1; }", timeout=timeout * 1000)
+        wait_drawn(page)
+
+
+def checks_exit(run: Callable[[], list], fail: str) -> int:
+    """A benchmark's exit code from its checks, [(name, ok, detail)] returned by `run`: 0 if every
+    check held, 1 if one did not (or there were none), 2 after one line `{fail}  {why}` on stderr
+    if it could not run at all (a RuntimeError: a server that did not start, a page that did not
+    draw)."""
+    try:
+        checks = run()
+    except RuntimeError as e:
+        print(f"{fail}  {e}", file=sys.stderr)
+        return 2
+    return 0 if checks and all(ok for _, ok, _ in checks) else 1

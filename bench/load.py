@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import ALL_CHARTS, browser_missing, chromium, lab_server
+from bench.harness import ALL_CHARTS, browser_missing, checks_exit, chromium, lab_server
 
 # On top of the harness's flags: each simulated visitor has its page in the foreground, as real
 # visitors on their own machines do (Chromium otherwise throttles the timers of hidden pages).
@@ -360,12 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     same = args.sessions // 2 if args.same is None else args.same
     if args.engine_only:
         return 0 if engine_only(args.sessions, same)["finished"] == args.sessions else 1
-    try:
-        out = run_load(args.sessions, same, args.epochs, min(args.timeout, 600.0))
-    except RuntimeError as e:
-        print(f"FAIL  {e}", file=sys.stderr)
-        return 2
-    return 0 if all(ok for _, ok, _ in out["checks"]) else 1
+    return checks_exit(lambda: run_load(args.sessions, same, args.epochs, min(args.timeout, 600.0))["checks"], "FAIL")
 
 
 if __name__ == "__main__":

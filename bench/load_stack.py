@@ -372,12 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= args.students <= 100 and 1 <= args.same <= args.students + min(args.pages, 1) and
             0 <= args.pages <= 5):
         ap.error("--students 1..100, --same 1..students(+1 with a page), --pages 0..5")
-    try:
-        checks = run(args.students, args.same, args.pages, 4 if args.quick else WAVE2, min(args.timeout, 600.0))
-    except RuntimeError as e:
-        print(f"FAIL  {e}", file=sys.stderr)
-        return 2
-    return 0 if checks and all(ok for _, ok, _ in checks) else 1
+    from bench.harness import checks_exit
+
+    return checks_exit(lambda: run(args.students, args.same, args.pages, 4 if args.quick else WAVE2,
+                                   min(args.timeout, 600.0)), "FAIL")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from bench.harness import ServerError, free_port, lab_server, streamlit_flags
+from bench.harness import ServerError, checks_exit, free_port, lab_server, streamlit_flags
 
 HEALTHY = r"""
 import http.server, os, sys
@@ -61,3 +61,17 @@ def test_a_server_that_never_answers_fails_at_the_deadline():
     with pytest.raises(ServerError, match="did not become healthy within 1 s"):
         with lab_server(launcher=silent, timeout=1):
             pass
+
+
+def test_a_benchmarks_exit_code_comes_from_its_checks(capsys):
+    held, missed = ("memory", True, "400 MB"), ("deadline", False, "3.1 s late")
+    assert checks_exit(lambda: [held, held], "FAIL") == 0
+    assert checks_exit(lambda: [held, missed], "FAIL") == 1
+    assert checks_exit(lambda: [], "FAIL") == 1  # nothing checked is not a pass
+    assert capsys.readouterr().err == ""
+
+    def broken() -> list:
+        raise ServerError("the server did not start")
+
+    assert checks_exit(broken, "NOT MET") == 2
+    assert capsys.readouterr().err == "NOT MET  the server did not start\n"
