@@ -156,6 +156,22 @@ def ray_local():
 
 
 @pytest.fixture
+def store(tmp_path):
+    """A SQLite run store of this test's own."""
+    from core.store import RunStore
+
+    return RunStore(tmp_path / "runs.db")
+
+
+@pytest.fixture
+def gate():
+    """A server's line (core.serve.gate): two trainings at once, fifty waiting, polled often."""
+    from core.serve.gate import TrainingGate
+
+    return TrainingGate(2, 50, poll=0.01)
+
+
+@pytest.fixture
 def count_trainings(monkeypatch):
     """A list that gets one entry per core.train.run_experiment call (the real one still runs)."""
     import core.train
@@ -247,3 +263,71 @@ def browser(need_browser):
 
     with chromium() as b:
         yield b
+
+
+# Identical `python -m core run` in several processes at once (issue 15's reproduction): each
+# process leaves a trace when it looks the experiment up in the store, and one in `marks` when it
+# trains; it trains only once every process has looked, so without claims each of them would find
+# nothing stored and train it too. (The bound only keeps a bug from hanging.)
+_RACE = """
+import importlib, os, sys, time
+from pathlib import Path
+marks, looked, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+module, _, name = sys.argv[4].partition(":")
+import core.train
+store_class = getattr(importlib.import_module(module), name)
+real_train, real_get = core.train.run_experiment, store_class.get
+
+def get(self, key, events=None):
+    (looked / str(os.getpid())).touch()
+    return real_get(self, key, events)
+
+def train(*a, **k):
+    with open(marks, "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    t_end = time.monotonic() + 120
+    while len(list(looked.iterdir())) < n and time.monotonic() < t_end:
+        time.sleep(0.02)
+    return real_train(*a, **k)
+
+store_class.get, core.train.run_experiment = get, train
+from core.cli import main
+sys.exit(main(sys.argv[5:]))
+"""
+
+
+@pytest.fixture
+def cli_race(tmp_path):
+    """cli_race(n, store_class, store) -> [(stdout, stderr)] of n processes running one tiny
+    `python -m core run --store STORE --json tmp_path/outI.json` at once (`store_class`:
+    "module:Class" of the store they use). Asserts what every store must give: each exits 0
+    without a traceback, exactly one trains, it keeps the run and the others are served it, and
+    every JSON is the same."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+
+    def race(n: int, store_class: str, store: str) -> list[tuple[str, str]]:
+        marks, looked = tmp_path / "trained", tmp_path / "looked"
+        looked.mkdir()
+        env = {**os.environ, "PYTHONPATH": str(repo)}
+        args = ["run", "--n-samples", "100", "--epochs", "3", "--seeds", "2", "--width", "8", "--quiet",
+                "--store", store]
+        procs = [subprocess.Popen([sys.executable, "-c", _RACE, str(marks), str(looked), str(n), store_class, *args,
+                                   "--json", str(tmp_path / f"out{i}.json")], cwd=repo, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
+        results = [p.communicate(timeout=300) for p in procs]
+        for p, (_, err) in zip(procs, results, strict=True):
+            assert p.returncode == 0 and "Traceback" not in err, err
+        assert len(marks.read_text().split()) == 1  # exactly one process trained
+        errs = [err for _, err in results]
+        assert sum("kept in the run store" in e for e in errs) == 1
+        assert sum("served from the run store" in e for e in errs) == n - 1
+        outs = [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(n)]
+        assert all(o == outs[0] for o in outs)
+        return results
+
+    return race

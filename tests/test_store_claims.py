@@ -4,11 +4,7 @@ Leases are tested on a fake clock, never with sleeps; the processes are real one
 trained is counted by a marker file the runner writes."""
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -215,53 +211,10 @@ def test_owner_names_are_unique_and_say_where_they_come_from() -> None:
 
 # --- real processes -----------------------------------------------------------------------
 
-_CLI = textwrap.dedent("""
-    import os, sys, time
-    from pathlib import Path
-    marks, looked, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-    import core.train
-    from core.store import RunStore
-    real_train, real_get = core.train.run_experiment, RunStore.get
-
-    def get(self, key, events=None):  # every look at the store leaves a trace
-        (looked / str(os.getpid())).touch()
-        return real_get(self, key, events)
-
-    def train(*a, **k):
-        with open(marks, "a") as f:
-            f.write(f"{os.getpid()}\\n")
-        # Train only once every process has looked the experiment up: without claims, each of
-        # them would find nothing stored and train it too. (The bound only keeps a bug from hanging.)
-        t_end = time.monotonic() + 120
-        while len(list(looked.iterdir())) < n and time.monotonic() < t_end:
-            time.sleep(0.02)
-        return real_train(*a, **k)
-
-    RunStore.get, core.train.run_experiment = get, train
-    from core.cli import main
-    sys.exit(main(sys.argv[4:]))
-""")
-
-
-def test_four_processes_asking_for_one_experiment_train_it_once(tmp_path: Path) -> None:
+def test_four_processes_asking_for_one_experiment_train_it_once(tmp_path: Path, cli_race) -> None:
     """The reproduction: identical CLI runs in several processes all trained."""
-    n = 4
-    db, marks, looked = tmp_path / "runs.db", tmp_path / "trained", tmp_path / "looked"
-    looked.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    args = ["run", "--n-samples", "100", "--epochs", "3", "--seeds", "2", "--width", "8", "--quiet",
-            "--store", str(db)]
-    procs = [subprocess.Popen([sys.executable, "-c", _CLI, str(marks), str(looked), str(n), *args,
-                               "--json", str(tmp_path / f"out{i}.json")], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
-    results = [p.communicate(timeout=300) for p in procs]
-    for p, (_, err) in zip(procs, results, strict=True):
-        assert p.returncode == 0 and "Traceback" not in err, err
-    assert len(marks.read_text().split()) == 1  # exactly one process trained
-    errs = [err for _, err in results]
-    assert sum("kept in the run store" in e for e in errs) == 1
-    assert sum("served from the run store" in e for e in errs) == n - 1
-    assert any("waiting: another process is training this experiment" in e for e in errs)
-    outs = [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(n)]
-    assert all(o == outs[0] for o in outs) and len({out for out, _ in results}) == 1
+    db = tmp_path / "runs.db"
+    results = cli_race(4, "core.store:RunStore", str(db))
+    assert any("waiting: another process is training this experiment" in err for _, err in results)
+    assert len({out for out, _ in results}) == 1
     assert len(RunStore(db).list()) == 1 and RunStore(db).claim_holder(RunStore(db).list()[0]["key"]) is None

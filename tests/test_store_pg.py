@@ -7,7 +7,6 @@ namespace (PostgreSQL schema) of its own. Threads and processes meet on events a
 never on sleeps."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -153,38 +152,7 @@ def test_the_embedded_store_never_imports_psycopg(tmp_path) -> None:
 
 # --- PostgreSQL only: the command line, in several processes -------------------------------------
 
-_CLI = textwrap.dedent("""
-    import os, sys, time
-    from pathlib import Path
-    marks, looked, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-    import core.train
-    from core.store import pg
-    real_train, real_get = core.train.run_experiment, pg.PgRunStore.get
-
-    def get(self, key, events=None):  # every look at the store leaves a trace
-        (looked / str(os.getpid())).touch()
-        return real_get(self, key, events)
-
-    def train(*a, **k):
-        with open(marks, "a") as f:
-            f.write(f"{os.getpid()}\\n")
-        # Train only once every process has looked the experiment up (the bound only keeps a bug
-        # from hanging): without claims, each of them would find nothing stored and train it too.
-        t_end = time.monotonic() + 120
-        while len(list(looked.iterdir())) < n and time.monotonic() < t_end:
-            time.sleep(0.02)
-        return real_train(*a, **k)
-
-    pg.PgRunStore.get, core.train.run_experiment = get, train
-    from core.cli import main
-    sys.exit(main(sys.argv[4:]))
-""")
-
-
-def test_processes_on_one_postgresql_store_train_once_and_list_it(pg, tmp_path) -> None:
-    n = 3
-    marks, looked = tmp_path / "trained", tmp_path / "looked"
-    looked.mkdir()
+def test_processes_on_one_postgresql_store_train_once_and_list_it(pg, cli_race) -> None:
     # The namespace is the default one here, as a real deployment's: a database of its own.
     import psycopg
 
@@ -192,20 +160,8 @@ def test_processes_on_one_postgresql_store_train_once_and_list_it(pg, tmp_path) 
     with psycopg.connect(pg.location, autocommit=True) as con:
         con.execute(f"CREATE DATABASE {db}")
     url = pg.location.rsplit("/", 1)[0] + f"/{db}"
+    cli_race(3, "core.store.pg:PgRunStore", url)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    args = ["run", "--n-samples", "100", "--epochs", "3", "--seeds", "2", "--width", "8", "--quiet", "--store", url]
-    procs = [subprocess.Popen([sys.executable, "-c", _CLI, str(marks), str(looked), str(n), *args,
-                               "--json", str(tmp_path / f"out{i}.json")], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
-    results = [p.communicate(timeout=300) for p in procs]
-    for p, (_, err) in zip(procs, results, strict=True):
-        assert p.returncode == 0 and "Traceback" not in err, err
-    assert len(marks.read_text().split()) == 1  # exactly one process trained
-    errs = [err for _, err in results]
-    assert sum("kept in the run store" in e for e in errs) == 1
-    assert sum("served from the run store" in e for e in errs) == n - 1
-    outs = [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(n)]
-    assert all(o == outs[0] for o in outs)
     listed = subprocess.run([sys.executable, "-m", "core", "runs", "list", "--store", url], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
