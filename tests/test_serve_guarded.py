@@ -17,7 +17,7 @@ from core.serve.guarded import run_guarded, stop_unwatched
 from core.serve.jobs import ORPHAN_GRACE_S, JobRegistry, thread_runner
 from core.serve.limits import HOSTED_MAX_WORK, Limits
 from core.serve.partial import load_partial, partial_key
-from core.store import RunStore, store_key
+from core.store import store_key
 
 TINY = dict(n_samples=100, epochs=3, width=8, seeds=2, batch_size=32)
 LONG = dict(TINY, epochs=3000)  # about 20 s if nobody stops it
@@ -47,17 +47,7 @@ class Epochs:
 
 
 @pytest.fixture
-def store(tmp_path):
-    return RunStore(tmp_path / "runs.db")
-
-
-@pytest.fixture
-def gate():
-    return TrainingGate(2, 50, poll=0.02)
-
-
-@pytest.fixture
-def jobs(clock, gate):
+def jobs(clock, gate):  # store and gate: tests/conftest.py
     reg = JobRegistry(clock=clock)
     yield reg
     assert reg.wait_idle(TIMEOUT), "a run was left behind"

@@ -74,17 +74,7 @@ class Scripted:
 
 
 @pytest.fixture
-def store(tmp_path):
-    return RunStore(tmp_path / "runs.db")
-
-
-@pytest.fixture
-def gate():
-    return TrainingGate(2, 50, poll=0.01)
-
-
-@pytest.fixture
-def registry(clock, gate):
+def registry(clock, gate):  # store and gate: tests/conftest.py
     reg = JobRegistry(clock=clock, publish_min_s=0.0, publish_share=math.inf)  # a snapshot after every epoch
     yield reg
     assert reg.wait_idle(TIMEOUT), "a job is still running"
@@ -376,11 +366,18 @@ def other(store):
     return RunStore(store.path)
 
 
-def test_a_job_waits_in_line_for_another_process_and_is_served_its_result(registry, store, gate, other):
+def _behind_another_process(registry, store, gate, other):
+    """(job, its runner): a job for an experiment another process has claimed, waiting for it,
+    next in line as its watchers are told, nothing trained."""
     assert other.try_claim("k", "other-process", 30)
     runner = Scripted()
     job, _ = _join(registry, store, gate, runner)
     _until(lambda: job.queue_state() == (1, 1))  # to the watchers: next in line
+    return job, runner
+
+
+def test_a_job_waits_in_line_for_another_process_and_is_served_its_result(registry, store, gate, other):
+    job, runner = _behind_another_process(registry, store, gate, other)
     assert not job.done.is_set() and runner.calls == 0
     exp = stopped_experiment(BASE, {"run": {}}, "trained elsewhere")
     exp.runs[0].status = "ok"
@@ -393,10 +390,7 @@ def test_a_job_waits_in_line_for_another_process_and_is_served_its_result(regist
 
 
 def test_a_job_holds_the_claim_while_it_trains_and_takes_over_a_given_up_one(registry, store, gate, other):
-    assert other.try_claim("k", "other-process", 30)
-    runner = Scripted()
-    job, _ = _join(registry, store, gate, runner)
-    _until(lambda: job.queue_state() == (1, 1))
+    job, runner = _behind_another_process(registry, store, gate, other)
     other.release_claim("k", "other-process")  # stopped there without a result
     runner.step()
     runner.wait_epochs(1)
@@ -410,10 +404,7 @@ def test_a_job_holds_the_claim_while_it_trains_and_takes_over_a_given_up_one(reg
 
 
 def test_a_job_left_while_another_process_trains_stops_waiting(registry, store, gate, other):
-    assert other.try_claim("k", "other-process", 30)
-    runner = Scripted()
-    job, _ = _join(registry, store, gate, runner)
-    _until(lambda: job.queue_state() == (1, 1))
+    job, runner = _behind_another_process(registry, store, gate, other)
     job.leave(stop=True)
     assert job.done.wait(TIMEOUT)
     assert isinstance(job.error, jobs_mod.Cancelled) and runner.calls == 0

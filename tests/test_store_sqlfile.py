@@ -42,27 +42,25 @@ def test_a_new_store_carries_our_application_id_and_schema_version(db: Path) -> 
     assert F.identify(db) == "ours"
 
 
-def _sqlite_of_another_program(path: Path) -> None:
+def _sqlite(path: Path, *statements: str) -> None:
+    """A SQLite file at `path` made by running `statements` (as another program would)."""
     con = sqlite3.connect(path)
-    con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
-    con.execute("INSERT INTO notes (text) VALUES ('keep me')")
+    for sql in statements:
+        con.execute(sql)
     con.commit()
     con.close()
+
+
+def _sqlite_of_another_program(path: Path) -> None:
+    _sqlite(path, "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)", "INSERT INTO notes (text) VALUES ('keep me')")
 
 
 def _foreign_runs_table(path: Path) -> None:
-    con = sqlite3.connect(path)
-    con.execute("CREATE TABLE runs (id INTEGER, blob BLOB)")
-    con.commit()
-    con.close()
+    _sqlite(path, "CREATE TABLE runs (id INTEGER, blob BLOB)")
 
 
 def _other_application_id(path: Path) -> None:
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA application_id = 1234")
-    con.execute("CREATE TABLE t (x)")
-    con.commit()
-    con.close()
+    _sqlite(path, "PRAGMA application_id = 1234", "CREATE TABLE t (x)")
 
 
 FOREIGN = {
@@ -150,10 +148,7 @@ def test_a_store_made_before_the_id_is_recognised_and_brought_up_to_date(db: Pat
 
 def test_a_store_from_a_newer_version_is_left_alone(db: Path) -> None:
     RunStore(db).put("k", {"a": 1}, {})
-    con = sqlite3.connect(db)
-    con.execute("PRAGMA user_version = 99")
-    con.commit()
-    con.close()
+    _sqlite(db, "PRAGMA user_version = 99")
     before = db.read_bytes()
     with pytest.raises(StoreError, match=r"newer version of the lab \(schema 99"):
         RunStore(db)
