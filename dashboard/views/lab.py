@@ -360,10 +360,12 @@ def look_for(preset: Preset, exp: Experiment, as_preset: bool) -> str:
 def page() -> None:
     ss = st.session_state
     seminar = is_seminar()
-    server = open_server(_sync_from_url, _ensure_widget_state)
+    server = open_server()
     if server is None:
         return
     limits, runs = server
+    _sync_from_url()
+    _ensure_widget_state()
     sidebar(limits)  # collapsed in seminar mode, but everything still works
     spec: Spec = ss[SPEC]
     train_now = ss.pop(TRAIN_NOW, False)
