@@ -13,24 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import CHART, chromium, lab_server, wait_drawn
+from bench.harness import CHART, close_sidebar, wait_drawn
 
 pytestmark = pytest.mark.browser
 
 STRIP = ".st-key-verdict_strip"
 WIDTHS = ((1366, 768), (1920, 1080), (390, 844))
-
-
-@pytest.fixture(scope="module")
-def server(need_browser):
-    with lab_server() as s:
-        yield s.url
-
-
-@pytest.fixture(scope="module")
-def browser(need_browser):
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
@@ -67,16 +55,6 @@ def _first_screen(page, width: int, height: int) -> None:
     assert title.replace("<b>", "").startswith("Boundaries, seed #1")  # the stage: every variant's boundary
 
 
-def _collapse_sidebar(page) -> None:
-    """On a phone-sized window the sidebar covers the page: close it, as a visitor would."""
-    btn = page.locator('[data-testid="stSidebarCollapseButton"] button')
-    if btn.count() and btn.first.is_visible():
-        btn.first.click()
-        page.wait_for_function("() => { const s = document.querySelector('[data-testid=stSidebar]');"
-                               " return !s || s.getBoundingClientRect().right <= 1; }", timeout=30_000)
-        wait_drawn(page)
-
-
 @pytest.mark.parametrize(("mode", "query"), [("default", "/"), ("seminar", "/?mode=seminar")])
 def test_the_verdict_strip_and_a_chart_are_on_the_first_screen(server, browser, shots, mode, query):
     for width, height in WIDTHS:
@@ -85,7 +63,7 @@ def test_the_verdict_strip_and_a_chart_are_on_the_first_screen(server, browser, 
             if width == 1366:
                 _first_screen(page, width, height)
             if width < 500:
-                _collapse_sidebar(page)
+                close_sidebar(page)
             page.screenshot(path=str(shots / f"{mode}-{width}.png"))
             if width == 1366:
                 page.screenshot(path=str(shots / f"{mode}-{width}-full.png"), full_page=True)

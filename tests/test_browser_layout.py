@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import ALL_CHARTS, CHART, wait_charts, wait_drawn
+from bench.harness import ALL_CHARTS, CHART, close_sidebar, wait_charts, wait_drawn
 
 pytestmark = pytest.mark.browser
 
@@ -64,15 +64,6 @@ def _shot(page, name: str) -> None:
     for n, chart in enumerate(page.locator(CHART).all()):
         chart.scroll_into_view_if_needed()
         chart.screenshot(path=str(SHOTS / f"{name}-chart{n + 1}.png"))
-
-
-def close_sidebar(page) -> None:
-    """On a phone the sidebar opens over the page: close it, as a visitor would, to see the charts."""
-    button = page.locator('[data-testid="stSidebarCollapseButton"] button')
-    if button.count() and button.first.is_visible():
-        button.first.click()
-        page.wait_for_function("(() => { const s = document.querySelector('[data-testid=\"stSidebar\"]');"
-                               " return !s || s.getBoundingClientRect().right <= 1; })()", timeout=10_000)
 
 
 def _pick_first_history_row(page) -> bool:
