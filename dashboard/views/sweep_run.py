@@ -50,7 +50,6 @@ class Shown:
         self.idle.set()
 
 
-
 def metrics_for(sweep: Sweep) -> dict[str, str]:
     """The main metrics (core.sweep.MAIN_METRICS), the preset's own first (PRESET_METRICS)."""
     first = PRESET_METRICS.get(sweep.preset, ())
@@ -63,8 +62,8 @@ def store_fields(sweep: Sweep) -> dict[str, Any]:
             "networks": sweep.networks}
 
 
-
 def size_line(sweep: Sweep, limits: serve.Limits) -> str:
+    """The sweep's size in one line: points, seeds, networks, epochs, units of work (and the limit)."""
     pts = len(sweep.configs())
     cap = f" of the {sci(limits.max_work)} allowed" if limits.max_work is not None else ""
     return (f"{pts} points × {sweep.base.seeds} seeds = {sweep.networks} networks, "
@@ -152,6 +151,7 @@ def train_live(sweep: Sweep, shown: Shown) -> bool:
 
 
 def record(shown: Shown, sweep: Sweep, exp, notes: list, stopped: bool, served: bool = False) -> None:
+    """Make `exp` (trained, stopped or served) the sweep `shown` holds, as its SweepResult."""
     shown.key, shown.sweep, shown.notes, shown.stopped = sweep.key(), sweep, list(notes), stopped
     shown.result, shown.when = SweepResult(sweep, exp, served=served), time.time()
 
