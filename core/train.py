@@ -24,7 +24,7 @@ from core.data import Dataset, make_dataset
 from core.groups import group_configs, shape_key
 from core.models import MEASURE, TRAIN, BatchedNet, SeedStreams
 from core.optim import SGD, Adam, Sliced, make_sliced_optimizer
-from core.recorder import MeasurePolicy, make_recorder
+from core.recorder import MeasurePolicy, Recorder, make_recorder
 from core.results import Experiment, RunResult
 from core.slices import Slices
 from core.snapshots import GroupSnapshots
@@ -116,48 +116,42 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
     # Measurements and pictures are asked between their chunks (core.stopping); without a
     # should_stop nothing can stop them.
     measuring = checks.measuring if should_stop is not None else None
-    step, stopped = 0, False
+    should_stop, stopped = checks.ask, False  # every question through checks: it knows when the last one was
+    step = 0
     snaps = GroupSnapshots(configs, ranges, data)  # live/replay pictures; own random streams, training unchanged
     with make_recorder(measure, net, data, g_meas, log.commit, last_epoch=shapes.epochs, t0=t0, threads=threads,
                        max_threads=max_threads, between=measuring) as recorder:
-        try:
-            recorder.record(0, net)
-            snaps.take(0, net, results, measuring)
-            for epoch in range(1, shapes.epochs + 1):
-                if not log.alive.any():
-                    break  # every seed diverged
-                if saved is not None:
-                    saved.take(net)
-                perm = g_train.permutations(len(x))  # each seed its own order
-                xs, ys = x[perm], y[perm]            # one gather per epoch; each step takes a view
-                masks = net.dropout_masks(g_train, [hi - lo for lo, hi in bounds])
-                weight = log.loss_weight()
-                for j, ((lo, hi), keep) in enumerate(zip(bounds, masks, strict=True)):
-                    _step(net, opt, xs[:, lo:hi], ys[:, lo:hi], keep, weight)
-                    step += 1
-                    # the last step too, when slow: a measurement follows it, not a check
-                    if (j + 1 < len(bounds) and step % STOP_CHECK_STEPS == 0) or checks.due():
-                        if checks.ask():
-                            stopped = True
-                            break
-                if stopped:
-                    saved.restore(net, log)
-                    break
-                try:
-                    recorder.record(epoch, net)
-                except Stopped:  # given up: back to the weights of the last measured epoch
-                    saved.restore(net, log)
-                    raise
-                snaps.take(epoch, net, results, measuring)  # given up: the epoch stays measured, without it
-                if checks.ask():
-                    stopped = True
-                    break
-            recorder.flush()
-        except Stopped:
-            stopped = True
+        stopped = not _measured(0, net, recorder, snaps, results, measuring, saved, log)
+        for epoch in range(1, shapes.epochs + 1):
+            if stopped or not log.alive.any():
+                break  # epoch 0's measurement was given up, or every seed diverged
+            if saved is not None:
+                saved.take(net)
+            perm = g_train.permutations(len(x))  # each seed its own order
+            xs, ys = x[perm], y[perm]            # one gather per epoch; each step takes a view
+            masks = net.dropout_masks(g_train, [hi - lo for lo, hi in bounds])
+            weight = log.loss_weight()
+            for j, ((lo, hi), keep) in enumerate(zip(bounds, masks, strict=True)):
+                _step(net, opt, xs[:, lo:hi], ys[:, lo:hi], keep, weight)
+                step += 1
+                # the last step too, when slow: a measurement follows it, not a question
+                if (j + 1 < len(bounds) and step % STOP_CHECK_STEPS == 0) or checks.due():
+                    if should_stop():
+                        stopped = True
+                        break
+            if stopped:
+                saved.restore(net, log)
+                break
+            if not _measured(epoch, net, recorder, snaps, results, measuring, saved, log):
+                stopped = True
+                break
+            if should_stop():
+                stopped = True
+                break
+        recorder.flush()
     if stopped and all(r.epochs_done == 0 for r in results):  # epoch 0's measurement was given up
         return _stopped_at_start(results, t0)
-    arts, units = _final_pictures(net, data, g_meas, snaps, checks, stopped, should_stop)
+    arts, units = _final_pictures(net, data, g_meas, snaps, checks if measuring is not None else None, stopped)
     stopped = stopped or arts is None
     seconds = time.perf_counter() - t0
     for j, ((lo, hi), res) in enumerate(zip(ranges, results, strict=True)):
@@ -172,15 +166,35 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
     return results
 
 
-def _final_pictures(net: BatchedNet, data: Dataset, g_meas: SeedStreams, snaps: GroupSnapshots, checks: Checks,
-                    stopped: bool, should_stop: ShouldStop | None) -> tuple[dict[str, Any] | None, list | None]:
+def _measured(epoch: int, net: BatchedNet, recorder: Recorder, snaps: GroupSnapshots, results: list[RunResult],
+              measuring: Callable[[], None] | None, saved: _Weights | None, log: _Log) -> bool:
+    """Measure `epoch` and take its snapshots; False when a stop gave either up (core.stopping).
+    A measurement given up leaves the epoch unmeasured: the network goes back to the weights of
+    the last measured one (epoch 0 has none: the run then has no epochs). A snapshot given up
+    leaves the epoch measured, without it."""
+    try:
+        recorder.record(epoch, net)
+    except Stopped:
+        if saved is not None and epoch > 0:
+            saved.restore(net, log)
+        return False
+    try:
+        snaps.take(epoch, net, results, measuring)
+    except Stopped:
+        return False
+    return True
+
+
+def _final_pictures(net: BatchedNet, data: Dataset, g_meas: SeedStreams, snaps: GroupSnapshots,
+                    checks: Checks | None, stopped: bool) -> tuple[dict[str, Any] | None, list | None]:
     """The final pictures (core.artifacts) and unit pictures (core.snapshots) of the network as it
     is, the last measured epoch's, or (None, None): a stop at the time limit (core.stopping.late)
     draws none, and a limit reached while they are drawn gives them up (their chunks can take
-    seconds for a wide network). A Stop press draws them: the Stop button promises them."""
-    if stopped and late(should_stop):
+    seconds for a wide network). A Stop press draws them: the Stop button promises them.
+    checks: the run's questions (None: nobody can stop it)."""
+    if stopped and checks is not None and late(checks.should_stop):
         return None, None
-    drawing = checks.drawing if should_stop is not None else None
+    drawing = checks.drawing if checks is not None else None
     try:
         arts = final_artifacts(net, data, g_meas, drawing)  # after measuring: it draws from the same stream
         return arts, snaps.units(net, drawing)
