@@ -6,6 +6,7 @@ for all seeds at once. Definitions are in core.results.METRIC_HELP and README.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import NamedTuple
 
@@ -31,10 +32,16 @@ def _expand(x: Tensor, S: int) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate(net: BatchedNet, x: Tensor) -> Tensor:
-    """Eval-mode logits (S, N, C) of every seed on a whole set, in chunks."""
+def evaluate(net: BatchedNet, x: Tensor, between: Callable[[], None] | None = None) -> Tensor:
+    """Eval-mode logits (S, N, C) of every seed on a whole set, in chunks; between() is called
+    between two chunks (core.stopping: it may give the evaluation up by raising)."""
     rows = chunk_rows(net)
-    return torch.cat([net.forward(_expand(x[lo: lo + rows], net.S), train=False)[0] for lo in range(0, len(x), rows)], 1)
+    out = []
+    for lo in range(0, len(x), rows):
+        if lo and between is not None:
+            between()
+        out.append(net.forward(_expand(x[lo: lo + rows], net.S), train=False)[0])
+    return torch.cat(out, 1)
 
 
 class Previous(NamedTuple):
@@ -59,17 +66,19 @@ def expected_agreement(p: float, on_frac):
 
 @torch.no_grad()
 def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor,
-            streams: SeedStreams, prev: Previous | None,
-            snapshots: int = 1, pool: Executor | None = None) -> tuple[dict[str, Tensor], Previous]:
+            streams: SeedStreams, prev: Previous | None, snapshots: int = 1, pool: Executor | None = None,
+            between: Callable[[], None] | None = None) -> tuple[dict[str, Tensor], Previous]:
     """All epoch metrics. Returns ({name: (S,) or (S, L)}, what the next epoch compares with).
 
     `net` may hold several consecutive epochs' weights (BatchedNet.stacked, with `streams`
     repeated to match): every figure is per slice, so this is the same as measuring the snapshots
     one by one, except mask_flip and revived, which compare each snapshot with the one before it.
-    prev is then the epoch before the first snapshot, and what is returned is the last snapshot's."""
+    prev is then the epoch before the first snapshot, and what is returned is the last snapshot's.
+    between() is called between two evaluation chunks (core.stopping: it may give the
+    measurement up by raising; nothing outside this call has changed then)."""
     if isinstance(net.act, SlicedActivation):
         return _by_activation(measure, net, x_train, y_train, x_val, y_val, streams=streams, prev=prev,
-                              snapshots=snapshots, pool=pool)
+                              snapshots=snapshots, pool=pool, between=between)
     S, L, act = net.S, net.layers, net.act
     n, P = len(x_train), probe_size(net, len(x_train))
     sat_threshold = 0.01 * act.grad_max
@@ -87,6 +96,8 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     x_all, y_all = torch.cat([x_train, x_val]), torch.cat([y_train, y_val])
 
     for lo in range(0, len(x_all), rows):
+        if lo and between is not None:
+            between()
         xb, yb = x_all[lo: lo + rows], y_all[lo: lo + rows]
         m = max(0, min(len(xb), n - lo))  # training rows in this chunk, first
 

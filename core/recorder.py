@@ -12,6 +12,10 @@ divergence, live progress) never runs beside training. Two recorders, chosen by 
 
 Both give the same numbers to the last bit (tests/test_recorder.py): measuring has its own random
 stream, and a stacked pass draws exactly what its snapshots would draw one after another.
+
+Recorder's `between` hook is called between the chunks of a measurement (core.stopping): when it
+raises, record() raises and the epoch is neither measured nor committed. The overlapped recorder
+measures in its own thread and takes no hook: core.train measures serially under a time limit.
 """
 from __future__ import annotations
 
@@ -83,13 +87,14 @@ class MeasurePolicy:
 
 def make_recorder(policy: MeasurePolicy, net: BatchedNet, data: Dataset, streams: SeedStreams, commit: Commit,
                   *, last_epoch: int, t0: float, threads: int, max_threads: int | None = None,
-                  cores: int = CORES) -> Recorder:
+                  cores: int = CORES, between: Callable[[], None] | None = None) -> Recorder:
     """The recorder `policy` asks for, for a run started at perf_counter() == t0 that trains
     `net` on `threads` threads. `streams` is the measuring stream: it goes on drawing after the
-    run (core.artifacts), so it is the caller's, not the recorder's."""
+    run (core.artifacts), so it is the caller's, not the recorder's. between: see above (the
+    serial recorder's only)."""
     if policy.overlaps(threads, max_threads, cores):
         return OverlappedRecorder(policy, net, data, streams, commit, last_epoch, t0, threads, cores)
-    return Recorder(policy, net, data, streams, commit, last_epoch, t0)
+    return Recorder(policy, net, data, streams, commit, last_epoch, t0, between)
 
 
 class Recorder:
@@ -98,9 +103,10 @@ class Recorder:
     ends the measuring thread, if any."""
 
     def __init__(self, policy: MeasurePolicy, net: BatchedNet, data: Dataset, streams: SeedStreams,
-                 commit: Commit, last_epoch: int, t0: float):
+                 commit: Commit, last_epoch: int, t0: float, between: Callable[[], None] | None = None):
         self.policy, self.data, self.streams, self.commit = policy, data, streams, commit
         self.last_epoch, self.t0, self.S = last_epoch, t0, net.S
+        self.between = between
         self._prev: Previous | None = None  # the epoch before's on-states and dead units (mask_flip, revived)
         self._parts: ThreadPoolExecutor | None = None  # see OverlappedRecorder
 
@@ -125,7 +131,7 @@ class Recorder:
         d = self.data
         m, self._prev = measure(net, d.x_train, d.y_train, d.x_val, d.y_val,
                                 self.streams if k == 1 else self.streams.repeated(k), self._prev, snapshots=k,
-                                pool=self._parts)
+                                pool=self._parts, between=self.between)
         ok = finite_seeds(net, m["train_loss"] + m["val_loss"])  # one pass over the weights
         # Converted here, once per pass: in the measuring thread this is off the training path.
         return {key: v.double().numpy() for key, v in m.items()}, ok.numpy()

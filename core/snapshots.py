@@ -5,8 +5,12 @@
 over the run, first and last included) it draws, for the first seed, the decision boundary and
 every drawn unit's picture over a small grid (core.units) and an on/off raster, and puts them
 into `res.artifacts["snapshots"]` (a new dict each time: a reader holding the old one is never
-written under). At the end `finish(net, res)` adds the final unit pictures of every seed
-(`res.artifacts["units"]`).
+written under). At the end `units(net)` draws the final unit pictures of every seed and
+`finish(res, units)` puts them beside the snapshots (`res.artifacts["units"]`); a run stopped at
+its time limit keeps its snapshots only (`finish(res, None)`, core.train).
+
+Both drawings take a `between` hook, called between chunks of grid points (core.stopping): it may
+give them up by raising, and then nothing of them is kept.
 
 Its dropout draws come from streams of its own, and its passes never update batch-norm
 statistics: training's numbers are the same to the last bit with snapshots on or off (tested).
@@ -15,7 +19,7 @@ Cost: a few small forward passes per snapshot (`python -m bench.snapshots` print
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,13 +61,17 @@ class Snapshots:
         self.taken: list[dict[str, np.ndarray]] = []
         self.epochs: list[int] = []
 
-    @torch.no_grad()
-    def take(self, epoch: int, net: BatchedNet, res: Any) -> None:
+    def take(self, epoch: int, net: BatchedNet, res: Any, between: Callable[[], None] | None = None) -> None:
         """Snapshot the first seed now if `epoch` is on the schedule; publish the snapshots so far."""
+        self.keep(epoch, self.draw(epoch, net, between), res)
+
+    @torch.no_grad()
+    def draw(self, epoch: int, net: BatchedNet, between: Callable[[], None] | None = None) -> dict[str, Any] | None:
+        """The snapshot of `epoch` (None if it is not on the schedule), not yet kept."""
         if not self.on or epoch not in self.when:
-            return
+            return None
         one = part(net, self.cfg, self.lo, self.lo + 1)
-        o = unit_outputs(one, self.points, self.unit_streams)
+        o = unit_outputs(one, self.points, self.unit_streams, between=between)
         q_eval, q_train, scale = quantize(o["eval"][0], o["train"][0])
         r1, r2 = train_mode_passes(one, self.probe, self.raster_streams)
         _, ev = one.forward(self.probe.unsqueeze(0), train=False, record=True, update_bn=False)
@@ -73,10 +81,15 @@ class Snapshots:
 
         raster = torch.stack([torch.stack([onoff(a.d), onoff(b.d), onoff(e.a)]) for a, b, e in zip(r1, r2, ev,
                                                                                                 strict=True)])
-        self.taken.append({"eval": q_eval, "train": q_train, "scale": scale, "kept": o["kept"][0],
-                           "out_eval": as_u8(o["out_eval"][0]), "out_train": as_u8(o["out_train"][0]),
-                           "pred": o["pred_eval"][0],
-                           "raster": raster.numpy().astype(np.uint8)})
+        return {"eval": q_eval, "train": q_train, "scale": scale, "kept": o["kept"][0],
+                "out_eval": as_u8(o["out_eval"][0]), "out_train": as_u8(o["out_train"][0]), "pred": o["pred_eval"][0],
+                "raster": raster.numpy().astype(np.uint8)}
+
+    def keep(self, epoch: int, shot: dict[str, Any] | None, res: Any) -> None:
+        """Keep a drawn snapshot and publish the snapshots so far."""
+        if shot is None:
+            return
+        self.taken.append(shot)
         self.epochs.append(epoch)
         res.artifacts = {**res.artifacts, "snapshots": self.stacked()}
 
@@ -87,15 +100,22 @@ class Snapshots:
                    seed=int(self.cfg.seed_list[0]), width=int(self.cfg.width), max_units=MAX_UNITS)
         return out
 
-    def finish(self, net: BatchedNet, res: Any) -> None:
-        """After training: the snapshots taken and every seed's final unit pictures."""
+    def units(self, net: BatchedNet, between: Callable[[], None] | None = None) -> dict[str, Any] | None:
+        """Every seed's final unit pictures (None for runs it does not draw)."""
+        if not self.on:
+            return None
+        return units_artifact(part(net, self.cfg, self.lo, self.hi), self.data,
+                              SeedStreams(self.cfg.seed_list, UNITS_STREAM), between=between)
+
+    def finish(self, res: Any, units: dict[str, Any] | None) -> None:
+        """After training: the snapshots taken and the final unit pictures (None: none drawn)."""
         if not self.on:
             return
         arts = dict(res.artifacts)
         if self.taken:
             arts["snapshots"] = self.stacked()
-        arts["units"] = units_artifact(part(net, self.cfg, self.lo, self.hi), self.data,
-                                       SeedStreams(self.cfg.seed_list, UNITS_STREAM))
+        if units is not None:
+            arts["units"] = units
         res.artifacts = arts
 
 
@@ -122,10 +142,17 @@ class GroupSnapshots:
     def __init__(self, configs: Sequence[Config], ranges: Sequence[tuple[int, int]], data: Dataset):
         self.each = [Snapshots(c, data, lo=lo, hi=hi) for c, (lo, hi) in zip(configs, ranges, strict=True)]
 
-    def take(self, epoch: int, net: BatchedNet, results: Sequence[Any]) -> None:
-        for s, r in zip(self.each, results, strict=True):
-            s.take(epoch, net, r)
+    def take(self, epoch: int, net: BatchedNet, results: Sequence[Any],
+             between: Callable[[], None] | None = None) -> None:
+        """Every run's snapshot of `epoch`, all drawn before any is kept (between may give them up)."""
+        shots = [s.draw(epoch, net, between) for s in self.each]
+        for s, shot, r in zip(self.each, shots, results, strict=True):
+            s.keep(epoch, shot, r)
 
-    def finish(self, net: BatchedNet, results: Sequence[Any]) -> None:
-        for s, r in zip(self.each, results, strict=True):
-            s.finish(net, r)
+    def units(self, net: BatchedNet, between: Callable[[], None] | None = None) -> list[dict[str, Any] | None]:
+        """Every run's final unit pictures, all drawn before any is kept (between may give them up)."""
+        return [s.units(net, between) for s in self.each]
+
+    def finish(self, results: Sequence[Any], units: Sequence[dict[str, Any] | None] | None = None) -> None:
+        for j, (s, r) in enumerate(zip(self.each, results, strict=True)):
+            s.finish(r, None if units is None else units[j])

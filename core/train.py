@@ -17,25 +17,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.artifacts import final_artifacts, slice_artifacts
+from core.artifacts import data_points, final_artifacts, slice_artifacts
 from core.config import Config
 from core.cost import batches
 from core.data import Dataset, make_dataset
 from core.groups import group_configs, shape_key
 from core.models import MEASURE, TRAIN, BatchedNet, SeedStreams
 from core.optim import SGD, Adam, Sliced, make_sliced_optimizer
-from core.recorder import MeasurePolicy, make_recorder
+from core.recorder import MeasurePolicy, Recorder, make_recorder
 from core.results import Experiment, RunResult
 from core.slices import Slices
 from core.snapshots import GroupSnapshots
+from core.stopping import Checks, Stopped, late, time_limited
 from core.threads import choose_threads
 
 OnEpoch = Callable[[RunResult, int], None]
 OnGroupEpoch = Callable[[int, int], None]  # (index of the config in its group, epoch)
 ShouldStop = Callable[[], bool]
 STOP_CHECK_STEPS = 32  # a Stop press is honoured within this many steps, not only at epoch ends
-STOP_CHECK_S = 0.1     # ... and within one step once this long has passed since the last check, so
-                       # a time limit holds however slow a step is (a wide CNN: seconds per step)
+STOP_CHECK_S = 0.1     # ... and within one step, or one chunk of a measurement or a picture
+                       # (core.stopping), once this long has passed since the last check, so a
+                       # time limit holds however slow a step is (a wide CNN: seconds per step)
 LAB_MEASURING = MeasurePolicy()  # every metric every epoch, beside training when a core is free
 
 
@@ -96,6 +98,8 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
     opt = make_sliced_optimizer([(lo, hi, c) for (lo, hi), c in zip(ranges, configs, strict=True)], net.params)
     if should_stop is not None and should_stop():  # before the first measurement, the last piece of start-up
         return _stopped_at_start(results, t0)
+    if time_limited(should_stop):  # every measurement in this thread, so each can be given up between its chunks
+        measure = dataclasses.replace(measure, overlap=False)
     for r in results:
         r.status = "running"
     # Measuring takes each activation's slices apart (core.metrics): their streams must be their own.
@@ -104,20 +108,23 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
     log = _Log(configs, results, ranges, net, opt, on_epoch, t0)
     x, y = data.x_train, data.y_train
     bounds = batch_bounds(len(x), shapes.batch_size, shapes.batchnorm)
-    # A stop inside an epoch (see below) leaves the network part of the way into an unmeasured
-    # epoch: the pictures are drawn from the weights of the last measured one, kept here. The
-    # last step of an epoch is followed by its measurement and a check, so one-step epochs need none.
-    saved = _Weights(net) if should_stop is not None and len(bounds) > 1 else None
-    should_stop = should_stop or _never
-    step, stopped, checked = 0, False, time.perf_counter()
+    # A stop inside an epoch or its measurement (see below) leaves the network part of the way
+    # into an unmeasured epoch: the pictures are drawn from the weights of the last measured one,
+    # kept here.
+    saved = _Weights(net) if should_stop is not None else None
+    checks = Checks(should_stop or _never, STOP_CHECK_S)
+    # Measurements and pictures are asked between their chunks (core.stopping); without a
+    # should_stop nothing can stop them.
+    measuring = checks.measuring if should_stop is not None else None
+    should_stop, stopped = checks.ask, False  # every question through checks: it knows when the last one was
+    step = 0
     snaps = GroupSnapshots(configs, ranges, data)  # live/replay pictures; own random streams, training unchanged
     with make_recorder(measure, net, data, g_meas, log.commit, last_epoch=shapes.epochs, t0=t0, threads=threads,
-                       max_threads=max_threads) as recorder:
-        recorder.record(0, net)
-        snaps.take(0, net, results)
+                       max_threads=max_threads, between=measuring) as recorder:
+        stopped = not _measured(0, net, recorder, snaps, results, measuring, saved, log)
         for epoch in range(1, shapes.epochs + 1):
-            if not log.alive.any():
-                break  # every seed diverged
+            if stopped or not log.alive.any():
+                break  # epoch 0's measurement was given up, or every seed diverged
             if saved is not None:
                 saved.take(net)
             perm = g_train.permutations(len(x))  # each seed its own order
@@ -127,28 +134,80 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
             for j, ((lo, hi), keep) in enumerate(zip(bounds, masks, strict=True)):
                 _step(net, opt, xs[:, lo:hi], ys[:, lo:hi], keep, weight)
                 step += 1
-                if j + 1 < len(bounds) and (step % STOP_CHECK_STEPS == 0 or time.perf_counter() - checked >= STOP_CHECK_S):
-                    checked = time.perf_counter()
+                # the last step too, when slow: a measurement follows it, not a question
+                if (j + 1 < len(bounds) and step % STOP_CHECK_STEPS == 0) or checks.due():
                     if should_stop():
                         stopped = True
                         break
             if stopped:
                 saved.restore(net, log)
                 break
-            recorder.record(epoch, net)
-            snaps.take(epoch, net, results)
+            if not _measured(epoch, net, recorder, snaps, results, measuring, saved, log):
+                stopped = True
+                break
             if should_stop():
                 stopped = True
                 break
         recorder.flush()
-    arts = final_artifacts(net, data, g_meas)  # after measuring: it draws from the same stream
+    if stopped and all(r.epochs_done == 0 for r in results):  # epoch 0's measurement was given up
+        return _stopped_at_start(results, t0)
+    arts, units = _final_pictures(net, data, g_meas, snaps, checks if measuring is not None else None, stopped)
+    stopped = stopped or arts is None
     seconds = time.perf_counter() - t0
-    for (lo, hi), res in zip(ranges, results, strict=True):
-        res.artifacts = arts if len(results) == 1 else slice_artifacts(arts, lo, hi)
+    for j, ((lo, hi), res) in enumerate(zip(ranges, results, strict=True)):
+        if arts is not None:
+            res.artifacts = arts if len(results) == 1 else slice_artifacts(arts, lo, hi)
+        else:
+            res.artifacts = {"points": data_points(data)} if data.is_2d else {}
+            res.messages.append(_no_pictures(snaps.each[j].epochs))
         res.seconds = seconds * (hi - lo) / net.S  # its share: an experiment's seconds add up to its time
         res.status = "stopped" if stopped else "ok" if log.alive[lo:hi].all() else "diverged"
-    snaps.finish(net, results)
+    snaps.finish(results, units)
     return results
+
+
+def _measured(epoch: int, net: BatchedNet, recorder: Recorder, snaps: GroupSnapshots, results: list[RunResult],
+              measuring: Callable[[], None] | None, saved: _Weights | None, log: _Log) -> bool:
+    """Measure `epoch` and take its snapshots; False when a stop gave either up (core.stopping).
+    A measurement given up leaves the epoch unmeasured: the network goes back to the weights of
+    the last measured one (epoch 0 has none: the run then has no epochs). A snapshot given up
+    leaves the epoch measured, without it."""
+    try:
+        recorder.record(epoch, net)
+    except Stopped:
+        if saved is not None and epoch > 0:
+            saved.restore(net, log)
+        return False
+    try:
+        snaps.take(epoch, net, results, measuring)
+    except Stopped:
+        return False
+    return True
+
+
+def _final_pictures(net: BatchedNet, data: Dataset, g_meas: SeedStreams, snaps: GroupSnapshots,
+                    checks: Checks | None, stopped: bool) -> tuple[dict[str, Any] | None, list | None]:
+    """The final pictures (core.artifacts) and unit pictures (core.snapshots) of the network as it
+    is, the last measured epoch's, or (None, None): a stop at the time limit (core.stopping.late)
+    draws none, and a limit reached while they are drawn gives them up (their chunks can take
+    seconds for a wide network). A Stop press draws them: the Stop button promises them.
+    checks: the run's questions (None: nobody can stop it)."""
+    if stopped and checks is not None and late(checks.should_stop):
+        return None, None
+    drawing = checks.drawing if checks is not None else None
+    try:
+        arts = final_artifacts(net, data, g_meas, drawing)  # after measuring: it draws from the same stream
+        return arts, snaps.units(net, drawing)
+    except Stopped:
+        return None, None
+
+
+def _no_pictures(snapshot_epochs: list[int]) -> str:
+    """What a run stopped at its time limit says about its pictures (RunResult.messages)."""
+    if snapshot_epochs:
+        return (f"Stopped at the time limit before its final pictures were drawn: the network pictures are those "
+                f"of epoch {snapshot_epochs[-1]}, its last snapshot (first seed).")
+    return "Stopped at the time limit before its final pictures were drawn: this run has none."
 
 
 class _Weights:

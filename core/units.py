@@ -14,6 +14,7 @@ two maps as int8 with one float scale per unit (`quantize`), so that a stored ru
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,21 +48,26 @@ def unit_keep(net: BatchedNet, streams: SeedStreams, n_points: int) -> torch.Ten
 
 
 @torch.no_grad()
-def unit_outputs(net: BatchedNet, points: torch.Tensor, streams: SeedStreams,
-                 max_units: int = MAX_UNITS) -> dict[str, np.ndarray]:
+def unit_outputs(net: BatchedNet, points: torch.Tensor, streams: SeedStreams, max_units: int = MAX_UNITS,
+                 between: Callable[[], None] | None = None) -> dict[str, np.ndarray]:
     """Each hidden unit's output over `points` (N, 2) in eval mode and in one train-mode pass.
 
     Returns float32 arrays: "eval" and "train" (S, layers, U, N) after the activation (and, in
     the train pass, after dropout: 0 or scaled by 1/(1-p)), "kept" (S, layers, U) bool, and the
     network's class-1 probability "out_eval", "out_train" (S, N) and predicted class "pred_eval"
-    (S, N) int8; U = min(width, max_units)."""
+    (S, N) int8; U = min(width, max_units). between() is called between two chunks of points
+    (core.stopping: it may give the pictures up by raising)."""
     S, U = net.S, min(net.cfg.width, max_units)
     # Points are independent in these passes (eval-mode batch norm, a mask per unit), so they go
     # through in chunks: a recorded pass keeps z, a and d of every layer, 200 MB for 8 seeds x 1024
     # points x 512 units at once (bench.memcal's mlp-tiny-batch); a chunk keeps about CHUNK_VALUES.
     rows = max(16, CHUNK_VALUES // max(1, S * net.cfg.width * net.cfg.depth))
     keep = unit_keep(net, streams, 1)  # one draw per unit, whatever the chunks
-    parts = [_unit_chunk(net, points[lo: lo + rows], keep, U) for lo in range(0, len(points), rows)]
+    parts = []
+    for lo in range(0, len(points), rows):
+        if lo and between is not None:
+            between()
+        parts.append(_unit_chunk(net, points[lo: lo + rows], keep, U))
     out = {k: np.concatenate([p[k] for p in parts], axis=-1) for k in ("eval", "train", "out_eval", "out_train",
                                                                       "pred_eval")}
     out["kept"] = np.ones((S, net.cfg.depth, U), bool) if keep is None else (keep[:, :, 0, :U, 0] > 0).numpy()
@@ -110,12 +116,12 @@ def dequantize(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 
 def units_artifact(net: BatchedNet, data: Dataset, streams: SeedStreams, grid: int = UNITS_GRID,
-                   max_units: int = MAX_UNITS) -> dict[str, Any]:
+                   max_units: int = MAX_UNITS, between: Callable[[], None] | None = None) -> dict[str, Any]:
     """The stored form (RunResult.artifacts["units"]): grid axes, int8 maps (S, L, U, grid*grid)
     with their scales, the kept mask, the output probabilities as uint8 (p * 255), and the width
     so a picture can say how many units it leaves out."""
     gx, gy, pts = plane(data, grid)
-    o = unit_outputs(net, pts, streams, max_units)
+    o = unit_outputs(net, pts, streams, max_units, between)
     q_eval, q_train, scale = quantize(o["eval"], o["train"])
     return {"x": gx.numpy(), "y": gy.numpy(), "eval": q_eval, "train": q_train, "scale": scale, "kept": o["kept"],
             "out_eval": as_u8(o["out_eval"]), "out_train": as_u8(o["out_train"]),

@@ -75,3 +75,23 @@ def test_restart_forgets_the_wait_before_it(clock):
     stop.restart()
     clock.advance(1.0)
     assert not stop() and stop.longest_gap == 1.0
+
+
+def test_late_once_timed_out_or_as_near_the_limit_after_a_stop_press(clock):
+    pressed = [False]
+    stop = Deadline(10.0, also=lambda: pressed[0], clock=clock)
+    clock.advance(1.0)
+    assert not stop() and not stop.late  # longest gap 1 s: late from 8 s on
+    pressed[0] = True
+    assert stop() and stop.requested and not stop.late  # a Stop press is not late by itself
+    clock.advance(6.5)
+    assert not stop.late and stop() and not stop.timed_out  # no longer asked about the time ...
+    clock.advance(0.5)
+    assert stop.late  # ... but 8 + 2 x 1 reaches the limit: the pictures after the press are given up
+    assert not Deadline(None, clock=clock).late
+
+
+def test_late_is_timed_out(clock):
+    stop = Deadline(5.0, clock=clock, lookahead=0)
+    clock.advance(5.0)
+    assert stop() and stop.timed_out and stop.late

@@ -7,9 +7,9 @@ from collections.abc import Callable
 Clock = Callable[[], float]
 
 # The deadline fires this many of the longest gaps between two calls before the limit: the
-# engine can only stop between two calls (one training step, a measurement), and after it stops
-# it still draws the final pictures, so a run that stopped at the limit itself would end up to
-# about two pieces late.
+# engine can only stop between two calls (one training step, a chunk of a measurement or of a
+# picture), so a run that stopped at the limit itself would end up to one piece late, and a
+# measurement or a picture given up at a stop is wasted work.
 LOOKAHEAD = 2.0
 
 
@@ -20,10 +20,14 @@ class Deadline:
     (the run got its slot); tests pass a fake clock instead of sleeping.
 
     It fires early by `lookahead` times the longest gap seen between two calls (the first gap
-    counts from the start: loading the data and measuring epoch 0), so the piece of work that
-    follows, and the pictures drawn after a stop, still end before the limit: a run whose
-    pieces are short (core.serve.budget keeps them under a second) ends within its limit however
-    slow each one is."""
+    counts from the start: loading the data and building the networks), so the piece of work
+    that follows still ends before the limit: a run whose pieces are short (core.serve.budget
+    keeps them under a second; measurements and pictures are asked between their chunks,
+    core.stopping) ends within its limit however slow each one is.
+
+    `late` tells the engine that a stop leaves no time for extras: after a timeout it draws no
+    final pictures (core.train keeps the last snapshot's), after a Stop press it draws them
+    unless the limit comes near meanwhile."""
 
     def __init__(self, seconds: float | None, also: Callable[[], bool] | None = None,
                  clock: Clock = time.monotonic, lookahead: float = LOOKAHEAD):
@@ -46,6 +50,13 @@ class Deadline:
         the queue is no gap between two checks of the run, so the gaps are measured afresh too."""
         self.started = self._last = self.clock()
         self.longest_gap = 0.0
+
+    @property
+    def late(self) -> bool:
+        """Timed out, or (after a Stop press, when it is no longer asked) as near the limit as a
+        timeout would be."""
+        return self.timed_out or (self.seconds is not None
+                                  and self.elapsed + self.lookahead * self.longest_gap >= self.seconds)
 
     @property
     def fired(self) -> bool:
