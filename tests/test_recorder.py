@@ -156,20 +156,24 @@ def test_a_large_run_trains_on_one_thread_when_measuring_can_have_the_other(poli
 
 BIG_STEP = dict(dataset="digits", n_samples=300, width=256, depth=2, batch_size=64, epochs=3, seeds=4, dropout=0.3,
                 optimizer="adam", lr=1e-3)
+BIG_CNN_STEP = dict(dataset="digits", n_samples=300, model="cnn", width=16, depth=2, batch_size=64, epochs=2, seeds=4,
+                    dropout=0.3, optimizer="adam", lr=3e-3)  # digits-cnn's network, 4 slices as its group
 
 
 @pytest.mark.skipif(R.CORES < 2, reason="a large step takes one core either way")
-def test_a_large_run_on_one_training_thread_gives_every_core_runs_numbers():
-    # W2's shape at 4 seeds (about 22M multiply-adds a step, above core.threads' 20M): one
-    # training thread with measuring beside it, against every core on each step and measuring
-    # between them. The thread count is read in the training thread (on_epoch runs there).
+@pytest.mark.parametrize("settings", [BIG_STEP, BIG_CNN_STEP], ids=["mlp", "cnn"])
+def test_a_large_run_on_one_training_thread_gives_every_core_runs_numbers(settings):
+    # W2's shape at 4 seeds (about 22M multiply-adds a step, above core.threads' 20M) and the
+    # digits-cnn preset's group (41M): one training thread with measuring beside it, against
+    # every core on each step and measuring between them. The thread count is read in the
+    # training thread (on_epoch runs there).
     import torch
 
-    from core.cost import step_macs
+    from core.cost import n_inputs, split, step_macs
     from core.threads import SMALL_STEP_MACS
 
-    cfg = validate(BIG_STEP)
-    assert step_macs(cfg, 64, 240) >= SMALL_STEP_MACS
+    cfg = validate(settings)
+    assert step_macs(cfg, n_inputs(cfg), split(cfg)[0]) >= SMALL_STEP_MACS
     runs = {}
     for one in (True, False):
         seen = []
