@@ -113,19 +113,23 @@ def training_threads(sweep: Sweep, reps: int = REPS) -> dict[str, Any]:
 
 def plain_loop(sweep: Sweep, seeds: int = PLAIN_SEEDS) -> dict[str, float]:
     """bench/baseline.py over every point with `seeds` seeds, scaled to the sweep's seeds. The
-    thread count is the faster of torch's default and one thread on the first point."""
+    thread count is the faster of torch's default and one thread on the first point, each tried
+    twice, alternating (one try each once picked two threads at a quiet moment of a loaded
+    machine, which then ran the other points through a burst of load)."""
     from bench.baseline import train_plain
     from core.threads import CORES
 
     configs = [c.replace(seeds=seeds) for c in sweep.configs()]
-    tried = {}
-    for threads in sorted({CORES, 1}):
-        torch.set_num_threads(threads)
-        tried[threads] = _timed(train_plain, configs[0])[0]
-    threads = min(tried, key=tried.get)
+    counts = sorted({CORES, 1})
+    tried: dict[int, list[float]] = {n: [] for n in counts}
+    for order in (counts, counts[::-1]):
+        for threads in order:
+            torch.set_num_threads(threads)
+            tried[threads].append(_timed(train_plain, configs[0])[0])
+    threads = min(tried, key=lambda n: float(np.median(tried[n])))
     torch.set_num_threads(threads)
     rest = sum(_timed(train_plain, c)[0] for c in configs[1:])
-    measured = tried[threads] + rest
+    measured = float(np.median(tried[threads])) + rest
     scale = sweep.base.seeds / seeds
     return {"plain_measured_s": measured, "plain_seeds": seeds, "plain_threads": threads,
             "plain_s": measured * scale, "scale": scale}
