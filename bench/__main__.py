@@ -92,15 +92,16 @@ def seeds_cost(reps: int) -> dict:
 def comparison_as_one_model(reps: int, **settings) -> dict:
     """The default comparison (relu-vs-dropout: 4 variants x 3 seeds, with `settings` changed)
     trained as one batched model (core.groups) against its variants one after another
-    (sequential=True, the engine before groups), alternating, `reps` times each; wall and CPU
+    (sequential=True, the engine before groups), alternating (each first every other time),
+    `reps` times each; wall and CPU
     time (all threads), and the largest difference between the two of any figure of any
     variant, seed and epoch."""
     preset = PRESETS["relu-vs-dropout"]
     base = preset.base_config(**settings)
     walls, cpus, diff = {True: [], False: []}, {True: [], False: []}, 0.0
-    for _ in range(reps):
+    for rep in range(reps):
         runs = {}
-        for sequential in (True, False):
+        for sequential in ((True, False) if rep % 2 == 0 else (False, True)):  # neither always second
             c = time.process_time()
             t, runs[sequential] = timed(run_experiment, base, preset.variants, sequential=sequential)
             walls[sequential].append(t)

@@ -7,7 +7,8 @@ W2: digits (all 1,797 images), MLP 2×256 ReLU, Adam 1e-3, batch 64, 50 epochs, 
 {0, 0.1, ..., 0.8} × 10 seeds = 90 networks, every metric every epoch. Timed three ways:
 - the sweep (core.sweep.run_sweep: one experiment of its nine points, batched where the engine
   groups them),
-- the nine points one after another through core.train.train (10 seeds each),
+- the nine points one after another through core.train.train (10 seeds each), as a user would
+  run them, alternating with the sweep, medians of --reps (2) repetitions of each,
 - the plain PyTorch loop (bench/baseline.py) over 2 seeds per point, scaled to 10 (each seed
   is its own network there, so its time is linear in seeds; said in the output).
 Peak RSS is `python -m core sweep` on W2 in a fresh process (bench.__main__.peak_memory). The
@@ -35,6 +36,7 @@ W2_GRID = (("dropout", tuple(round(0.1 * i, 1) for i in range(9))),)
 QUICK: dict[str, Any] = dict(W2, n_samples=300, width=32, epochs=3, seeds=4)
 QUICK_GRID = (("dropout", (0.0, 0.4, 0.8)),)
 PLAIN_SEEDS = 2  # seeds per point of the plain loop, scaled to the sweep's seeds
+REPS = 2  # repetitions of each side of a comparison, alternating; medians
 
 
 def _timed(fn, *a, **k):
@@ -58,8 +60,10 @@ def max_difference(a_runs, b_runs) -> float:
     return diff
 
 
-def sweep_vs_points(sweep: Sweep) -> dict[str, float]:
-    """The sweep and its points one after another through core.train, each once, sweep first."""
+def sweep_vs_points(sweep: Sweep, reps: int = REPS) -> dict[str, float]:
+    """The sweep and its points one after another through core.train.train (what a user runs
+    point by point), alternating, `reps` times each (the first of each pair switching), medians:
+    a burst of load on a shared machine then falls on both, not on one."""
     from core.train import train
 
     # Warm both paths on a one-epoch, one-seed copy: whichever went first would pay first calls.
@@ -67,29 +71,65 @@ def sweep_vs_points(sweep: Sweep) -> dict[str, float]:
     run_sweep(warm)
     for c in warm.configs():
         train(c)
-    t_sweep, res = _timed(run_sweep, sweep)
-    t_points, runs = _timed(lambda: [train(c, name=n) for n, c in zip(sweep.variants(), sweep.configs(),
-                                                                        strict=True)])
-    return {"sweep_s": t_sweep, "points_s": t_points, "speedup": t_points / t_sweep,
+
+    def points():
+        return [train(c, name=n) for n, c in zip(sweep.variants(), sweep.configs(), strict=True)]
+
+    t_sweep, t_points, pairs = [], [], []
+    for rep in range(reps):
+        for which in (("sweep", "points") if rep % 2 == 0 else ("points", "sweep")):
+            if which == "sweep":
+                t, res = _timed(run_sweep, sweep)
+                t_sweep.append(t)
+            else:
+                t, runs = _timed(points)
+                t_points.append(t)
+        pairs.append(t_points[-1] / t_sweep[-1])
+    s, p = float(np.median(t_sweep)), float(np.median(t_points))
+    return {"sweep_s": s, "points_s": p, "speedup": p / s, "reps": reps, "pair_ratios": pairs,
             "max_abs_diff": max_difference(res.experiment.runs, runs),
             "val_acc_p0": float(np.nanmean(res.experiment.runs[0].final("val_acc")))}
 
 
+def training_threads(sweep: Sweep, reps: int = REPS) -> dict[str, Any]:
+    """The engine's thread choice on W2's middle point (core.recorder.MeasurePolicy.training_threads):
+    one training thread with measuring beside it (the default) against every core on each step
+    and measuring between steps, alternating, medians, and the largest difference of any figure."""
+    from core.recorder import MeasurePolicy
+    from core.train import train
+
+    name, cfg = list(zip(sweep.variants(), sweep.configs(), strict=True))[len(sweep.configs()) // 2]
+    policies = {"one": MeasurePolicy(), "every": MeasurePolicy(one_training_thread=False)}
+    times: dict[str, list[float]] = {"one": [], "every": []}
+    last = {}
+    for rep in range(reps):
+        for key in (("one", "every") if rep % 2 == 0 else ("every", "one")):
+            t, last[key] = _timed(train, cfg, measure=policies[key])
+            times[key].append(t)
+    a, b = float(np.median(times["one"])), float(np.median(times["every"]))
+    return {"point": name, "one_thread_s": a, "every_core_s": b, "speedup": b / a, "reps": reps,
+            "max_abs_diff": max_difference([last["one"]], [last["every"]])}
+
+
 def plain_loop(sweep: Sweep, seeds: int = PLAIN_SEEDS) -> dict[str, float]:
     """bench/baseline.py over every point with `seeds` seeds, scaled to the sweep's seeds. The
-    thread count is the faster of torch's default and one thread on the first point."""
+    thread count is the faster of torch's default and one thread on the first point, each tried
+    twice, alternating (one try each once picked two threads at a quiet moment of a loaded
+    machine, which then ran the other points through a burst of load)."""
     from bench.baseline import train_plain
     from core.threads import CORES
 
     configs = [c.replace(seeds=seeds) for c in sweep.configs()]
-    tried = {}
-    for threads in sorted({CORES, 1}):
-        torch.set_num_threads(threads)
-        tried[threads] = _timed(train_plain, configs[0])[0]
-    threads = min(tried, key=tried.get)
+    counts = sorted({CORES, 1})
+    tried: dict[int, list[float]] = {n: [] for n in counts}
+    for order in (counts, counts[::-1]):
+        for threads in order:
+            torch.set_num_threads(threads)
+            tried[threads].append(_timed(train_plain, configs[0])[0])
+    threads = min(tried, key=lambda n: float(np.median(tried[n])))
     torch.set_num_threads(threads)
     rest = sum(_timed(train_plain, c)[0] for c in configs[1:])
-    measured = tried[threads] + rest
+    measured = float(np.median(tried[threads])) + rest
     scale = sweep.base.seeds / seeds
     return {"plain_measured_s": measured, "plain_seeds": seeds, "plain_threads": threads,
             "plain_s": measured * scale, "scale": scale}
@@ -139,8 +179,9 @@ def targets_table(res: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["target", "times", "measured", "wanted", "met"])
 
 
-def run(quick: bool = False, memory: bool = True, epochs: int | None = None) -> dict[str, Any]:
-    """Every W2 figure (QUICK's with quick; W2 shortened to `epochs`), printed as they come."""
+def run(quick: bool = False, memory: bool = True, epochs: int | None = None, reps: int = REPS) -> dict[str, Any]:
+    """Every W2 figure (QUICK's with quick; W2 shortened to `epochs`; `reps` repetitions of each
+    side of the engine's comparisons), printed as they come."""
     settings, grid = (QUICK, QUICK_GRID) if quick else (W2, W2_GRID)
     if epochs is not None:
         settings = {**settings, "epochs": epochs}
@@ -148,9 +189,14 @@ def run(quick: bool = False, memory: bool = True, epochs: int | None = None) -> 
     print(f"W2{' (quick)' if quick else ''}: {settings}, {grid[0][0]} in {list(grid[0][1])}: "
           f"{sweep.networks} networks")
     res: dict[str, Any] = {"settings": settings, "grid": [[n, list(v)] for n, v in grid]}
-    res["sweep"] = r = sweep_vs_points(sweep)
-    print(f"W2 sweep {r['sweep_s']:.2f} s; its points one after another through core.train {r['points_s']:.2f} s: "
+    res["sweep"] = r = sweep_vs_points(sweep, reps)
+    print(f"W2 sweep {r['sweep_s']:.2f} s; its points one after another through core.train {r['points_s']:.2f} s "
+          f"(medians of {reps}, alternating; each pair {', '.join(f'{x:.2f}x' for x in r['pair_ratios'])}): "
           f"{r['speedup']:.2f}x (target >= 2x); largest difference of any figure {r['max_abs_diff']:g}")
+    res["threads"] = r = training_threads(sweep, reps)
+    print(f"engine on point {r['point']}: one training thread with measuring beside it {r['one_thread_s']:.2f} s, "
+          f"every core on each step {r['every_core_s']:.2f} s: {r['speedup']:.2f}x (medians of {reps}); "
+          f"largest difference {r['max_abs_diff']:g}")
     res["plain"] = r = plain_loop(sweep)
     print(f"plain loop (bench/baseline.py, {r['plain_threads']} thread(s)): {r['plain_measured_s']:.1f} s for "
           f"{r['plain_seeds']} seeds per point, scaled x{r['scale']:g} to {r['plain_s']:.1f} s")
@@ -158,7 +204,7 @@ def run(quick: bool = False, memory: bool = True, epochs: int | None = None) -> 
     print(f"peak RSS of `python -m core sweep` on W2: {res['memory']['peak_rss_mb']:.0f} MB (target < 1.5 GB)\n")
     targets = targets_table(res)
     res["targets"] = targets.to_dict(orient="records")
-    print("W2 targets (times from this run, one repetition each):")
+    print(f"W2 targets (times from this run: medians of {reps} alternating repetitions; the plain loop once):")
     print(targets.to_string(index=False), "\n")
     table = scaling(settings, grid, quick)
     res["scaling"] = table.to_dict(orient="records")
@@ -174,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.sweep")
     ap.add_argument("--quick", action="store_true", help="a small W2 of the same shape (seconds)")
     ap.add_argument("--epochs", type=int, default=None, help="W2 shortened to this many epochs (a loaded machine)")
+    ap.add_argument("--reps", type=int, default=REPS, help="repetitions of each side of a comparison (medians)")
     args = ap.parse_args(argv)
     warmup()
-    run(args.quick, epochs=args.epochs)
+    run(args.quick, epochs=args.epochs, reps=max(1, args.reps))
     return 0
 
 

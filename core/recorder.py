@@ -54,6 +54,9 @@ class MeasurePolicy:
         on two cores: no core is free for a third thread, so its runs measure serially.
     max_snapshots, stack_elements: snapshots measured per pass (see snapshots_per_pass).
     snapshot_wait_s: a pass starts when its oldest snapshot is this old, full or not.
+    one_training_thread: a run whose steps are large enough for every core (core.threads) trains
+        on one thread instead, when that gives measuring every epoch a core of its own (see
+        training_threads). False keeps every core on the steps, and measures between them.
     """
 
     every_epoch: bool = True
@@ -65,6 +68,7 @@ class MeasurePolicy:
     max_snapshots: int = 8
     stack_elements: int = 2**23  # layer outputs per evaluation chunk, over all snapshots of a pass
     snapshot_wait_s: float = 0.05
+    one_training_thread: bool = True
 
     def __post_init__(self):
         if self.overlap not in (True, False, "auto"):
@@ -83,6 +87,21 @@ class MeasurePolicy:
             return True
         free = cores if max_threads is None else min(cores, max_threads)
         return threads == 1 and free >= 2
+
+    def training_threads(self, threads: int, max_threads: int | None, cores: int = CORES) -> int:
+        """The training thread's count for a run core.threads gives `threads`: one where measuring
+        every epoch then goes beside it, on a core of its own; else `threads`.
+
+        Measuring every epoch is 35-40% of a run's arithmetic (an eval pass over every example and
+        two over the probe, against three passes per training example; W2's point: 0.51 s of CPU
+        in the training thread, 0.34 s in the measuring one). Beside training it keeps the second
+        core busy, as two OpenMP threads on each step would, but with no barrier at every op:
+        when anything else takes a core (the page, another run), the two OpenMP threads of a step
+        wait for each other op after op, and W2's point took 6.7-20 s on two threads against
+        0.8-1.6 s on one (loaded machine, docs/PERFORMANCE.md). Threads change no figure (tested)."""
+        if threads > 1 and self.one_training_thread and self.overlaps(1, max_threads, cores):
+            return 1
+        return threads
 
 
 def make_recorder(policy: MeasurePolicy, net: BatchedNet, data: Dataset, streams: SeedStreams, commit: Commit,

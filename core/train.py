@@ -88,7 +88,9 @@ def _train(configs: list[Config], data: Dataset, results: list[RunResult], on_ep
     # The network's shapes: every config's (they agree); dropout > 0 if any slice drops (the
     # metrics read it), seeds = every slice (the thread choice counts the work of all of them).
     shapes = dataclasses.replace(configs[0], seeds=len(spec), dropout=max(spec.dropouts))
-    threads = choose_threads(shapes, data.n_features, len(data.x_train), max_threads)
+    # Large steps get every core, unless measuring every epoch can have the second one (core.recorder).
+    threads = measure.training_threads(choose_threads(shapes, data.n_features, len(data.x_train), max_threads),
+                                       max_threads)
     torch.set_num_threads(threads)
     net = BatchedNet(shapes, n_in=data.n_features, n_classes=data.n_classes, slices=spec)
     ranges, n = [], 0

@@ -137,6 +137,54 @@ def test_the_policy_decides_when_measuring_overlaps(policy, threads, max_threads
     assert policy.overlaps(threads, max_threads, cores) is overlaps
 
 
+@pytest.mark.parametrize("policy, threads, max_threads, cores, want", [
+    (MeasurePolicy(), 2, None, 2, 1),                            # a large step: training on one core, measuring on the other
+    (MeasurePolicy(), 8, None, 8, 1),
+    (MeasurePolicy(), 1, None, 2, 1),                            # a small run stays on one
+    (MeasurePolicy(), 2, None, 1, 2),                            # one core: no second one for measuring
+    (MeasurePolicy(), 1, 1, 2, 1),                               # hosted cap
+    (MeasurePolicy(one_training_thread=False), 2, None, 2, 2),   # every core on the steps, measuring between them
+    (MeasurePolicy(overlap=False), 2, None, 2, 2),               # measuring between steps: the steps keep every core
+    (MeasurePolicy(every_epoch=False), 2, None, 2, 2),           # two measured epochs: not worth a core
+    (MeasurePolicy(overlap=True), 4, None, 1, 1),                # forced overlap (tests, benchmark)
+])
+def test_a_large_run_trains_on_one_thread_when_measuring_can_have_the_other(policy, threads, max_threads, cores, want):
+    assert policy.training_threads(threads, max_threads, cores) == want
+    if want < threads:  # and then it does measure beside training
+        assert policy.overlaps(want, max_threads, cores)
+
+
+BIG_STEP = dict(dataset="digits", n_samples=300, width=256, depth=2, batch_size=64, epochs=3, seeds=4, dropout=0.3,
+                optimizer="adam", lr=1e-3)
+BIG_CNN_STEP = dict(dataset="digits", n_samples=300, model="cnn", width=16, depth=2, batch_size=64, epochs=2, seeds=4,
+                    dropout=0.3, optimizer="adam", lr=3e-3)  # digits-cnn's network, 4 slices as its group
+
+
+@pytest.mark.skipif(R.CORES < 2, reason="a large step takes one core either way")
+@pytest.mark.parametrize("settings", [BIG_STEP, BIG_CNN_STEP], ids=["mlp", "cnn"])
+def test_a_large_run_on_one_training_thread_gives_every_core_runs_numbers(settings):
+    # W2's shape at 4 seeds (about 22M multiply-adds a step, above core.threads' 20M) and the
+    # digits-cnn preset's group (41M): one training thread with measuring beside it, against
+    # every core on each step and measuring between them. The thread count is read in the
+    # training thread (on_epoch runs there).
+    import torch
+
+    from core.cost import n_inputs, split, step_macs
+    from core.threads import SMALL_STEP_MACS
+
+    cfg = validate(settings)
+    assert step_macs(cfg, n_inputs(cfg), split(cfg)[0]) >= SMALL_STEP_MACS
+    runs = {}
+    for one in (True, False):
+        seen = []
+        runs[one] = train(cfg, on_epoch=lambda r, e, seen=seen: seen.append(torch.get_num_threads()),
+                          measure=MeasurePolicy(one_training_thread=one))
+        assert set(seen) == ({1} if one else {R.CORES})
+    for m in METRICS:
+        if m != "seconds":
+            np.testing.assert_array_equal(runs[True].metrics[m], runs[False].metrics[m], err_msg=m)
+
+
 @pytest.mark.parametrize("bad", [dict(overlap="yes"), dict(overlap=None), dict(max_snapshots=0)])
 def test_a_malformed_policy_is_refused(bad):
     with pytest.raises(ValueError):
