@@ -75,7 +75,8 @@ def test_the_huge_link_asks_first_and_the_server_stays_under_1_gb(local_server, 
     try:
         page.goto(local_server.url + HUGE, wait_until="domcontentloaded")
         panel = page.locator(".st-key-confirm_panel")
-        panel.wait_for(timeout=90_000)
+        # the panel's caption is its last line: once it is drawn, so is the error or button above it
+        panel.locator('[data-testid="stCaptionContainer"]').wait_for(timeout=90_000)
         text = panel.inner_text()
         assert "Confirm before training" in text and f"{_huge_estimate_gb():.1f} GB" in text, text
         assert "cannot be trained on this machine" in text
