@@ -75,7 +75,8 @@ def test_the_huge_link_asks_first_and_the_server_stays_under_1_gb(local_server, 
     try:
         page.goto(local_server.url + HUGE, wait_until="domcontentloaded")
         panel = page.locator(".st-key-confirm_panel")
-        panel.wait_for(timeout=90_000)
+        # the panel's caption is its last line: once it is drawn, so is the error or button above it
+        panel.locator('[data-testid="stCaptionContainer"]').wait_for(timeout=90_000)
         text = panel.inner_text()
         assert "Confirm before training" in text and f"{_huge_estimate_gb():.1f} GB" in text, text
         assert "cannot be trained on this machine" in text
@@ -139,32 +140,46 @@ def test_seminar_mode_title_buttons_and_navigation(local_server, browser):
         page.close()
 
 
-@pytest.mark.skip(reason="open bug (issue 13): in about half the runs after the module's other tests, Train trains "
-                         "the table as it was before the edit although the page shows the edit and says the variants "
-                         "differ; the variant slots are reset between the edit's rerun and the Train press")
+def _still(page, selector: str) -> None:
+    """Until the element's box has not moved for ten animation frames (an expander opening and
+    the charts above it settling move it): a click then lands where it was measured."""
+    page.wait_for_function("""sel => { const e = document.querySelector(sel); if (!e) return false;
+        const r = e.getBoundingClientRect(), k = [r.x, r.y, r.width, r.height].join();
+        window.__stillN = window.__stillK === k ? (window.__stillN || 0) + 1 : 0; window.__stillK = k;
+        return window.__stillN >= 10 && r.height > 0; }""", arg=selector, polling="raf", timeout=30_000)
+
+
 def test_an_edit_in_the_variants_table_reaches_the_link(local_server, browser):
     """The variants table in the main area: a cell typed in the browser is checked, written to
-    the variants that Train trains, and the link (vB=…) says so."""
+    the variants that Train trains, and the link (vB=…) says so. Train is pressed as soon as the
+    page shows the edit, while the edit's rerun may still be drawing the charts: that press once
+    trained the table as it was before the edit (dashboard/views/variants.py says why)."""
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     try:
         page.goto(local_server.url + "/?epochs=3&seeds=1", wait_until="domcontentloaded")
         wait_charts(page, 1, timeout=120)
         _idle(page)  # trained and drawn: the layout holds still
         page.get_by_text("Variants: ReLU").click()
-        grid = page.locator('.st-key-variants_table [data-testid="stDataFrameResizable"]')
+        selector = '.st-key-variants_table [data-testid="stDataFrameResizable"]'
+        grid = page.locator(selector)
         grid.wait_for(timeout=30_000)
         grid.scroll_into_view_if_needed()  # below the first screen: the mouse only reaches the viewport
+        _still(page, selector)
         box = grid.bounding_box()
         # dropout is the last column; row 2 is "ReLU + dropout 0.5" (rows and header ~35 px each)
         page.mouse.click(box["x"] + box["width"] - 60, box["y"] + 35 + 35 + 17)  # select the cell
+        try:  # the grid took the click (else Enter would toggle whatever has the focus)
+            page.wait_for_function(f"!!document.activeElement.closest('{selector}')", timeout=10_000)
+        except Exception as e:
+            _shot(page, "variants-click-missed-1366.png")
+            raise AssertionError(f"the click at {box} did not reach the variants table") from e
         page.keyboard.press("Enter")  # and open its editor (the grid's keyboard way; a double click can land as two)
         cell = page.locator("#portal input, #portal textarea").first  # the grid's cell editor
         cell.wait_for(timeout=10_000)
         cell.fill("0.3")
         page.keyboard.press("Enter")
         page.get_by_text("These variants differ from the run on screen").wait_for(timeout=30_000)
-        _idle(page)  # the edit's rerun has ended (a Train pressed during it may train the old table: README)
-        page.get_by_role("button", name="▶ Train").first.click()
+        page.get_by_role("button", name="▶ Train").first.click()  # no waiting for the rerun to end
         want = "vB=ReLU+%2B+dropout+0.5%7Cactivation%3Arelu%2Cdropout%3A0.3"
         try:
             page.wait_for_function(f"location.search.includes('{want}')", timeout=60_000)

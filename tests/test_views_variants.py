@@ -131,3 +131,126 @@ def test_the_table_says_when_it_differs_from_the_run_on_screen():
     assert differs(spec, list(reversed(now)))  # the order is part of the experiment
     assert differs(spec, [(n, {**ov, "dropout": 0.3}) for n, ov in now])
     assert not differs(Spec.make(validate(), {"dropout 0.1": {"dropout": 0.1}}), [("", {"dropout": 0.1})])
+
+
+# ------------------------------------------------------------------ an edit reaches Train (issue 13's race)
+EDIT = {"edited_rows": {1: {"dropout": 0.3}}, "added_rows": [], "deleted_rows": []}  # row 2: ReLU + dropout
+EDITED = ("ReLU + dropout 0.5", (("activation", "relu"), ("dropout", 0.3)))
+
+
+def _lab(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(query or {"epochs": "2", "seeds": "1"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_an_edit_reaches_the_slots_keeps_its_table_and_is_trained():
+    """An edit is folded into the variant slots on its own rerun; the editor stays the same
+    element (a replaced editor is what once sent the old table back); Train trains the edit."""
+    at = _lab()
+    editor = at.data_editor[0]
+    assert at.session_state["vB_dropout"] == 0.5
+    at.session_state[editor.key] = EDIT  # the browser's edit (AppTest seeds an editor's state so)
+    at.run()
+    assert at.session_state["vB_dropout"] == 0.3
+    assert at.data_editor[0].proto.id == editor.proto.id  # same table, same identity
+    assert any("differ from the run on screen" in i.value for i in at.info)
+    at.button(key="train_top").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["spec"].variants[1] == EDITED
+    assert at.query_params["vB"] == "ReLU + dropout 0.5|activation:relu,dropout:0.3"
+
+
+def test_train_pressed_while_the_edits_rerun_still_draws_trains_the_edit(monkeypatch):
+    """The race itself, replayed message by message as the browser sends them: the edit's rerun
+    is stopped for a rerun by the Train press (Streamlit then keeps every widget of the stopped run
+    registered), and the press carries the state of each editor the browser has: an editor that
+    the edit's rerun replaced has reset its edits to empty. Before the fix the replaced editor's
+    on_change put the table from before the edit back into the slots, and Train trained that.
+    Uses AppTest._run and Streamlit's RerunException (private): skipped where they are missing."""
+    import json
+    from urllib.parse import urlencode
+
+    try:
+        from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+        from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
+        from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+    except ImportError as e:
+        pytest.skip(f"Streamlit's script-runner internals moved: {e}")
+    from dashboard.views import lab
+
+    at = _lab()
+    if not hasattr(at, "_run"):
+        pytest.skip("AppTest._run is gone")
+    before = at.data_editor[0].proto.id
+
+    def states(editors: dict[str, dict], train: bool = False) -> WidgetStates:
+        """The page's widget states, after the editors' (so their callbacks run first)."""
+        ws = WidgetStates()
+        for wid, value in editors.items():
+            w = WidgetState(id=wid)
+            w.string_value = json.dumps(value)
+            ws.widgets.append(w)
+        if train:
+            at.button(key="train_top").click()
+        ws.widgets.extend(at._tree.get_widget_states().widgets)
+        return ws
+
+    query = urlencode(dict(at.query_params))  # the page's URL, as the browser sends it back
+    edit_states = states({before: EDIT})
+    drawing = lab.results
+    pressed = []
+
+    def train_pressed(entry):  # the edit's rerun reaches its charts: Train arrives now
+        if pressed:
+            return drawing(entry)
+        pressed.append(1)
+        now = get_script_run_ctx().shared.widget_ids_this_run.snapshot()
+        editors = {before: EDIT} if before in now else {before: {"edited_rows": {}, "added_rows": [],
+                                                                 "deleted_rows": []}}
+        raise RerunException(RerunData(query_string=query, widget_states=states(editors, train=True)))
+
+    monkeypatch.setattr(lab, "results", train_pressed)
+    at._run(edit_states)
+    assert pressed and not at.exception, [e.value for e in at.exception]
+    assert at.session_state["spec"].variants[1] == EDITED  # trained the edit, not the table before it
+    assert at.session_state["vB_dropout"] == 0.3  # and the table still shows it
+
+
+def test_a_link_or_another_page_never_brings_back_an_old_tables_edits():
+    """A link loads its own variants: the table is made anew from them and the edit state of the
+    table before is never applied to them. An edit survives a visit to another page (the slots keep it)."""
+    at = _lab()
+    key = at.data_editor[0].key
+    at.session_state[key] = EDIT
+    at.run()
+    at.switch_page("views/about_page.py").run()
+    at.switch_page("views/lab_page.py").run()
+    assert at.session_state["vB_dropout"] == 0.3  # kept while away
+    assert list(at.data_editor[0].value["dropout"])[1] == 0.3  # the new table shows it
+    at.query_params.clear()
+    at.query_params.update({"epochs": "2", "seeds": "1", "vA": "one|dropout:0.1", "vB": "two|dropout:0.2"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.data_editor[0].key != key
+    assert at.session_state["spec"].variants == (("one", (("dropout", 0.1),)), ("two", (("dropout", 0.2),)))
+    assert (at.session_state["vA_dropout"], at.session_state["vB_dropout"]) == (0.1, 0.2)
+
+
+def test_train_with_a_bad_cell_in_the_table_trains_nothing_and_says_why():
+    """A bad cell is one error under the table; Train then refuses (naming it) instead of training
+    the last valid table while the page shows another."""
+    at = _lab()
+    trained = at.session_state["spec"]
+    at.session_state[at.data_editor[0].key] = {"edited_rows": {1: {"dropout": 2.0}}, "added_rows": [],
+                                               "deleted_rows": []}
+    at.run()
+    why = "variant row 2 (ReLU + dropout 0.5): dropout: 2.0 is not allowed; allowed: a number from 0 to 0.95"
+    assert [e.value.replace("\\", "") for e in at.error] == [why]  # markdown escapes dropped
+    assert at.session_state["vB_dropout"] == 0.5  # the slots keep the last valid table
+    at.button(key="train_top").click().run()
+    assert at.session_state["spec"] == trained
+    assert [e.value.replace("\\", "") for e in at.sidebar.error] == [f"Not trained: the variants table has an error. {why}"]

@@ -151,6 +151,9 @@ def _on_submit() -> None:
     """Form submitted: settings from the widgets (and an upload), checked; train on success."""
     ss = st.session_state
     ss[FORM_ERROR] = None
+    if table_error := variants.sync(ss[SPEC].base):  # the table's edits, even one sent with this press
+        ss[FORM_ERROR] = f"Not trained: the variants table has an error. {table_error}"
+        return
     data_path = ""
     if ss.get("f_dataset") == "csv":
         up = ss.get("upload")
@@ -366,6 +369,7 @@ def page() -> None:
     limits, runs = server
     _sync_from_url()
     _ensure_widget_state()
+    variants.sync(ss[SPEC].base)  # the variants table's edits into the slots the sidebar and Train read
     sidebar(limits)  # collapsed in seminar mode, but everything still works
     spec: Spec = ss[SPEC]
     train_now = ss.pop(TRAIN_NOW, False)

@@ -9,6 +9,17 @@ the value and what is allowed; a valid table is written to the variant slots (vA
 …: dashboard.controls.widget_values) that the Train button reads, so the URL (vA=…) follows
 from the trained Spec as before.
 
+One table instance, many edits: the editor's data stays the rows it was made from, and its
+pending edits (st.data_editor's state) are folded into the slots by `sync` — at the top of every
+run of the page and in the Train button's callback — never by an on_change callback with the
+rows as captured arguments. Streamlit gives a `num_rows="dynamic"` editor a new identity whenever
+its data changes, and the replaced editor's last word is an empty edit state; when Train was
+pressed while the edit's rerun still ran, that empty state reached the replaced editor's
+on_change with the rows from before the edit, and the slots went back to the old table just
+before Train read them. Now an instance keeps its data (and identity) while the user edits, a
+new instance (a new key) is made only when the slots were set by someone else (a link, a preset,
+another page) or the columns change, and the edits of any other instance are never read.
+
 The sidebar reads `overridden()`: a base setting that every variant sets for itself is shown
 disabled with "set per variant", since changing it would serve the same experiment again.
 """
@@ -23,7 +34,9 @@ from core.config import FIELD, VARIANT_NAME_MAX, Config, ConfigError, variant_na
 from dashboard.controls import SAME, SLOTS, VARIANT_FIELDS, Spec, auto_name, vkey, widget_values
 from dashboard.views.common import load_widgets, md_escape
 
-TABLE = "variants_table"
+TABLE = "variants_table"  # the container (and CSS class); the editor's key is TABLE_<generation>
+EDITOR = "_variants_editor"  # the table instance on the page: its key, rows, fields and what it wrote
+GENERATION = "_variants_generation"
 SHOWN_FIELDS = "variants_fields"
 ERROR = "_variants_error"
 ORDER = "#"
@@ -160,17 +173,50 @@ def apply_edits(shown_rows: list[dict[str, Any]], edits: Mapping[str, Any], base
     return from_rows(table, base)
 
 
-def _apply(base: Config, shown_rows: list[dict[str, Any]], fields: list[str]) -> None:
-    """on_change of the table: its edits checked and, when valid, written to the variant slots
-    (else the error names what is wrong; the slots stay as they were)."""
+def _live(values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The table instance whose edits may still be folded into the slots, or None: an instance is
+    out of date once the slots hold something else than it last wrote (a link, a preset or a
+    trained spec loaded them) or its edit state is gone (Streamlit drops it while another page runs)."""
+    ed = values.get(EDITOR)
+    if ed is None or ed["key"] not in values or pending(values) != ed["wrote"]:
+        return None
+    return ed
+
+
+def sync(base: Config) -> str | None:
+    """Fold the table's pending edits into the variant slots (the ones Train reads): its edits
+    applied to the rows it shows, checked; None when the slots now hold the table, else the error
+    (named row and field; the slots keep the last valid table). Idempotent: call it at the top of
+    a run of the page and before reading the slots in a callback."""
     ss = st.session_state
+    ed = _live(ss)
+    if ed is None:
+        if ss.get(EDITOR) is not None:
+            ss[EDITOR], ss[ERROR] = None, None
+        return None
     try:
-        variants = apply_edits(shown_rows, ss.get(TABLE) or {}, base)
+        variants = apply_edits(ed["rows"], ss[ed["key"]] or {}, base)
     except ConfigError as e:
         ss[ERROR] = str(e)
-        return
+        return ss[ERROR]
     ss[ERROR] = None
     load_widgets(slot_values(base, variants))
+    ss[EDITOR] = {**ed, "wrote": pending(ss)}
+    return None
+
+
+def _instance(variants: list[tuple[str, dict[str, Any]]], fields: list[str]) -> dict[str, Any]:
+    """The table instance to draw: the live one while it shows these columns, else a new one
+    (a new key, so no edit state of an earlier table applies to it) made from the slots."""
+    ss = st.session_state
+    ed = _live(ss)
+    if ed is not None and ed["fields"] == fields:
+        return ed
+    gen = int(ss.get(GENERATION, 0)) + 1
+    ss[GENERATION] = gen
+    ss[EDITOR] = {"key": f"{TABLE}_{gen}", "rows": rows(variants, fields), "fields": fields, "wrote": variants}
+    ss[ERROR] = None
+    return ss[EDITOR]
 
 
 def _frame(shown_rows: list[dict[str, Any]], fields: list[str]):
@@ -198,7 +244,6 @@ def differs(spec: Spec, variants: list[tuple[str, dict[str, Any]]]) -> bool:
 def editor(spec: Spec) -> None:
     """The variants table (main area). The Train button (sidebar) trains what it holds."""
     ss = st.session_state
-    base = spec.base
     variants = pending(ss)
     used = [f for f in VARIANT_FIELDS if any(f in ov for _, ov in variants)]
     if SHOWN_FIELDS not in ss or any(f not in ss[SHOWN_FIELDS] for f in used):
@@ -209,10 +254,10 @@ def editor(spec: Spec) -> None:
                                 on_change=_fields_changed,
                                 help="Columns of the table. A field no variant sets uses the base settings.")
         fields = [f for f in VARIANT_FIELDS if f in fields]
-        shown_rows = rows(variants, fields)
-        st.data_editor(_frame(shown_rows, fields), key=TABLE, num_rows="dynamic", hide_index=True, width="stretch",
-                       column_order=[ORDER, "name", *fields], column_config=_columns(fields),
-                       on_change=_apply, args=(base, shown_rows, fields))
+        ed = _instance(variants, fields)  # its edits are in the slots already (sync, top of the page)
+        with st.container(key=TABLE):
+            st.data_editor(_frame(ed["rows"], fields), key=ed["key"], num_rows="dynamic", hide_index=True,
+                           width="stretch", column_order=[ORDER, "name", *fields], column_config=_columns(fields))
         if ss.get(ERROR):
             st.error(md_escape(ss[ERROR]), icon=":material/error:")
         elif differs(spec, variants):
