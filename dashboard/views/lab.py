@@ -363,12 +363,10 @@ def look_for(preset: Preset, exp: Experiment, as_preset: bool) -> str:
 def page() -> None:
     ss = st.session_state
     seminar = is_seminar()
-    server = open_server()
+    server = open_server(_sync_from_url, _ensure_widget_state)
     if server is None:
         return
     limits, runs = server
-    _sync_from_url()
-    _ensure_widget_state()
     variants.sync(ss[SPEC].base)  # the variants table's edits into the slots the sidebar and Train read
     sidebar(limits)  # collapsed in seminar mode, but everything still works
     spec: Spec = ss[SPEC]
