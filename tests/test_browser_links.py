@@ -167,7 +167,8 @@ def test_an_edit_in_the_variants_table_reaches_the_link(local_server, browser):
         _still(page, selector)
         box = grid.bounding_box()
         # dropout is the last column; row 2 is "ReLU + dropout 0.5" (rows and header ~35 px each)
-        page.mouse.click(box["x"] + box["width"] - 60, box["y"] + 35 + 35 + 17)  # select the cell
+        # select the cell; the locator's click waits until nothing covers the point it clicks
+        grid.click(position={"x": box["width"] - 60, "y": 35 + 35 + 17})
         try:  # the grid took the click (else Enter would toggle whatever has the focus)
             page.wait_for_function(f"!!document.activeElement.closest('{selector}')", timeout=10_000)
         except Exception as e:
