@@ -21,8 +21,9 @@ def run() -> None:
     from dashboard.views import common
 
     seminar = common.is_seminar()
+    # "auto": open beside the page on a laptop, closed on a phone, where it would cover the page.
     st.set_page_config(page_title="ReLU–Dropout Lab", page_icon="🧪", layout="wide",
-                       initial_sidebar_state="collapsed" if seminar else "expanded")
+                       initial_sidebar_state="collapsed" if seminar else "auto")
     hosted.start_server()  # process settings and the engine's warm-up, once per process
     st.html(text.PAGE_CSS + (text.SEMINAR_CSS if seminar else ""))
     pages = [

@@ -88,7 +88,10 @@ def test_no_chart_text_overlaps_or_leaves_its_chart(server, browser, width, heig
         page.goto(server + "/", wait_until="domcontentloaded")
         wait_charts(page, ALL_CHARTS, timeout=300)  # the first visitor trains it: slow on a busy machine
         page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
-        if width < 640:
+        if width < 640:  # a phone opens with the sidebar closed ("auto"), the page in view
+            right = page.evaluate("() => { const s = document.querySelector('[data-testid=stSidebar]');"
+                                  " return s ? s.getBoundingClientRect().right : 0; }")
+            assert right <= 1, f"the sidebar covers the phone's page (its right edge at {right:.0f} px)"
             close_sidebar(page)
         wait_drawn(page)
         found["lab"] = problems(page)
