@@ -15,6 +15,7 @@ import torch
 from core import cost
 from core.models import BatchedNet, Layer, SeedStreams, reused_buffer
 from core.slices import SlicedActivation
+from core.stopping import chunk_starts
 
 Tensor = torch.Tensor
 
@@ -36,12 +37,8 @@ def evaluate(net: BatchedNet, x: Tensor, between: Callable[[], None] | None = No
     """Eval-mode logits (S, N, C) of every seed on a whole set, in chunks; between() is called
     between two chunks (core.stopping: it may give the evaluation up by raising)."""
     rows = chunk_rows(net)
-    out = []
-    for lo in range(0, len(x), rows):
-        if lo and between is not None:
-            between()
-        out.append(net.forward(_expand(x[lo: lo + rows], net.S), train=False)[0])
-    return torch.cat(out, 1)
+    return torch.cat([net.forward(_expand(x[lo: lo + rows], net.S), train=False)[0]
+                      for lo in chunk_starts(len(x), rows, between)], 1)
 
 
 class Previous(NamedTuple):
@@ -95,9 +92,7 @@ def measure(net: BatchedNet, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_
     # two on W1): the unit statistics are taken on the training rows only.
     x_all, y_all = torch.cat([x_train, x_val]), torch.cat([y_train, y_val])
 
-    for lo in range(0, len(x_all), rows):
-        if lo and between is not None:
-            between()
+    for lo in chunk_starts(len(x_all), rows, between):
         xb, yb = x_all[lo: lo + rows], y_all[lo: lo + rows]
         m = max(0, min(len(xb), n - lo))  # training rows in this chunk, first
 

@@ -21,10 +21,19 @@ time limit leaves no room for more work. A plain callable is never late. `time_l
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 ShouldStop = Callable[[], bool]
 Between = Callable[[], None]
+
+
+def chunk_starts(n: int, rows: int, between: Between | None = None) -> Iterator[int]:
+    """0, rows, 2 * rows, ... below n: where each chunk of a chunked pass starts, with between()
+    called before every chunk but the first (the hooks above; it may give the pass up by raising)."""
+    for lo in range(0, n, rows):
+        if lo and between is not None:
+            between()
+        yield lo
 
 
 class Stopped(Exception):

@@ -22,6 +22,7 @@ import torch
 
 from core.data import Dataset
 from core.models import BatchedNet, SeedStreams
+from core.stopping import chunk_starts
 
 UNITS_GRID = 32   # grid points per side of each unit's picture
 MAX_UNITS = 16    # units drawn per layer (the first ones): a 128-wide layer would be 128 squares
@@ -63,11 +64,7 @@ def unit_outputs(net: BatchedNet, points: torch.Tensor, streams: SeedStreams, ma
     # points x 512 units at once (bench.memcal's mlp-tiny-batch); a chunk keeps about CHUNK_VALUES.
     rows = max(16, CHUNK_VALUES // max(1, S * net.cfg.width * net.cfg.depth))
     keep = unit_keep(net, streams, 1)  # one draw per unit, whatever the chunks
-    parts = []
-    for lo in range(0, len(points), rows):
-        if lo and between is not None:
-            between()
-        parts.append(_unit_chunk(net, points[lo: lo + rows], keep, U))
+    parts = [_unit_chunk(net, points[lo: lo + rows], keep, U) for lo in chunk_starts(len(points), rows, between)]
     out = {k: np.concatenate([p[k] for p in parts], axis=-1) for k in ("eval", "train", "out_eval", "out_train",
                                                                       "pred_eval")}
     out["kept"] = np.ones((S, net.cfg.depth, U), bool) if keep is None else (keep[:, :, 0, :U, 0] > 0).numpy()

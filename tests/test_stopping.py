@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.serve.deadline import Deadline
-from core.stopping import Checks, Stopped, late, time_limited
+from core.stopping import Checks, Stopped, chunk_starts, late, time_limited
 
 
 class Asked:
@@ -71,3 +71,24 @@ def test_late_and_time_limited_read_attributes():
     assert not late(lambda: True) and not time_limited(lambda: True) and not late(None)
     assert time_limited(Deadline(5.0)) and not time_limited(Deadline(None))
     assert late(Asked(late=True))
+
+
+def test_chunk_starts_asks_between_chunks_never_before_the_first():
+    asked: list[int] = []
+    starts = []
+    for lo in chunk_starts(10, 4, lambda: asked.append(len(starts))):
+        starts.append(lo)
+    assert starts == [0, 4, 8] and asked == [1, 2]  # before the 2nd and 3rd chunks only
+    assert list(chunk_starts(3, 4, lambda: asked.append(-1))) == [0] and -1 not in asked  # one chunk: no question
+    assert list(chunk_starts(0, 4)) == []
+
+
+def test_chunk_starts_gives_the_pass_up_when_between_raises():
+    def stop() -> None:
+        raise Stopped
+
+    done = []
+    with pytest.raises(Stopped):
+        for lo in chunk_starts(10, 4, stop):
+            done.append(lo)
+    assert done == [0]
