@@ -14,7 +14,6 @@ only) drops the stored copy and trains it anew; a different `seed` is a fresh dr
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
@@ -57,6 +56,7 @@ from dashboard.views.common import (
     open_server,
     render_field,
 )
+from dashboard.views.pacing import error_line, redraw_interval, watching
 from dashboard.views.results import downloads, results
 
 SPEC = "spec"
@@ -72,18 +72,6 @@ TRAIN_HELP = ("Train these settings. The same settings and seeds always give the
               "For a fresh draw change `seed`; to watch an identical run train again, tick 'Train again'.")
 RETRAIN_HELP = ("Drop the stored copy of these exact settings and train them again (the result is the same: "
                 "the seeds are fixed). Not in the hosted demo, where identical runs are shared.")
-REDRAW_SECONDS = 0.3  # live redraws at most ~3 times a second, with one session training
-REDRAW_SHARE = 2.0    # ... and about this many redraws a second over all sessions of the server
-_live_lock = threading.Lock()
-_live_sessions = [0]  # sessions of this server drawing live curves now
-
-
-def redraw_interval() -> float:
-    """Each live chart is a figure built on the server and drawn in a browser: with thirty
-    visitors watching, redraw each less often so the redraws do not take the training's cores."""
-    with _live_lock:
-        n = _live_sessions[0]
-    return max(REDRAW_SECONDS, n / REDRAW_SHARE)
 GROUP_TITLES = {"data": "Data", "network": "Network", "regularization": "Regularization", "training": "Training"}
 
 
@@ -243,13 +231,6 @@ def seminar_buttons() -> None:
 
 
 # ------------------------------------------------------------------ training with live curves
-def _error_line(e: Exception) -> str:
-    """One sentence for the page, never a traceback (user text inside is markdown-escaped)."""
-    if isinstance(e, (serve.ServeError, ConfigError, DataError)):
-        return f"Not trained: {md_escape(str(e))}"
-    return f"Training failed ({type(e).__name__}): {md_escape(str(e)) or 'no details'}"
-
-
 def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     """Train (or serve from the store) with live curves; None, after one st.error line, if it
     was refused (budget, full queue, bad data) or failed before measuring anything."""
@@ -303,25 +284,21 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
 
     status.caption("Training… press Stop to end early and keep what was measured.")
     entry = None
-    with _live_lock:
-        _live_sessions[0] += 1
-    try:
-        private = hosted.privacy(state.spec_configs(spec))  # a run on an upload: its owner's only
-        entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
-                                 runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
-                                 on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id(),
-                                 cache=hosted.run_cache(), summary=private, confirmed=confirm.confirmed(spec),
-                                 stop_on=host_stops())
-    except NeedsConfirmation as e:  # over the local budget: nothing trained, the user decides
-        confirm.panel(spec, e.estimate, TRAIN_NOW)
-    except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
-        st.error(_error_line(e), icon=":material/error:")
-        cur = store.current()
-        if cur is not None and cur.spec.key() == spec.key() and any(r.epochs_done for r in cur.exp.runs):
-            entry = cur  # failed mid-run: show what was measured
-    finally:
-        with _live_lock:
-            _live_sessions[0] -= 1
+    with watching():
+        try:
+            private = hosted.privacy(state.spec_configs(spec))  # a run on an upload: its owner's only
+            entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
+                                     runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
+                                     on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id(),
+                                     cache=hosted.run_cache(), summary=private, confirmed=confirm.confirmed(spec),
+                                     stop_on=host_stops())
+        except NeedsConfirmation as e:  # over the local budget: nothing trained, the user decides
+            confirm.panel(spec, e.estimate, TRAIN_NOW)
+        except Exception as e:  # noqa: BLE001 - engine errors become one readable line, never a traceback
+            st.error(error_line(e), icon=":material/error:")
+            cur = store.current()
+            if cur is not None and cur.spec.key() == spec.key() and any(r.epochs_done for r in cur.exp.runs):
+                entry = cur  # failed mid-run: show what was measured
     for el in (status, bar, stop, stage_live, live):
         el.empty()
     return entry

@@ -22,7 +22,7 @@ from core.sweep import MAIN_METRICS, PRESET_METRICS, Sweep, SweepResult, sweep_w
 from dashboard import hosted
 from dashboard.charts import sweep as sweep_charts
 from dashboard.views.common import font_size, md_escape
-from dashboard.views.lab import _error_line, redraw_interval
+from dashboard.views.pacing import error_line, redraw_interval
 
 
 @dataclass
@@ -134,7 +134,7 @@ def train_live(sweep: Sweep, shown: Shown) -> bool:
         st.error(refusal(sweep, limits, e), icon=":material/error:")
         return False
     except Exception as e:  # noqa: BLE001 - one readable line, never a traceback
-        st.error(_error_line(e), icon=":material/error:")
+        st.error(error_line(e), icon=":material/error:")
         if latest:
             record(shown, sweep, view(serve.thin(latest[0]), stopped=True), [], stopped=True)
         return bool(latest)
