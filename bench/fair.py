@@ -260,8 +260,10 @@ def _checks(out: dict, limits) -> list[tuple[str, bool, str]]:
     served = [s for s in light if s is not None]
     checks.append((f"light request served within {LIGHT_TARGET_S:g} s", len(served) == len(light) and
                    max(served) <= LIGHT_TARGET_S, ", ".join("not served" if s is None else f"{s:.1f} s" for s in light)))
-    spans = [(ln[6], *slot_span(ln)) for p in out["phases"].values() for ln in p["lines"]
-             if ln[0] == "end" and ln[5] != "-" and len(ln) > 6]
+    # Each training that had a slot logs its own span (Job.slot_span, the end line's last two
+    # fields): the line itself is written after the slot is given back and the result frozen.
+    spans = [(ln[6], float(ln[7]), float(ln[8])) for p in out["phases"].values() for ln in p["lines"]
+             if ln[0] == "end" and ln[5] != "-"]
     held = [t1 - t0 for _, t0, t1 in spans]
     limit = limits.max_seconds
     late = max((h - limit for h in held), default=None) if limit is not None else None
@@ -275,15 +277,6 @@ def _checks(out: dict, limits) -> list[tuple[str, bool, str]]:
     checks.append((f"no visitor held more than its share of slots ({share})", share is None or most <= share,
                    f"at most {most} at once"))
     return checks
-
-
-def slot_span(ln: list[str]) -> tuple[float, float]:
-    """(took the slot, gave it back) in wall-clock seconds from a training's "end" line: the
-    job's own slot span when logged (`Job.slot_span`); else estimated back from the line's time,
-    which is written after the slot is given back and so may overlap the next run's start."""
-    if len(ln) > 8:
-        return float(ln[7]), float(ln[8])
-    return float(ln[2]) - float(ln[5]), float(ln[2])
 
 
 def max_slots_held(slots: list[tuple[str, float, float]]) -> int:
