@@ -179,6 +179,19 @@ def targets_table(res: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["target", "times", "measured", "wanted", "met"])
 
 
+def floor(sweep: Sweep, res: dict) -> dict[str, Any]:
+    """W2's arithmetic floor (bench.floor) against the time each speed target asks for."""
+    from bench.floor import floor_seconds, matmul_rate, verdict, workload_macs
+
+    rate = matmul_rate()
+    floor_s = floor_seconds(sweep.configs(), rate["best"])
+    lines = [f"arithmetic floor (bench.floor): {workload_macs(sweep.configs()):.3g} multiply-adds at least, "
+             f"{floor_s:.3g} s at this machine's best matmul rate ({2 * rate['best'] / 1e9:.0f} GFLOP/s)",
+             verdict("sweep >= 2x its points", res["sweep"]["points_s"] / 2, floor_s),
+             verdict("sweep >= 10x the plain loop", res["plain"]["plain_s"] / 10, floor_s)]
+    return {"floor_s": floor_s, "gflops": 2 * rate["best"] / 1e9, "lines": lines}
+
+
 def run(quick: bool = False, memory: bool = True, epochs: int | None = None, reps: int = REPS) -> dict[str, Any]:
     """Every W2 figure (QUICK's with quick; W2 shortened to `epochs`; `reps` repetitions of each
     side of the engine's comparisons), printed as they come."""
@@ -205,7 +218,9 @@ def run(quick: bool = False, memory: bool = True, epochs: int | None = None, rep
     targets = targets_table(res)
     res["targets"] = targets.to_dict(orient="records")
     print(f"W2 targets (times from this run: medians of {reps} alternating repetitions; the plain loop once):")
-    print(targets.to_string(index=False), "\n")
+    print(targets.to_string(index=False))
+    res["floor"] = floor(sweep, res)
+    print("\n".join(res["floor"]["lines"]), "\n")
     table = scaling(settings, grid, quick)
     res["scaling"] = table.to_dict(orient="records")
     print(f"sweep cost in points and seeds (W2 at {settings['epochs'] if quick else min(10, settings['epochs'])} "

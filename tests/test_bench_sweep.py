@@ -24,7 +24,8 @@ def test_quick_w2_runs_every_part(capsys):
 
     res = run(quick=True, memory=False)
     out = capsys.readouterr().out
-    assert "W2 targets" in out and "sweep cost in points and seeds" in out
+    assert "W2 targets" in out and "sweep cost in points and seeds" in out and "arithmetic floor" in out
+    assert 0 < res["floor"]["floor_s"] < res["sweep"]["sweep_s"]  # no engine beats its own arithmetic
     assert res["sweep"]["max_abs_diff"] <= 1e-4  # the sweep's points are their settings trained alone
     assert res["plain"]["scale"] == 2.0 and res["plain"]["plain_s"] > 0
     assert math.isnan(res["memory"]["peak_rss_mb"])
