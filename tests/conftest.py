@@ -185,6 +185,49 @@ def count_trainings(monkeypatch):
     return calls
 
 
+# run_guarded on the test's store and gate, with a job registry on the test's clock; `calls` gets
+# the thread of every training (tests/test_serve_guarded*.py; their constants: guarded_helpers.py).
+@pytest.fixture
+def jobs(clock, gate):
+    from guarded_helpers import TIMEOUT
+
+    from core.serve.jobs import JobRegistry
+
+    reg = JobRegistry(clock=clock)
+    yield reg
+    assert reg.wait_idle(TIMEOUT), "a run was left behind"
+    assert gate.stats() == (0, 0)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts trainings: the default runner looks core.train.run_experiment up at call time."""
+    import threading
+
+    import core.train
+
+    real, seen = core.train.run_experiment, []
+
+    def counting(*args, **kwargs):
+        seen.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.train, "run_experiment", counting)
+    return seen
+
+
+@pytest.fixture
+def guard(store, gate, jobs):
+    from guarded_helpers import HOSTED
+
+    from core.serve.guarded import run_guarded
+
+    def call(base, variants=None, **kw):
+        kw.setdefault("limits", HOSTED)
+        return run_guarded(base, variants, store=store, gate=gate, jobs=jobs, **kw)
+    return call
+
+
 class StoreBackend:
     """One run store location of one kind ("sqlite": a file; "postgresql": a namespace of its own
     on the session's server): open views of it, and reach its rows behind its back."""
