@@ -379,7 +379,9 @@ def page() -> None:
         if preset is not None:
             claims_slot.info(f"**What to look for** (checked on the run once it is done): {preset.look_for}",
                              icon=":material/search:")
-        summary_slot = st.container()
+    # the page's width, not the left column's: at 1366 px the column cut off the table's last
+    # column (dead units, "52.3 ± 5.3 of 256") with no sign that it scrolls
+    summary_slot = st.container(key="summary_table")
     variants.editor(spec)  # the variants table (dashboard/views/variants.py), below the evidence
 
     store = state.get_store(ss)
