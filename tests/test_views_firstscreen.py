@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import stopped_entry
 from streamlit.testing.v1 import AppTest
 
 from core.replay import replay_epochs
@@ -156,3 +157,31 @@ def test_the_verdict_sentence_stays_on_the_default_preset(page):
     exp = page.session_state[state.STORE].current().exp
     assert all(f is not None for f in firstscreen._figures(verdict(exp)))
     assert any(_VERDICT_WORDS in c.value for c in page.caption)
+
+
+def test_a_stopped_run_draws_the_pictures_of_its_last_snapshot_and_says_which_epoch():
+    # Stopped as the page's Stop stops it (tests/test_dashboard_state.py): before, every boundary
+    # panel said "no picture yet", the raster was blank and the boundary claim read "(KeyError)".
+    entry = stopped_entry()
+    store = state.Store()
+    store.add(entry.spec, entry.exp)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[state.STORE] = store
+    at.query_params.update({"epochs": "600", "seeds": "2"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(store.entries) == 1  # shown, not trained again
+    shown = {r.artifacts["shown_epoch"] for r in store.current().exp.runs}
+    last = max(r.last_epoch for r in store.current().exp.runs)
+    assert len(shown) == 1 and next(iter(shown)) <= last
+    (e,) = shown
+    for start in ("Boundaries, seed #1", "Decision boundary", "On/off pattern"):
+        fig = _titled(at, start)
+        annotations = " ".join(a.get("text", "") for a in fig["layout"].get("annotations", []))
+        assert "no picture" not in annotations, start
+        assert sum(t["type"] == "heatmap" for t in fig["data"]) >= 4, start  # every variant drawn
+    stage_title = _titled(at, "Boundaries, seed #1")["layout"]["title"]["text"].replace("<br>", " ")
+    assert f"epoch {last}/600" in stage_title and (e == last or f"pictures: epoch {e}" in stage_title)
+    lower = _titled(at, "Decision boundary")["layout"]["title"]["text"].replace("<br>", " ")
+    assert f"seed #1, epoch {e}: the last picture before the stop" in lower
+    assert not any("KeyError" in str(i.value) for i in at.info)

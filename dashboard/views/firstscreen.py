@@ -95,9 +95,12 @@ def _last_epoch(exp: Experiment) -> int:
     return max((r.last_epoch for r in exp.runs), default=0)
 
 
-def _note(epoch: int, exp: Experiment) -> str:
+def _note(epoch: int, exp: Experiment, shown: set[int] | frozenset[int] = frozenset()) -> str:
+    """"epoch 312/1500"; with pictures of another epoch (a stopped run's last snapshot,
+    dashboard.state.with_last_pictures) it names theirs too."""
     total = max(r.config.epochs for r in exp.runs)
-    return f"epoch {epoch}/{total}"
+    other = sorted(set(shown) - {epoch})
+    return f"epoch {epoch}/{total}" + (f"; pictures: epoch {', '.join(map(str, other))}" if other else "")
 
 
 def draw_stage(slot, exp: Experiment, seed: int, note: str, key: str) -> None:
@@ -174,8 +177,9 @@ def stage(entry: state.Entry, run_live: Callable[[], None] | None = None) -> Non
 
     def frame(e: int, k: str) -> None:
         view = exp if e == last else at_epoch(exp, e)
-        s = seed if e == last else 0  # snapshots hold seed #1 only
-        draw_stage(top, view, s, _note(e, exp), f"stage_{k}")
+        shown = {int(r.artifacts["shown_epoch"]) for r in view.runs if "shown_epoch" in r.artifacts}
+        s = seed if e == last and not shown else 0  # snapshots hold seed #1 only
+        draw_stage(top, view, s, _note(e, exp, shown), f"stage_{k}")
         if pick is not None:
             # a run stopped early has no final unit pictures: its last snapshot's (seed #1)
             net_view, ns = (view, s) if "units" in view.runs[pick].artifacts else (at_epoch(exp, e), 0)
