@@ -180,8 +180,9 @@ def test_a_stopped_run_draws_the_pictures_of_its_last_snapshot_and_says_which_ep
         annotations = " ".join(a.get("text", "") for a in fig["layout"].get("annotations", []))
         assert "no picture" not in annotations, start
         assert sum(t["type"] == "heatmap" for t in fig["data"]) >= 4, start  # every variant drawn
+        assert fig["layout"]["title"]["text"].count("<br>") <= 1, start  # a third line sat on the panels
     stage_title = _titled(at, "Boundaries, seed #1")["layout"]["title"]["text"].replace("<br>", " ")
     assert f"epoch {last}/600" in stage_title and (e == last or f"pictures: epoch {e}" in stage_title)
     lower = _titled(at, "Decision boundary")["layout"]["title"]["text"].replace("<br>", " ")
-    assert f"seed #1, epoch {e}: the last picture before the stop" in lower
+    assert f"(seed #1, epoch {e})" in lower
     assert not any("KeyError" in str(i.value) for i in at.info)

@@ -143,7 +143,7 @@ def whose_pictures(runs: Sequence[RunResult], seed_index: int) -> str:
     shown = sorted({int(r.artifacts["shown_epoch"]) for r in runs if "shown_epoch" in r.artifacts})
     if not shown:
         return f"seed #{seed_index + 1}"
-    return f"seed #1, epoch {', '.join(map(str, shown))}: the last picture before the stop"
+    return f"seed #1, epoch {', '.join(map(str, shown))}"  # short: the title must not wrap onto the panels
 
 
 def drawable(runs: list[RunResult]) -> list[tuple[int, RunResult]]:
