@@ -199,7 +199,9 @@ def sidebar(limits: serve.Limits) -> None:
                         st.file_uploader("Your own CSV (dataset = csv)", type=["csv", "txt"], key="upload",
                                          help="2-D points: two number columns and a label column.")
                         upload_visibility(limits)
-            st.caption("Variants (what each changes from these settings) are edited in the table under the title.")
+            # the table sits below the first screen, not under the title: name what to look for
+            st.caption("Variants (what each changes from these settings) are edited on the page, in "
+                       "**Variants: … (edit)** below the first charts.")
             st.form_submit_button("▶ Train", type="primary", width="stretch", on_click=_on_submit,
                                   key="train_bottom", help=TRAIN_HELP)
         st.download_button("CSV template for your own data", example_csv(), file_name="points-template.csv",
