@@ -84,7 +84,14 @@ def add_setting_flags(p: argparse.ArgumentParser) -> None:
     """Every settings field as a flag (core.config.FIELDS), None when not given."""
     for f in FIELDS:
         p.add_argument(f.flag, dest=f.name, metavar=f.type.__name__.upper(), default=None,
-                       help=f"{f.help} [{f.allowed()}; default {f.default}]")
+                       help=f"{f.help} [{f.allowed()}; default {_shown_default(f.default)}]")
+
+
+def _shown_default(value: Any) -> str:
+    """A default as it is typed on the command line: true/false, none for an empty path."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "none" if value == "" else str(value)
 
 
 def setting_flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -59,6 +59,8 @@ class Field:
             return ", ".join(self.choices)
         if self.type is bool:
             return "true or false"
+        if self.type is str:  # data_path, the one free-text field (it read "a number >= " in --help)
+            return "a file path"
         kind = "an integer" if self.type is int else "a number"
         if self.zero is not None:
             return f"0 ({self.zero}) or {kind} from {_fmt(self.nonzero_lo)} to {_fmt(self.hi)}"

@@ -21,10 +21,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from core import serve
+from core.replay import snapshot_pictures
 from core.results import Experiment
 from core.serve.notes import Note
 from core.serve.snapshot import stopped_experiment, view
@@ -63,7 +66,9 @@ class Store:
         self._idle.set()
 
     def add(self, spec: Spec, exp: Experiment, notes: list[Note] | None = None, from_store: bool = False) -> Entry:
-        """Record a run (newest last), keep at most HISTORY_CAP, make it the current one."""
+        """Record a run (newest last), keep at most HISTORY_CAP, make it the current one. A variant
+        stopped before its final pictures gets its last snapshot's (with_last_pictures)."""
+        exp = with_last_pictures(exp)
         with self._lock:
             self.seq += 1
             entry = Entry(self.seq, spec, exp, notes=list(notes or []), from_store=from_store)
@@ -91,6 +96,28 @@ class Store:
     def __setstate__(self, d: dict[str, Any]) -> None:
         self.__init__()
         self.__dict__.update(d)
+
+
+def with_last_pictures(exp: Experiment) -> Experiment:
+    """The experiment, with each variant that has no final pictures but has snapshots given its
+    last snapshot's boundary, raster and unit pictures (core.replay.snapshot_pictures: seed #1
+    only) and `shown_epoch`, the epoch they show. A run the page stopped (Stop, a closed tab) is
+    kept as its latest snapshot, and one stopped at the time limit draws no final pictures: without
+    this, its boundaries and raster were blank ("no picture yet") and the boundary claim read "not
+    measured in this run (KeyError)", though the page had drawn them live a moment before. The
+    charts name that epoch (dashboard.charts.style.pictures_note). Shares the arrays."""
+    runs = []
+    for r in exp.runs:
+        snaps = r.artifacts.get("snapshots")
+        # a copy taken mid-epoch can hold the next epoch's snapshot before that epoch's numbers
+        taken = [] if snaps is None else np.flatnonzero(np.asarray(snaps["epochs"]) <= r.last_epoch)
+        if "boundary" in r.artifacts or not len(taken):
+            runs.append(r)
+            continue
+        k = int(taken[-1])
+        arts = {**r.artifacts, **snapshot_pictures(snaps, k), "shown_epoch": int(snaps["epochs"][k])}
+        runs.append(replace(r, artifacts=arts))
+    return replace(exp, runs=runs)
 
 
 def get_store(state: MutableMapping[str, Any]) -> Store:

@@ -24,7 +24,7 @@ SHORT_ANSWER = """
   validation loss, though not on every preset), not a non-linearity: a linear network with dropout
   still draws a straight line.
 
-The three boxes at the top of the page measure each of these on the run you see: mask agreement
+The three boxes at the top of the Lab measure each of these on the run you see: mask agreement
 (same zeros twice?), the loss gap with and without dropout, and linear against ReLU accuracy.
 """
 

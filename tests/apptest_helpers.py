@@ -26,3 +26,31 @@ def no_exception(at: AppTest) -> None:
 def text(elements) -> str:
     """The elements' text in one string, markdown escapes dropped."""
     return " ".join(e.value for e in elements).replace("\\", "")
+
+
+class _Interrupt(BaseException):  # like Streamlit's stop/rerun exception: not an Exception
+    pass
+
+
+def stopped_entry(epochs: int = 600, at: int = 30):
+    """The default comparison stopped as the page's Stop stops it: an exception in the epoch
+    callback, so train_spec keeps the latest snapshot (core.serve.snapshot), which has no final
+    pictures; then the job is stopped as the page's next rerun stops it (stop_unwatched)."""
+    import pytest
+
+    from core import serve
+    from core.store import open_run_store
+    from dashboard import state
+    from dashboard.controls import spec_from_query
+
+    spec, _ = spec_from_query({"epochs": str(epochs), "seeds": "2"})
+    store, runs = state.Store(), open_run_store()
+
+    def on_epoch(exp, vi, epoch):
+        if epoch >= at:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        state.train_spec(store, spec, on_epoch=on_epoch, runs=runs)
+    serve.stop_unwatched(spec.base, spec.variant_dict(), store=runs)
+    return store.current()

@@ -96,3 +96,20 @@ def test_the_network_picture_shows_half_planes_and_dropouts_blackout(server, bro
         assert sum(v == 0 for v in eval_values) > 0 and max(eval_values) > 0  # ReLU: zeros on a half-plane, positive beside
     finally:
         page.close()
+
+
+def test_the_summary_table_shows_every_column_at_1366(server, browser):
+    """The table of final numbers spans the page, not the left column: there its last column (dead
+    units, "52.3 ± 5.3 of 256") was cut off at 1366 px, with no sign that the grid scrolls."""
+    page = _open(browser, server + "/", 1366, 768)
+    try:
+        grid = page.locator(".st-key-summary_table [data-testid='stDataFrame']")
+        grid.scroll_into_view_if_needed()
+        page.wait_for_selector(".st-key-summary_table .dvn-scroller", timeout=30_000)
+        scroll, visible = page.evaluate("() => { const s = document.querySelector("
+                                        "'.st-key-summary_table .dvn-scroller'); return [s.scrollWidth, s.clientWidth]; }")
+        assert scroll <= visible, (scroll, visible)  # nothing to scroll sideways: every column is in view
+        box = grid.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1366
+    finally:
+        page.close()

@@ -39,6 +39,10 @@ def test_every_field_is_a_flag():
     text = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     for f in FIELDS:
         assert f.flag in text
+    flat = " ".join(text.split())
+    # what a flag takes, as typed: the path is no number, a bool default reads as its value would
+    assert "(dataset=csv only) [a file path; default none]" in flat and "a number >= ;" not in flat
+    assert "[true or false; default false]" in flat
 
 
 @pytest.mark.parametrize("argv,field", [

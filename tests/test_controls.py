@@ -109,3 +109,17 @@ def test_made_up_names_are_valid_names_and_survive_a_link(pairs):
     spec = Spec.make(base, {name: ov}, "dying-relu")
     back, warnings = spec_from_query(spec_to_query(spec))
     assert not warnings and _names(back) == [name]
+
+
+def test_a_base_value_every_variant_overrides_is_still_the_preset():
+    """relu-vs-dropout's variants all set dropout: a link's dropout=0.3 is warned about as not used,
+    trains the very networks of the preset, and so is not titled "(changed)"; lr is used, and is."""
+    title = PRESETS["relu-vs-dropout"].title
+    unused, warnings = controls.spec_from_query({"dropout": "0.3"})
+    assert unused.base.dropout == 0.3 and len(warnings) == 1
+    assert unused.configs() == controls.default_spec().configs()  # the same networks...
+    assert unused.matches_preset() and unused.title == title      # ...so the same experiment
+    used, _ = controls.spec_from_query({"lr": "0.003"})
+    assert not used.matches_preset() and used.title == f"{title} (changed)"
+    fewer = controls.Spec.make(unused.base, {"ReLU": {"activation": "relu", "dropout": 0.0}}, "relu-vs-dropout")
+    assert not fewer.matches_preset()  # other variants: another experiment

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from apptest_helpers import stopped_entry
+
 from dashboard import controls, state
 
 
@@ -62,3 +64,28 @@ def test_stored_runs_are_labelled_by_preset_and_what_they_reached():
                         "val_acc": {"ReLU, lr 0.1": None}})
     assert a != b and "ReLU 0.911" in a and "ReLU 0.800" in b
     assert p.startswith("dying-relu · ReLU, lr 0.1 ·")  # no number where none was measured
+
+
+def test_a_stopped_run_shows_its_last_snapshots_pictures():
+    import numpy as np
+
+    entry = stopped_entry()
+    assert entry.stopped
+    for r in entry.exp.runs:
+        snaps = r.artifacts["snapshots"]
+        k = int(np.flatnonzero(np.asarray(snaps["epochs"]) <= r.last_epoch)[-1])  # the last one of a measured epoch
+        # the pictures are the last snapshot's, named by its epoch, at or before the last measured one
+        assert r.artifacts["shown_epoch"] == int(snaps["epochs"][k]) <= r.last_epoch
+        G = len(snaps["x"])
+        p1 = np.asarray(snaps["out_eval"][k], np.float32).reshape(G, G) / 255.0
+        assert np.allclose(np.asarray(r.artifacts["boundary"]["p1"][0], np.float32), p1, atol=1e-3)
+        assert np.array_equal(np.asarray(r.artifacts["raster"][0]), np.asarray(snaps["raster"][k]).astype(bool))
+        assert "units" in r.artifacts
+
+
+def test_a_finished_run_keeps_its_own_pictures(tiny_experiment):
+    assert all({"boundary", "snapshots"} <= set(r.artifacts) for r in tiny_experiment.runs)
+    store = state.Store()
+    entry = store.add(controls.default_spec(), tiny_experiment)
+    for mine, theirs in zip(entry.exp.runs, tiny_experiment.runs, strict=True):
+        assert mine.artifacts is theirs.artifacts and "shown_epoch" not in mine.artifacts

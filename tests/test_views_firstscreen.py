@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import stopped_entry
 from streamlit.testing.v1 import AppTest
 
 from core.replay import replay_epochs
-from core.verdict import verdict
+from core.verdict import VERDICT_CLAIM, verdict
 from dashboard import state
 from dashboard.views import firstscreen
+from dashboard.views.common import md_escape
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
@@ -114,3 +116,73 @@ def test_digits_have_no_stage():
     exp = at.session_state[state.STORE].current().exp
     assert not firstscreen.has_stage(exp)
     assert not any(f["layout"]["title"]["text"].startswith("Decision boundary of each") for f in _figures(at))
+
+
+_VERDICT_WORDS = "dropout's are redrawn"  # a part of VERDICT_CLAIM.text that markdown escaping leaves alone
+assert _VERDICT_WORDS in VERDICT_CLAIM.text
+
+
+def _markdown(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_the_strip_names_each_number_by_its_variant_and_draws_only_complete_pairs():
+    # tiny-data-overfit: ReLU without dropout is "plain", with dropout "dropout 0.5"; no linear
+    # variant, so the accuracy box (linear against ReLU) has nothing to compare and is left out.
+    at = _app({"preset": "tiny-data-overfit", "epochs": "3", "seeds": "2"})
+    assert not at.exception, [e.value for e in at.exception]
+    s = verdict(at.session_state[state.STORE].current().exp)
+    assert s.acc_linear is None and s.gap_relu.variant == "plain" and s.gap_dropout.variant == "dropout 0.5"
+    text = _markdown(at)
+    assert f"plain **{s.gap_relu.mean:.3f}** :gray[± {s.gap_relu.spread:.3f}]" in text
+    # names go through markdown escaped ("0\\.5"), as every user-given text does
+    assert f"{md_escape('dropout 0.5')} **{s.gap_dropout.mean:.3f}** :gray[± {s.gap_dropout.spread:.3f}]" in text
+    assert "Does dropout narrow the gap?" in text
+    assert "What bends the boundary?" not in text and "not in this run" not in text
+    assert any(c.value == "Last epoch, mean ± std over 2 seeds." for c in at.caption)
+
+
+def test_a_run_without_the_three_pairs_gets_no_strip_and_no_verdict_sentence():
+    # dying-relu compares learning rates: no dropout, no linear variant. A "not borne out" verdict
+    # there would answer a question the run never asked.
+    at = _app({"preset": "dying-relu", "epochs": "2", "seeds": "1"})
+    assert not at.exception, [e.value for e in at.exception]
+    s = verdict(at.session_state[state.STORE].current().exp)
+    assert s.agreement_dropout is None and s.acc_linear is None and s.agreement_relu is not None
+    assert "Same zeros on two training passes?" not in _markdown(at)
+    assert not any(_VERDICT_WORDS in c.value for c in at.caption)
+
+
+def test_the_verdict_sentence_stays_on_the_default_preset(page):
+    exp = page.session_state[state.STORE].current().exp
+    assert all(f is not None for f in firstscreen._figures(verdict(exp)))
+    assert any(_VERDICT_WORDS in c.value for c in page.caption)
+
+
+def test_a_stopped_run_draws_the_pictures_of_its_last_snapshot_and_says_which_epoch():
+    # Stopped as the page's Stop stops it (tests/test_dashboard_state.py): before, every boundary
+    # panel said "no picture yet", the raster was blank and the boundary claim read "(KeyError)".
+    entry = stopped_entry()
+    store = state.Store()
+    store.add(entry.spec, entry.exp)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[state.STORE] = store
+    at.query_params.update({"epochs": "600", "seeds": "2"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(store.entries) == 1  # shown, not trained again
+    shown = {r.artifacts["shown_epoch"] for r in store.current().exp.runs}
+    last = max(r.last_epoch for r in store.current().exp.runs)
+    assert len(shown) == 1 and next(iter(shown)) <= last
+    (e,) = shown
+    for start in ("Boundaries, seed #1", "Decision boundary", "On/off pattern"):
+        fig = _titled(at, start)
+        annotations = " ".join(a.get("text", "") for a in fig["layout"].get("annotations", []))
+        assert "no picture" not in annotations, start
+        assert sum(t["type"] == "heatmap" for t in fig["data"]) >= 4, start  # every variant drawn
+        assert fig["layout"]["title"]["text"].count("<br>") <= 1, start  # a third line sat on the panels
+    stage_title = _titled(at, "Boundaries, seed #1")["layout"]["title"]["text"].replace("<br>", " ")
+    assert f"epoch {last}/600" in stage_title and (e == last or f"pictures: epoch {e}" in stage_title)
+    lower = _titled(at, "Decision boundary")["layout"]["title"]["text"].replace("<br>", " ")
+    assert f"(seed #1, epoch {e})" in lower
+    assert not any("KeyError" in str(i.value) for i in at.info)

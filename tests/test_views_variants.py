@@ -103,6 +103,9 @@ def test_the_sidebar_shows_an_overridden_setting_as_set_per_variant():
     lr = next(s for s in at.sidebar.select_slider if s.key == "f_lr")
     assert not lr.disabled
     assert any(s.key == "variants_fields" for s in at.multiselect)  # the table's column picker, main area
+    # the sidebar sends the visitor to the table by the label it has on the page
+    assert any("**Variants: … (edit)** below the first charts" in c.value for c in at.sidebar.caption)
+    assert any(e.label.startswith("Variants: ") and e.label.endswith(" (edit)") for e in at.expander)
 
 
 def test_the_editors_edits_add_remove_and_change_variants():

@@ -7,7 +7,16 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.style import CLASS_COLORS, PROB_SCALE, empty, frame, plain, runs_of, variant_colors
+from dashboard.charts.style import (
+    CLASS_COLORS,
+    PROB_SCALE,
+    empty,
+    frame,
+    plain,
+    runs_of,
+    variant_colors,
+    whose_pictures,
+)
 
 MAX_POINTS = 600  # points drawn per set in the boundary chart: enough to see, light to send
 
@@ -34,7 +43,7 @@ def boundary(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
     """2-D data: class-1 probability (or predicted class for 3+ classes) of one seed's network,
     with train (circles) and validation (crosses) points."""
     runs = runs_of(obj)
-    title = f"Decision boundary (seed #{seed_index + 1})"
+    title = f"Decision boundary ({whose_pictures(runs, seed_index)})"
     if not runs:
         return empty(title, "Nothing trained yet.", 300, font_size)
     fig, cells, one_row = _panel_per_variant(runs, 0.05)
@@ -129,7 +138,11 @@ def raster(obj, layer: int = 0, seed_index: int = 0, font_size: int = 13) -> go.
     three pictures per variant, headed by its name and the share of cells on which its two train
     passes agree; the passes are named under each picture."""
     runs = runs_of(obj)
-    title = f"On/off pattern of hidden layer {layer + 1}: units × inputs (seed #{seed_index + 1})"
+    whose = whose_pictures(runs, seed_index)
+    # two lines at most (a third sat on the first row's title): a stopped run's epoch takes the
+    # place of "units × inputs", which the axis titles say too
+    what = "" if "epoch" in whose else ": units × inputs"
+    title = f"On/off pattern of hidden layer {layer + 1}{what} ({whose})"
     if not runs:
         return empty(title, "Nothing trained yet.", 300, font_size)
     heads, data = [], []

@@ -136,6 +136,16 @@ def runs_of(obj: Experiment | Sequence[RunResult]) -> list[RunResult]:
     return list(obj.runs) if isinstance(obj, Experiment) else list(obj)
 
 
+def whose_pictures(runs: Sequence[RunResult], seed_index: int) -> str:
+    """Which network a picture shows: "seed #2"; for a run stopped before its final pictures,
+    whose pictures are its last snapshot's (seed #1 only, dashboard.state.with_last_pictures),
+    seed #1 and their epoch, which may be before the last one its curves show."""
+    shown = sorted({int(r.artifacts["shown_epoch"]) for r in runs if "shown_epoch" in r.artifacts})
+    if not shown:
+        return f"seed #{seed_index + 1}"
+    return f"seed #1, epoch {', '.join(map(str, shown))}"  # short: the title must not wrap onto the panels
+
+
 def drawable(runs: list[RunResult]) -> list[tuple[int, RunResult]]:
     """(colour index, run) for the runs that have measured at least one epoch."""
     return [(i, r) for i, r in enumerate(runs) if r.epochs_done > 0]

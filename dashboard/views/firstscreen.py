@@ -53,33 +53,40 @@ def _fig(f: Figure | None, digits: int = 3) -> str:
     return f"**{f.mean:.{digits}f}**{spread}"
 
 
+def _figures(s: Strip) -> tuple[Figure | None, ...]:
+    return (s.agreement_relu, s.agreement_dropout, s.gap_relu, s.gap_dropout, s.acc_relu, s.acc_linear)
+
+
 def strip(exp: Experiment) -> None:
-    """Three numbers of this run, each for the two variants it compares, with the seeds' spread;
-    then the verdict sentence, shown as a fact only when these numbers bear it out."""
+    """Three numbers of this run, each for the two variants it compares, with the seeds' spread.
+    A box is drawn only when the run has both of its variants, and each number is named by its
+    variant's own name (dying-relu's "ReLU, lr 0.1" is not shown as plain "ReLU"); a run with no
+    complete pair (dying-relu, linear-is-not-enough) asks another question and gets no strip."""
     s: Strip = verdict(exp)
-    if s.empty:
-        return
-    p = f" {s.dropout:g}" if s.dropout is not None else ""
-    seeds = max((f.seeds for f in (s.agreement_relu, s.gap_relu, s.acc_relu) if f is not None), default=0)
-    cells = (
+    boxes = (
         ("Same zeros on two training passes?", "mask agreement, layer 1 (1 = identical)",
-         (("ReLU", s.agreement_relu), (f"ReLU + dropout{p}", s.agreement_dropout))),
-        ("Does dropout narrow the gap?", "validation − training loss",
-         (("ReLU", s.gap_relu), (f"ReLU + dropout{p}", s.gap_dropout))),
-        ("What bends the boundary?", "validation accuracy",
-         (("linear", s.acc_linear), ("ReLU", s.acc_relu))),
+         (s.agreement_relu, s.agreement_dropout)),
+        ("Does dropout narrow the gap?", "validation − training loss", (s.gap_relu, s.gap_dropout)),
+        ("What bends the boundary?", "validation accuracy", (s.acc_linear, s.acc_relu)),
     )
+    boxes = tuple(b for b in boxes if all(f is not None for f in b[2]))
+    if not boxes:
+        return
+    seeds = max(f.seeds for b in boxes for f in b[2])
     with st.container(key="verdict_strip"):
-        for col, (q, what, nums) in zip(st.columns(3, gap="small"), cells, strict=True):
+        for col, (q, what, nums) in zip(st.columns(3, gap="small"), boxes, strict=False):
             with col, st.container(border=True):
-                lines = "  \n".join(f"{name} {_fig(f)}" for name, f in nums)
+                lines = "  \n".join(f"{md_escape(f.variant)} {_fig(f)}" for f in nums)
                 st.markdown(f"**{q}**  \n:gray[{what}]  \n{lines}")
-        st.caption(f"Last epoch, mean ± spread over {seeds} seeds." if seeds > 1 else "Last epoch.")
+        # the same spread as the summary table's (population std over seeds, core.verdict)
+        st.caption(f"Last epoch, mean ± std over {seeds} seeds." if seeds > 1 else "Last epoch.")
 
 
 def sentence(exp: Experiment) -> None:
-    """The verdict sentence, a fact only when this run's numbers bear it out (core.verdict)."""
-    if verdict(exp).empty:
+    """The verdict sentence, a fact only when this run's numbers bear it out (core.verdict). Only
+    a run with all three pairs can bear it out or not: on another preset (no linear variant, no
+    dropout) it would read "not borne out" for a question the run never asked, so it is left out."""
+    if any(f is None for f in _figures(verdict(exp))):
         return
     st.caption(md_escape(describe(VERDICT_CLAIM, VERDICT_CLAIM.verdict(exp))))
 
@@ -88,9 +95,12 @@ def _last_epoch(exp: Experiment) -> int:
     return max((r.last_epoch for r in exp.runs), default=0)
 
 
-def _note(epoch: int, exp: Experiment) -> str:
+def _note(epoch: int, exp: Experiment, shown: set[int] | frozenset[int] = frozenset()) -> str:
+    """"epoch 312/1500"; with pictures of another epoch (a stopped run's last snapshot,
+    dashboard.state.with_last_pictures) it names theirs too."""
     total = max(r.config.epochs for r in exp.runs)
-    return f"epoch {epoch}/{total}"
+    other = sorted(set(shown) - {epoch})
+    return f"epoch {epoch}/{total}" + (f"; pictures: epoch {', '.join(map(str, other))}" if other else "")
 
 
 def draw_stage(slot, exp: Experiment, seed: int, note: str, key: str) -> None:
@@ -167,8 +177,9 @@ def stage(entry: state.Entry, run_live: Callable[[], None] | None = None) -> Non
 
     def frame(e: int, k: str) -> None:
         view = exp if e == last else at_epoch(exp, e)
-        s = seed if e == last else 0  # snapshots hold seed #1 only
-        draw_stage(top, view, s, _note(e, exp), f"stage_{k}")
+        shown = {int(r.artifacts["shown_epoch"]) for r in view.runs if "shown_epoch" in r.artifacts}
+        s = seed if e == last and not shown else 0  # snapshots hold seed #1 only
+        draw_stage(top, view, s, _note(e, exp, shown), f"stage_{k}")
         if pick is not None:
             # a run stopped early has no final unit pictures: its last snapshot's (seed #1)
             net_view, ns = (view, s) if "units" in view.runs[pick].artifacts else (at_epoch(exp, e), 0)

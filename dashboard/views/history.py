@@ -124,7 +124,7 @@ def stored_runs(runs) -> None:
                    "when anyone asks for the same experiment again.")
         return
     st.caption(f"Finished experiments kept in the run store, newest first (at most {MAX_STORED} shown): "
-               "pick one to open it in the Lab as your current run.")
+               "pick one to open it in the Lab as your current run (a sweep opens on the Sweep page).")
     # Stored text may be anyone's (names from links, older versions): the table's CSV download
     # writes cells as shown, so text a spreadsheet would run as a formula is made inert.
     df = pd.DataFrame([{"title": csv_cell(str(r.get("title") or "(untitled)")),

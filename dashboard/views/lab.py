@@ -199,7 +199,9 @@ def sidebar(limits: serve.Limits) -> None:
                         st.file_uploader("Your own CSV (dataset = csv)", type=["csv", "txt"], key="upload",
                                          help="2-D points: two number columns and a label column.")
                         upload_visibility(limits)
-            st.caption("Variants (what each changes from these settings) are edited in the table under the title.")
+            # the table sits below the first screen, not under the title: name what to look for
+            st.caption("Variants (what each changes from these settings) are edited on the page, in "
+                       "**Variants: … (edit)** below the first charts.")
             st.form_submit_button("▶ Train", type="primary", width="stretch", on_click=_on_submit,
                                   key="train_bottom", help=TRAIN_HELP)
         st.download_button("CSV template for your own data", example_csv(), file_name="points-template.csv",
@@ -379,7 +381,9 @@ def page() -> None:
         if preset is not None:
             claims_slot.info(f"**What to look for** (checked on the run once it is done): {preset.look_for}",
                              icon=":material/search:")
-        summary_slot = st.container()
+    # the page's width, not the left column's: at 1366 px the column cut off the table's last
+    # column (dead units, "52.3 ± 5.3 of 256") with no sign that it scrolls
+    summary_slot = st.container(key="summary_table")
     variants.editor(spec)  # the variants table (dashboard/views/variants.py), below the evidence
 
     store = state.get_store(ss)
