@@ -34,7 +34,7 @@ from core.runs_cli import (
     open_store,
     path_text,
 )
-from core.safetext import terminal
+from core.safetext import quiet_stdout, terminal
 
 # (metric, column header, how a seed's per-layer figures become one number): the header says
 # which layers it is. "final": the last epoch (scalars); "sum"/"mean": the last epoch summed or
@@ -121,6 +121,9 @@ def one_line_errors(command: Callable[[], int]) -> int:
     exits 2 and a write that failed after its path was checked (disk full) 1, each as one line."""
     try:
         return command()
+    except BrokenPipeError:  # the reader of standard output went away (`| head`): not an error
+        quiet_stdout()
+        return 0
     except (ConfigError, UsageError, StoreUnusable) as e:
         return _error(e, 2)
     except DataError as e:  # a --data-path file that cannot be used
@@ -345,10 +348,8 @@ def _keep(store, key: str, exp):
 
 
 def _report(exp, args: argparse.Namespace) -> None:
-    print(summary_table(exp))
-    for r in exp.runs:
-        for msg in r.messages:
-            print(terminal(f"{r.name}: {msg}"), file=sys.stderr)
+    # The files first: a reader that closes standard output early (`| head`) loses the table's
+    # tail, never the results.
     if args.json:
         doc = exp.export()
         write_atomic(args.json, lambda fh: json.dump(doc, fh))
@@ -356,6 +357,10 @@ def _report(exp, args: argparse.Namespace) -> None:
     if args.csv:
         write_atomic(args.csv, exp.to_csv)  # formula-like text cells made inert for spreadsheets
         print(terminal(f"wrote {path_text(args.csv)}"), file=sys.stderr)
+    for r in exp.runs:
+        for msg in r.messages:
+            print(terminal(f"{r.name}: {msg}"), file=sys.stderr)
+    print(summary_table(exp))
 
 
 def cmd_presets() -> int:

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from core.atomic import write_atomic
 from core.numbers import NumberError, parse_number
-from core.safetext import cut, shown, terminal
+from core.safetext import cut, quiet_stdout, shown, terminal
 from core.store import RunStore, StoreError, default_location, is_url, open_run_store
 
 # `run` and `runs` take the same --store, with the same words.
@@ -176,6 +176,9 @@ def main(argv: list[str]) -> int:
             _show(key, _load(store, key), _summary(store, key))
         else:
             _export(key, _load(store, key), args.json, args.csv)
+        return 0
+    except BrokenPipeError:  # `runs list | head`: the reader had what it wanted
+        quiet_stdout()
         return 0
     except _Fail as e:
         return _error(e, e.code)

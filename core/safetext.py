@@ -3,11 +3,14 @@
 Values a stranger typed (a URL, a CSV cell, a flag, a stored run's names from an older version)
 end up in error messages, terminal tables and CSV exports. Each medium has its own way for
 text to act instead of being shown: a terminal obeys escape sequences, a spreadsheet runs a
-cell that starts with '=' as a formula. These helpers are the one place each is handled.
+cell that starts with '=' as a formula. These helpers are the one place each is handled,
+with what a command does when the terminal's reader goes away (`| head`): quiet_stdout.
 (Plotly labels have theirs in dashboard/charts/style.py `plain`; markdown in views/common.py.)
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 SHOWN_CHARS = 80  # a user value longer than this is cut in messages: a 30 KB value must not flood one
@@ -59,3 +62,10 @@ def csv_safe(frame):
         if is_object_dtype(out[col]) or is_string_dtype(out[col]):  # pandas 3 text is 'str', older 'object'
             out[col] = out[col].map(csv_cell)
     return out
+
+
+def quiet_stdout() -> None:
+    """Standard output to /dev/null: Python flushes it again at exit, which would raise once more
+    into a closed pipe (the recipe of the `signal` module's documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

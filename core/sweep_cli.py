@@ -185,10 +185,6 @@ def _num(x: float) -> str:
 def _report(result, args: argparse.Namespace) -> None:
     from core.safetext import csv_safe
 
-    print(summary_text(result))
-    for r in result.experiment.runs:
-        for msg in r.messages:
-            print(terminal(f"{r.name}: {msg}"), file=sys.stderr)
     outputs: list[tuple[str, Any]] = []
     if args.json:
         doc = result.export()
@@ -199,6 +195,10 @@ def _report(result, args: argparse.Namespace) -> None:
     if args.summary_csv:
         summ = csv_safe(result.summary())
         outputs.append((args.summary_csv, lambda fh: summ.to_csv(fh, index=False)))
-    for path, write in outputs:
+    for path, write in outputs:  # the files first: `| head` loses the table's tail, never results
         write_atomic(path, write)
         print(terminal(f"wrote {path_text(path)}"), file=sys.stderr)
+    for r in result.experiment.runs:
+        for msg in r.messages:
+            print(terminal(f"{r.name}: {msg}"), file=sys.stderr)
+    print(summary_text(result))
