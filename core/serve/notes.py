@@ -45,8 +45,11 @@ def from_store() -> Note:
 
 
 def shared() -> Note:
-    return Note("info", SHARED, "This exact experiment was already being trained for another session; "
-                                "it was trained once and you watched that run.")
+    # The registry joins identical requests whoever made them: another visitor, or this page's own
+    # earlier request still training (a sweep link that trains on opening, then Train pressed).
+    return Note("info", SHARED, "This exact experiment was already being trained when you asked (for "
+                                "another visitor, or for an earlier request of yours); it was trained "
+                                "once and you watched that run.")
 
 
 def waited(seconds: float, max_concurrent: int) -> Note:
