@@ -36,7 +36,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import ALL_CHARTS, CHROMIUM, CHROMIUM_ARGS, _niced, browser_missing, lab_server
+from bench.harness import (
+    ALL_CHARTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _niced,
+    browser_missing,
+    demote_tree,
+    lab_server,
+    niced_pid,
+)
 from bench.load import FOREGROUND_ARGS, SERVER, MemorySampler
 
 HEAVY = ("?preset=none&dataset=digits&model=cnn&width={width}&depth=2&seeds=1&n_samples=1797"
@@ -138,9 +147,12 @@ def _trainings(log: Path) -> list[list[str]]:
 
 @contextlib.contextmanager
 def browsers() -> Iterator[tuple]:
-    """(A's Chromium at nice 19, B's at normal priority), under one Playwright: each visitor
-    draws on its own machine, and B's page is what is timed (at nice 19 on a loaded machine it
-    waited half a minute to draw charts the server had sent within seconds)."""
+    """(A's Chromium at the lowest priority, B's at normal priority, a callable that demotes A's
+    processes again), under one Playwright: each visitor draws on its own machine, and B's page is
+    what is timed (at nice 19 on a loaded machine it waited half a minute to draw charts the
+    server had sent within seconds). A's renderers are demoted with their autogroups
+    (harness.demote_tree): at plain nice 19 each of A's six tabs, an autogroup of its own, took as
+    much CPU as the whole server."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="relu-lab-chromium-") as tmp, sync_playwright() as p:
@@ -149,7 +161,7 @@ def browsers() -> Iterator[tuple]:
         try:
             light = p.chromium.launch(executable_path=CHROMIUM, args=args)
             try:
-                yield heavy, light
+                yield heavy, light, lambda: demote_tree(niced_pid(tmp))
             finally:
                 light.close()
         finally:
@@ -179,7 +191,7 @@ def run_phase(browsers, url: str, name: str, heavy: int, log: Path, timeout: flo
     """Visitor A's heavy tabs, then once A's are in `light` light tabs B1, B2, ... one after
     another (each opened when the one before is done; each a visitor of its own, with a seed of
     its own); until every tab is done and every training started has ended, or the timeout. The
-    pages are closed at the end. browsers: (A's, B's)."""
+    pages are closed at the end. browsers: (A's, B's[, a callable demoting A's processes])."""
     starts_before = sum(ln[0] == "start" for ln in _trainings(log))
     a = browsers[0].new_context(viewport={"width": 1280, "height": 900})
     contexts = [a]
@@ -194,8 +206,11 @@ def run_phase(browsers, url: str, name: str, heavy: int, log: Path, timeout: flo
             tabs[0].page.wait_for_timeout(100)
         for t in tabs[1:]:
             _open(a, t)
+        demote = browsers[2] if len(browsers) > 2 else (lambda: 0)
+        demote()
         # B comes once A's requests are in: a training started, or every tab has its answer.
         while time.monotonic() < deadline:
+            demote()  # renderers Chromium started or re-prioritised since
             for t in tabs:
                 _poll(t)
             if sum(ln[0] == "start" for ln in _trainings(log)) > starts_before or all(t.done_at for t in tabs):
@@ -207,6 +222,7 @@ def run_phase(browsers, url: str, name: str, heavy: int, log: Path, timeout: flo
             _open(contexts[-1], b)
             everyone.append(b)
             while time.monotonic() < deadline and not _settled(b):
+                demote()
                 for t in everyone:
                     _poll(t)
                 b.page.wait_for_timeout(100)
@@ -249,7 +265,7 @@ def run_fair(heavy: int = 6, seconds: float | None = None, phases: tuple[str, ..
         log = Path(tmp) / "trainings.log"
         env |= {"RELU_LAB_STORE": str(Path(tmp) / "runs.db"), "RELU_LAB_LOAD_TRAIN_LOG": str(log)}
         with lab_server(env, launcher=[sys.executable, "-c", SERVER], log=Path(tmp) / "server.log") as server, \
-                browsers() as (heavy_browser, light_browser):
+                browsers() as (heavy_browser, light_browser, demote):
             out["alone"] = light_alone(light_browser, server.url, timeout)
             for name in phases:
                 n_before = len(_trainings(log))
@@ -257,7 +273,7 @@ def run_fair(heavy: int = 6, seconds: float | None = None, phases: tuple[str, ..
                 sampler.start()
                 t0 = time.perf_counter()
                 try:
-                    tabs = run_phase((heavy_browser, light_browser), server.url, name, heavy, log, timeout,
+                    tabs = run_phase((heavy_browser, light_browser, demote), server.url, name, heavy, log, timeout,
                                      light if name == "allowed" else 1)
                 finally:
                     sampler.stop()
