@@ -347,27 +347,3 @@ def test_a_link_with_markup_in_a_variant_name_warns_and_trains_a_plain_name():
     assert [r.name for r in _store(at).current().exp.runs] == ["lr 0.01", "ReLU"]
     assert at.query_params.get("vA") == "lr 0.01|lr:0.01"  # the rewritten link carries the plain name
     _all_charts_drawn(at)
-
-
-def test_the_curves_frame_is_sent_before_the_run_starts(monkeypatch):
-    """plotly.js loads with a page's first chart: the live curves' empty frame goes out before the
-    run is asked for, so the browser loads it while the run waits and measures epoch 0. A run
-    that never starts (st.stop() in its place) leaves that frame as the page's only chart."""
-    import json
-
-    import streamlit as st
-
-    started = []
-
-    def never_starts(*a, **k):
-        started.append(1)
-        st.stop()
-
-    monkeypatch.setattr(state, "train_spec", never_starts)
-    at = _app(TINY)
-    _no_exception(at)
-    assert started
-    [frame] = at.get("plotly_chart")
-    spec = json.loads(frame.proto.spec)
-    assert spec["layout"]["title"]["text"].startswith("Learning curves")
-    assert spec["data"] == [] and "No epochs measured yet." in [a["text"] for a in spec["layout"]["annotations"]]

@@ -250,12 +250,6 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     draws = [0]
     waiting = [False]
     fs = font_size()
-    # The curves' frame at once, before the run has a slot: the browser fetches and starts
-    # plotly.js (4.7 MB, loaded with the first chart) while the run waits and measures epoch 0,
-    # instead of after it (on a busy server, the largest share of a light page's time). Its key
-    # is not a live_N one: bench.page times the first live curve.
-    live.plotly_chart(charts.learning_curves([], font_size=fs), width="stretch",
-                      config=charts.chart_config("learning-curves"), key="curves_frame")
 
     def on_wait(position: int, n_waiting: int, wait_s: float | None = None) -> None:
         waiting[0] = True
