@@ -79,6 +79,18 @@ class Store:
     def current(self) -> Entry | None:
         return next((e for e in self.entries if e.id == self.current_id), None)
 
+    def finish(self, spec: Spec, exp: Experiment) -> Entry | None:
+        """The current entry, if it is `spec`'s, with `exp` in place of the snapshot it kept when
+        its run was interrupted: the stopped run as it ended (core.serve.stop_and_collect), with
+        every variant's pictures of its last measured epoch. Its notes are kept."""
+        with self._lock:
+            cur = next((e for e in self.entries if e.id == self.current_id), None)
+            if cur is None or cur.spec.key() != spec.key():
+                return None
+            done = replace(cur, exp=with_last_pictures(exp))
+            self.entries = [done if e is cur else e for e in self.entries]
+            return done
+
     def select(self, entry: Entry) -> None:
         self.current_id = entry.id
 

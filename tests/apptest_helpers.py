@@ -32,10 +32,11 @@ class _Interrupt(BaseException):  # like Streamlit's stop/rerun exception: not a
     pass
 
 
-def stopped_entry(epochs: int = 600, at: int = 30):
+def stopped_entry(epochs: int = 600, at: int = 30, collect: bool = False):
     """The default comparison stopped as the page's Stop stops it: an exception in the epoch
     callback, so train_spec keeps the latest snapshot (core.serve.snapshot), which has no final
-    pictures; then the job is stopped as the page's next rerun stops it (stop_unwatched)."""
+    pictures; then the job is stopped as the page's next rerun stops it (stop_and_collect), and
+    with collect the entry holds the run as it ended, its pictures drawn."""
     import pytest
 
     from core import serve
@@ -52,5 +53,7 @@ def stopped_entry(epochs: int = 600, at: int = 30):
 
     with pytest.raises(_Interrupt):
         state.train_spec(store, spec, on_epoch=on_epoch, runs=runs)
-    serve.stop_unwatched(spec.base, spec.variant_dict(), store=runs)
-    return store.current()
+    # Stopped and waited for: its thread ends here, not during the tests that follow.
+    ended = serve.stop_and_collect(spec.base, spec.variant_dict(), store=runs, wait_s=60.0)
+    assert ended is not None
+    return store.finish(spec, ended) if collect else store.current()

@@ -329,3 +329,56 @@ def test_the_summary_fields_of_the_caller_are_stored_with_the_run(guard, store, 
     guard(validate(**TINY), summary=private)
     [row] = store.list()
     assert {k: row[k] for k in private} == private and row["status"] == "ok"
+
+
+def test_stop_and_collect_gives_the_stopped_run_with_its_final_pictures(guard, store, gate, jobs, calls):
+    """The page's Stop: the request is interrupted (it keeps the latest snapshot, no final
+    pictures), then its rerun stops the job and takes the run as it ended: every variant stopped
+    at the same epoch, each with the boundary and raster of its last measured epoch."""
+    from core.serve.guarded import stop_and_collect
+
+    base, variants = validate(**LONG), {"ReLU": {}, "dropout": {"dropout": 0.5}}
+    seen = Epochs()
+
+    def on_epoch(exp, vi, epoch):
+        seen(exp, vi, epoch)
+        if len(seen.seen) >= 6:
+            raise Rerun()
+
+    with pytest.raises(Rerun):
+        guard(base, variants, on_epoch=on_epoch)
+    ended = stop_and_collect(base, variants, store=store, jobs=jobs, wait_s=TIMEOUT)
+    assert ended is not None and [r.name for r in ended.runs] == ["ReLU", "dropout"]
+    assert {r.status for r in ended.runs} == {"stopped"}
+    last = {r.last_epoch for r in ended.runs}
+    assert len(last) == 1 and 2 <= last.pop() < LONG["epochs"]  # together, and well before the end
+    for r in ended.runs:
+        assert {"boundary", "raster"} <= set(r.artifacts) and "shown_epoch" not in r.artifacts
+    assert stop_and_collect(base, variants, store=store, jobs=jobs, wait_s=0.0) is None  # nothing left to stop
+    assert jobs.wait_idle(TIMEOUT) and gate.stats() == (0, 0) and store.list() == [] and len(calls) == 1
+
+
+def test_a_run_streamlit_stopped_is_collected_by_the_next_rerun(guard, store, gate, jobs, calls):
+    """The Stop button in a real browser: Streamlit ends the request with its own stop signal
+    (stop_on), which stops the job at once and leaves it; the rerun then collects the run as it
+    ended, once (the registry keeps it until then)."""
+    from core.serve.guarded import stop_and_collect
+
+    class HostStop(BaseException):
+        pass
+
+    base = validate(**LONG)
+    seen = Epochs()
+
+    def on_epoch(exp, vi, epoch):
+        seen(exp, vi, epoch)
+        if len(seen.seen) >= 3:
+            raise HostStop()
+
+    with pytest.raises(HostStop):
+        guard(base, on_epoch=on_epoch, stop_on=(HostStop,))
+    ended = stop_and_collect(base, None, store=store, jobs=jobs, wait_s=TIMEOUT)
+    assert ended is not None and ended.runs[0].status == "stopped" and 2 <= ended.runs[0].last_epoch < LONG["epochs"]
+    assert {"boundary", "raster"} <= set(ended.runs[0].artifacts)
+    assert stop_and_collect(base, None, store=store, jobs=jobs, wait_s=0.0) is None  # collected once
+    assert jobs.wait_idle(TIMEOUT) and gate.stats() == (0, 0) and store.list() == [] and len(calls) == 1

@@ -409,3 +409,30 @@ def test_a_job_left_while_another_process_trains_stops_waiting(registry, store, 
     assert job.done.wait(TIMEOUT)
     assert isinstance(job.error, jobs_mod.Cancelled) and runner.calls == 0
     assert other.claim_holder("k") == "other-process"  # theirs, untouched
+
+
+def test_jobs_a_stop_ended_are_kept_for_their_page_newest_few_and_once(registry, store, gate):
+    """The registry keeps the jobs a Stop ended (a watcher's leave(stop=True), stop_unwatched)
+    until stopped_job collects them, once, and only the STOPPED_KEPT newest: a page that never
+    comes back holds no memory for long. A job left without Stop is not kept."""
+    from core.serve.jobs import STOPPED_KEPT
+
+    made = []
+    for i in range(STOPPED_KEPT + 2):
+        runner = Scripted()
+        job, _ = _join(registry, store, gate, runner, key=f"k{i}")
+        job.leave(stop=True)
+        runner.step(99)
+        _finish(job, runner)
+        made.append(job)
+    assert registry.stopped_job((str(store.path), "k0")) is None  # the oldest ones were let go
+    newest = made[-1]
+    assert registry.stopped_job(newest.key) is newest and newest.done.is_set()
+    assert registry.stopped_job(newest.key) is None  # once
+    runner = Scripted()
+    job, _ = _join(registry, store, gate, runner, key="left")
+    job.leave()  # a rerun, not a Stop: the grace period decides, nothing is kept
+    assert registry.stopped_job(job.key) is None
+    assert registry.stop_unwatched(job.key) and registry.stopped_job(job.key) is job
+    runner.step(99)
+    _finish(job, runner)

@@ -186,3 +186,26 @@ def test_a_stopped_run_draws_the_pictures_of_its_last_snapshot_and_says_which_ep
     lower = _titled(at, "Decision boundary")["layout"]["title"]["text"].replace("<br>", " ")
     assert f"(seed #1, epoch {e})" in lower
     assert not any("KeyError" in str(i.value) for i in at.info)
+
+
+def test_a_run_stopped_on_the_page_shows_its_pictures_of_the_last_measured_epoch():
+    """The page's Stop as its rerun does it (stop_and_collect): the entry holds the run as it
+    ended, so every picture is of the epoch the curves end at, with the data points drawn."""
+    entry = stopped_entry(collect=True)
+    assert all("shown_epoch" not in r.artifacts and "boundary" in r.artifacts for r in entry.exp.runs)
+    store = state.Store()
+    store.add(entry.spec, entry.exp)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[state.STORE] = store
+    at.query_params.update({"epochs": "600", "seeds": "2"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    last = {r.last_epoch for r in store.current().exp.runs}
+    assert len(last) == 1  # the variants, trained as one network, stopped at one epoch
+    (e,) = last
+    stage = _titled(at, "Boundaries, seed #1")
+    assert f"epoch {e}/600" in stage["layout"]["title"]["text"] and "pictures: epoch" not in stage["layout"]["title"]["text"]
+    lower = _titled(at, "Decision boundary")
+    assert "the last picture before the stop" not in lower["layout"]["title"]["text"]
+    assert sum(t["type"] == "heatmap" for t in lower["data"]) == 4  # every variant drawn
+    assert any(t["type"].startswith("scatter") and len(t.get("x") or []) for t in lower["data"])  # with its points

@@ -16,7 +16,7 @@ One module per idea:
 | `thin`        | `thin(exp)`: at most ~500 epochs per curve, every k-th and the last, for pages and sessions |
 | `uploads`     | `Uploads`: CSV files private to their session (or shared by link), swept with their runs |
 | `partial`     | runs stopped at the time limit: kept under their own key, served marked partial |
-| `guarded`     | `run_guarded(...)`: store, budget, job, watching; `stop_unwatched(...)` |
+| `guarded`     | `run_guarded(...)`: store, budget, job, watching; `stop_unwatched(...)`, `stop_and_collect(...)` |
 | `ray_runner`  | `RayRunner`: the jobs' runner on a Ray cluster (RELU_LAB_RAY_ADDRESS); imports Ray when used |
 | `errors`      | `ServeError` and its kinds: BudgetError, QueueFull, Cancelled |
 
@@ -28,7 +28,7 @@ from core.serve.budget import check_budget
 from core.serve.deadline import Deadline
 from core.serve.errors import BudgetError, Cancelled, QueueFull, ServeError
 from core.serve.gate import GateStats, Place, SlotInfo, TrainingGate, VisitorBusy, get_gate, waiting_message
-from core.serve.guarded import run_guarded, stop_unwatched
+from core.serve.guarded import run_guarded, stop_and_collect, stop_unwatched
 from core.serve.jobs import JOBS, Job, JobRegistry, Progress, Runner, thread_runner
 from core.serve.limits import ENV_VARS, HOSTED_MAX_WORK, Limits
 from core.serve.notes import Note
@@ -41,5 +41,5 @@ __all__ = [
     "JobRegistry", "Limits", "Note", "Place", "Progress", "QueueFull", "RunCache", "Runner", "ServeError", "SlotInfo",
     "TrainingGate", "Unreadable", "VisitorBusy", "open_stored", "thin",
     "apply_process_settings", "check_budget", "get_gate", "restore_process_settings", "run_guarded",
-    "stop_unwatched", "thread_runner", "waiting_message",
+    "stop_and_collect", "stop_unwatched", "thread_runner", "waiting_message",
 ]

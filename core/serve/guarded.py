@@ -184,9 +184,32 @@ def stop_unwatched(base: Config, variants: dict[str, dict[str, Any]] | None, *, 
     For the page's rerun after a Stop press: the interrupted request left its job without
     saying it was a Stop (Streamlit's exception gave it no chance), so the job would train on
     for the grace period. Returns whether a job was stopped. A job others still watch goes on."""
+    key = _job_key(base, variants, store)
+    return key is not None and (jobs if jobs is not None else JOBS).stop_unwatched(key)
+
+
+def stop_and_collect(base: Config, variants: dict[str, dict[str, Any]] | None, *, store,
+                     jobs: JobRegistry | None = None, wait_s: float = STOP_WAIT_S) -> Experiment | None:
+    """For the page's rerun after a Stop press: stop the run if nobody watches it (stop_unwatched;
+    Streamlit may have stopped it already through the interrupted request), then take it as it
+    ended: every variant's epochs and its pictures of the last measured epoch, which the engine
+    draws after a Stop (the interrupted request kept only the latest live snapshot, without
+    them). A private, thinned copy, as run_guarded returns; None if no run of these settings was
+    stopped, or it did not end within wait_s, or it failed."""
+    key = _job_key(base, variants, store)
+    if key is None:
+        return None
+    reg = jobs if jobs is not None else JOBS
+    reg.stop_unwatched(key)
+    job = reg.stopped_job(key)
+    if job is None or not job.done.wait(wait_s) or job.error is not None or job.result is None:
+        return None
+    return view(thin(job.result), stopped=True)
+
+
+def _job_key(base: Config, variants: dict[str, dict[str, Any]] | None, store):
     variants = dict(variants or {"run": {}})
     try:
-        key = store_key([base.replace(**ov) for ov in variants.values()])
+        return job_key(store, store_key([base.replace(**ov) for ov in variants.values()]))
     except (ValueError, OSError):
-        return False
-    return (jobs if jobs is not None else JOBS).stop_unwatched(job_key(store, key))
+        return None

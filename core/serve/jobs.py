@@ -38,6 +38,7 @@ import math
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ Runner = Callable[[Config, dict[str, dict[str, Any]], OnEpoch, Callable[[], bool
 JobKey = tuple[str, str]  # (the run store's resolved path, the experiment's store key)
 
 ORPHAN_GRACE_S = 2.0    # a job whose watchers all vanished keeps going this long (a rerun rejoins)
+STOPPED_KEPT = 4        # jobs a Stop ended, kept until their page collects them (JobRegistry.stopped_job)
 PUBLISH_MIN_S = 0.05    # snapshots at most this often (watchers look every 0.1 s)
 PUBLISH_SHARE = 0.1     # and copying takes at most about this share of the training thread
 
@@ -163,6 +165,7 @@ class Job:
             if stop:
                 self.stop_requested = True
                 self._close_locked()
+                self.registry._keep_stopped_locked(self)
             else:
                 self._orphaned_at = self.registry.clock()
         return self.watchers
@@ -284,6 +287,9 @@ class JobRegistry:
         self.lock = threading.Lock()
         self._jobs: dict[JobKey, Job] = {}
         self._live: set[Job] = set()
+        # Jobs a Stop ended, newest last, until their page's rerun collects them (stopped_job):
+        # the interrupted request could not wait for the run's end and its pictures.
+        self._stopped: OrderedDict[JobKey, Job] = OrderedDict()
         self._idle = threading.Condition(self.lock)
 
     def join(self, key: JobKey, make: Callable[[JobKey], Job]) -> tuple[Job, bool]:
@@ -311,6 +317,19 @@ class JobRegistry:
             job._join_locked()
             job._leave_locked(stop=True)
             return True
+
+    def stopped_job(self, key: JobKey) -> Job | None:
+        """The job of `key` a Stop ended (its last watcher's, or stop_unwatched), once: its `done`
+        is set when it has ended and drawn its pictures. None if there is none (any more: only the
+        STOPPED_KEPT newest are kept, so a page that never comes back holds no memory for long)."""
+        with self.lock:
+            return self._stopped.pop(key, None)
+
+    def _keep_stopped_locked(self, job: Job) -> None:
+        self._stopped[job.key] = job
+        self._stopped.move_to_end(job.key)
+        while len(self._stopped) > STOPPED_KEPT:
+            self._stopped.popitem(last=False)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every job has finished (threads ended, slots released): for tests and shutdown."""

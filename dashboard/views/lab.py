@@ -67,6 +67,7 @@ TRAIN_NOW = "_train_now"
 FORM_ERROR = "_form_error"
 RETRAIN = "_retrain"
 UPLOAD_SHARE = "upload_share"
+STOP_PICTURES_S = 5.0  # after Stop, how long the page waits for the run to end with its pictures
 TRAIN_HELP = ("Train these settings. The same settings and seeds always give the same result, so an "
               "experiment trained before, by anyone on this server, is served from the store at once. "
               "For a fresh draw change `seed`; to watch an identical run train again, tick 'Train again'.")
@@ -389,7 +390,12 @@ def page() -> None:
     store = state.get_store(ss)
     store.wait_idle()  # a run interrupted by this rerun first records what it measured
     if ss.get("stop_btn"):  # this rerun is a Stop press: stop the run now unless others watch it
-        serve.stop_unwatched(spec.base, spec.variant_dict(), store=runs)
+        # and show it as it ended, with its pictures of the last measured epoch (the snapshot
+        # the interrupted run kept has none; a run that takes longer to end keeps the snapshot's)
+        with st.spinner("Stopping: drawing the pictures of the last measured epoch…"):
+            ended = serve.stop_and_collect(spec.base, spec.variant_dict(), store=runs, wait_s=STOP_PICTURES_S)
+        if ended is not None:
+            store.finish(spec, ended)
     entry = store.current()
     if train_now or entry is None or entry.spec.key() != spec.key():
         found = None if train_now else store.find(spec)
