@@ -159,10 +159,9 @@ def test_the_verdict_sentence_stays_on_the_default_preset(page):
     assert any(_VERDICT_WORDS in c.value for c in page.caption)
 
 
-def test_a_stopped_run_draws_the_pictures_of_its_last_snapshot_and_says_which_epoch():
-    # Stopped as the page's Stop stops it (tests/test_dashboard_state.py): before, every boundary
-    # panel said "no picture yet", the raster was blank and the boundary claim read "(KeyError)".
-    entry = stopped_entry()
+def _stopped_page(entry) -> tuple[AppTest, state.Store]:
+    """The Lab opened on a session holding only `entry` (apptest_helpers.stopped_entry: the
+    default comparison, 600 epochs, 2 seeds), as after the Stop's rerun."""
     store = state.Store()
     store.add(entry.spec, entry.exp)
     at = AppTest.from_file(APP, default_timeout=120)
@@ -170,6 +169,13 @@ def test_a_stopped_run_draws_the_pictures_of_its_last_snapshot_and_says_which_ep
     at.query_params.update({"epochs": "600", "seeds": "2"})
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    return at, store
+
+
+def test_a_stopped_run_draws_the_pictures_of_its_last_snapshot_and_says_which_epoch():
+    # Stopped as the page's Stop stops it (tests/test_dashboard_state.py): before, every boundary
+    # panel said "no picture yet", the raster was blank and the boundary claim read "(KeyError)".
+    at, store = _stopped_page(stopped_entry())
     assert len(store.entries) == 1  # shown, not trained again
     shown = {r.artifacts["shown_epoch"] for r in store.current().exp.runs}
     last = max(r.last_epoch for r in store.current().exp.runs)
@@ -193,13 +199,7 @@ def test_a_run_stopped_on_the_page_shows_its_pictures_of_the_last_measured_epoch
     ended, so every picture is of the epoch the curves end at, with the data points drawn."""
     entry = stopped_entry(collect=True)
     assert all("shown_epoch" not in r.artifacts and "boundary" in r.artifacts for r in entry.exp.runs)
-    store = state.Store()
-    store.add(entry.spec, entry.exp)
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[state.STORE] = store
-    at.query_params.update({"epochs": "600", "seeds": "2"})
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at, store = _stopped_page(entry)
     last = {r.last_epoch for r in store.current().exp.runs}
     assert len(last) == 1  # the variants, trained as one network, stopped at one epoch
     (e,) = last
