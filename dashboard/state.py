@@ -117,7 +117,7 @@ def with_last_pictures(exp: Experiment) -> Experiment:
     kept as its latest snapshot, and one stopped at the time limit draws no final pictures: without
     this, its boundaries and raster were blank ("no picture yet") and the boundary claim read "not
     measured in this run (KeyError)", though the page had drawn them live a moment before. The
-    charts name that epoch (dashboard.charts.style.pictures_note). Shares the arrays."""
+    charts name that epoch (dashboard.charts.style.shown_epochs). Shares the arrays."""
     runs = []
     for r in exp.runs:
         snaps = r.artifacts.get("snapshots")
@@ -142,10 +142,6 @@ def stopped_placeholder(spec: Spec) -> Experiment:
     """An Experiment with no epochs, every variant 'stopped': for a run ended before epoch 0."""
     preset = spec.preset if spec.matches_preset() else ""
     return stopped_experiment(spec.base, spec.variant_dict(), spec.title, preset)
-
-
-def spec_configs(spec: Spec) -> list:
-    return [spec.base.replace(**ov) for ov in spec.variant_dict().values()]
 
 
 def train_spec(store: Store, spec: Spec,
@@ -192,7 +188,7 @@ def train_spec(store: Store, spec: Spec,
     store._idle.clear()
     try:
         if retrain:
-            runs.delete(store_key(spec_configs(spec)))
+            runs.delete(store_key(spec.configs()))
         exp, from_store, notes = serve.run_guarded(
             spec.base, spec.variant_dict(), limits=limits, store=runs, on_epoch=cb, user_stop=should_stop,
             on_wait=on_wait, title=spec.title, preset=spec.preset if spec.matches_preset() else "", gate=gate,

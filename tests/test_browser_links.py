@@ -63,11 +63,10 @@ def _huge_estimate_gb() -> float:
     from urllib.parse import parse_qsl
 
     from core.cost import estimate_memory_mb
-    from dashboard import state
     from dashboard.controls import spec_from_query
 
     spec, _ = spec_from_query(dict(parse_qsl(HUGE.lstrip("/?"))))
-    return estimate_memory_mb(state.spec_configs(spec)) / 1024
+    return estimate_memory_mb(spec.configs()) / 1024
 
 
 def test_the_huge_link_asks_first_and_the_server_stays_under_1_gb(local_server, browser):

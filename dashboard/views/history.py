@@ -68,7 +68,7 @@ def spec_of(exp) -> state.Spec:
         except KeyError:
             p = None
         if p is not None and list(p.variant_dict()) == names and \
-                state.spec_configs(p) == [r.config for r in exp.runs]:
+                p.configs() == [r.config for r in exp.runs]:
             return p
     from core.presets import PRESETS
 

@@ -289,7 +289,7 @@ def train_live(spec: Spec, retrain: bool = False) -> state.Entry | None:
     entry = None
     with watching():
         try:
-            private = hosted.privacy(state.spec_configs(spec))  # a run on an upload: its owner's only
+            private = hosted.privacy(spec.configs())  # a run on an upload: its owner's only
             entry = state.train_spec(store, spec, on_epoch=on_epoch, should_stop=should_stop,
                                      runs=hosted.run_store(), limits=limits, gate=hosted.gate(limits),
                                      on_wait=on_wait, retrain=retrain, visitor=hosted.visitor_id(),
