@@ -14,6 +14,7 @@ from dashboard.charts.style import (
     frame,
     plain,
     runs_of,
+    shown_epochs,
     variant_colors,
     whose_pictures,
 )
@@ -138,11 +139,10 @@ def raster(obj, layer: int = 0, seed_index: int = 0, font_size: int = 13) -> go.
     three pictures per variant, headed by its name and the share of cells on which its two train
     passes agree; the passes are named under each picture."""
     runs = runs_of(obj)
-    whose = whose_pictures(runs, seed_index)
     # two lines at most (a third sat on the first row's title): a stopped run's epoch takes the
     # place of "units × inputs", which the axis titles say too
-    what = "" if "epoch" in whose else ": units × inputs"
-    title = f"On/off pattern of hidden layer {layer + 1}{what} ({whose})"
+    what = "" if shown_epochs(runs) else ": units × inputs"
+    title = f"On/off pattern of hidden layer {layer + 1}{what} ({whose_pictures(runs, seed_index)})"
     if not runs:
         return empty(title, "Nothing trained yet.", 300, font_size)
     heads, data = [], []

@@ -136,11 +136,17 @@ def runs_of(obj: Experiment | Sequence[RunResult]) -> list[RunResult]:
     return list(obj.runs) if isinstance(obj, Experiment) else list(obj)
 
 
+def shown_epochs(runs: Sequence[RunResult]) -> list[int]:
+    """The epochs of the pictures of runs stopped before their final ones, which show their last
+    snapshot's (dashboard.state.with_last_pictures); empty for runs with their own pictures."""
+    return sorted({int(r.artifacts["shown_epoch"]) for r in runs if "shown_epoch" in r.artifacts})
+
+
 def whose_pictures(runs: Sequence[RunResult], seed_index: int) -> str:
     """Which network a picture shows: "seed #2"; for a run stopped before its final pictures,
-    whose pictures are its last snapshot's (seed #1 only, dashboard.state.with_last_pictures),
-    seed #1 and their epoch, which may be before the last one its curves show."""
-    shown = sorted({int(r.artifacts["shown_epoch"]) for r in runs if "shown_epoch" in r.artifacts})
+    whose pictures are its last snapshot's (seed #1 only), seed #1 and their epoch, which may be
+    before the last one its curves show."""
+    shown = shown_epochs(runs)
     if not shown:
         return f"seed #{seed_index + 1}"
     return f"seed #1, epoch {', '.join(map(str, shown))}"  # short: the title must not wrap onto the panels

@@ -18,6 +18,7 @@ from core.results import Experiment
 from core.verdict import VERDICT_CLAIM, Figure, Strip, verdict
 from dashboard import charts, state
 from dashboard.charts.stage import STAGE_HEIGHT, boundaries_row
+from dashboard.charts.style import shown_epochs
 from dashboard.charts.units import default_variant, network
 from dashboard.views.common import font_size, guarded, is_seminar, md_escape
 
@@ -177,7 +178,7 @@ def stage(entry: state.Entry, run_live: Callable[[], None] | None = None) -> Non
 
     def frame(e: int, k: str) -> None:
         view = exp if e == last else at_epoch(exp, e)
-        shown = {int(r.artifacts["shown_epoch"]) for r in view.runs if "shown_epoch" in r.artifacts}
+        shown = set(shown_epochs(view.runs))
         s = seed if e == last and not shown else 0  # snapshots hold seed #1 only
         draw_stage(top, view, s, _note(e, exp, shown), f"stage_{k}")
         if pick is not None:
