@@ -357,10 +357,15 @@ def _report(exp, args: argparse.Namespace) -> None:
     if args.csv:
         write_atomic(args.csv, exp.to_csv)  # formula-like text cells made inert for spreadsheets
         print(terminal(f"wrote {path_text(args.csv)}"), file=sys.stderr)
+    say_messages(exp)
+    print(summary_table(exp))
+
+
+def say_messages(exp) -> None:
+    """Each variant's messages (divergence, fallbacks) on stderr, one line each, escaped."""
     for r in exp.runs:
         for msg in r.messages:
             print(terminal(f"{r.name}: {msg}"), file=sys.stderr)
-    print(summary_table(exp))
 
 
 def cmd_presets() -> int:

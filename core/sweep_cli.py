@@ -26,6 +26,7 @@ from core.cli import (
     add_store_flags,
     check_store_flags,
     one_line_errors,
+    say_messages,
     say_warnings,
     setting_flags,
     waiting_line,
@@ -198,7 +199,5 @@ def _report(result, args: argparse.Namespace) -> None:
     for path, write in outputs:  # the files first: `| head` loses the table's tail, never results
         write_atomic(path, write)
         print(terminal(f"wrote {path_text(path)}"), file=sys.stderr)
-    for r in result.experiment.runs:
-        for msg in r.messages:
-            print(terminal(f"{r.name}: {msg}"), file=sys.stderr)
+    say_messages(result.experiment)
     print(summary_text(result))
