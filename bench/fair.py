@@ -191,9 +191,10 @@ def run_phase(browsers, url: str, name: str, heavy: int, log: Path, timeout: flo
     """Visitor A's heavy tabs, then once A's are in `light` light tabs B1, B2, ... one after
     another (each opened when the one before is done; each a visitor of its own, with a seed of
     its own); until every tab is done and every training started has ended, or the timeout. The
-    pages are closed at the end. browsers: (A's, B's[, a callable demoting A's processes])."""
+    pages are closed at the end. browsers: (A's, B's, a callable demoting A's processes)."""
+    heavy_browser, light_browser, demote = browsers
     starts_before = sum(ln[0] == "start" for ln in _trainings(log))
-    a = browsers[0].new_context(viewport={"width": 1280, "height": 900})
+    a = heavy_browser.new_context(viewport={"width": 1280, "height": 900})
     contexts = [a]
     tabs = [Tab(f"A{i + 1}", url + "/" + HEAVY.format(width=PHASES[name], seed=100 + i), 1) for i in range(heavy)]
     lights = [Tab(f"B{i + 1}", url + "/" + LIGHT.format(seed=LIGHT_SEEDS[name] + i), ALL_CHARTS) for i in range(light)]
@@ -206,7 +207,6 @@ def run_phase(browsers, url: str, name: str, heavy: int, log: Path, timeout: flo
             tabs[0].page.wait_for_timeout(100)
         for t in tabs[1:]:
             _open(a, t)
-        demote = browsers[2] if len(browsers) > 2 else (lambda: 0)
         demote()
         # B comes once A's requests are in: a training started, or every tab has its answer.
         while time.monotonic() < deadline:
@@ -218,7 +218,7 @@ def run_phase(browsers, url: str, name: str, heavy: int, log: Path, timeout: flo
             tabs[0].page.wait_for_timeout(250)
         everyone = [*tabs]
         for b in lights:  # one after another: each measures the server under A's load alone
-            contexts.append(browsers[1].new_context())
+            contexts.append(light_browser.new_context())
             _open(contexts[-1], b)
             everyone.append(b)
             while time.monotonic() < deadline and not _settled(b):
@@ -260,7 +260,7 @@ def run_fair(heavy: int = 6, seconds: float | None = None, phases: tuple[str, ..
         env["RELU_LAB_MAX_SECONDS"] = f"{seconds:g}"
     limits = Limits.from_env({**os.environ, **env})  # what the server reads
     total_mb = limits.server_memory_mb()
-    out: dict = {"phases": {}, "total_mb": total_mb, "max_seconds": limits.max_seconds, "limits": limits}
+    out: dict = {"phases": {}, "total_mb": total_mb, "max_seconds": limits.max_seconds}
     with tempfile.TemporaryDirectory(prefix="relu-lab-fair-") as tmp:
         log = Path(tmp) / "trainings.log"
         env |= {"RELU_LAB_STORE": str(Path(tmp) / "runs.db"), "RELU_LAB_LOAD_TRAIN_LOG": str(log)}
