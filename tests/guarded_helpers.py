@@ -1,9 +1,9 @@
 """Shared by the run_guarded tests (tests/test_serve_guarded*.py): small and long runs, hosted
-limits, a stand-in for Streamlit's rerun exception and a watcher that records epochs (their
-fixtures, jobs, calls and guard, are in tests/conftest.py)."""
+limits, a stand-in for Streamlit's rerun exception (tests/waiting.py) and a watcher that records
+epochs (their fixtures, jobs, calls and guard, are in tests/conftest.py)."""
 from __future__ import annotations
 
-import threading
+from waiting import Rerun, Seen  # noqa: F401 (Rerun: the guarded tests take it from here)
 
 from core.serve.limits import HOSTED_MAX_WORK, Limits
 
@@ -13,25 +13,18 @@ HOSTED = Limits(hosted=True, max_work=HOSTED_MAX_WORK, max_seconds=60.0, max_mem
 TIMEOUT = 60.0  # only a guard against a hang
 
 
-class Rerun(BaseException):
-    """Stands in for Streamlit's RerunException / StopException (BaseException subclasses)."""
-
-
-class Epochs:
-    """Epochs a watcher was shown, and a way to wait until it has seen enough."""
+class Epochs(Seen):
+    """Epochs a watcher was shown (its on_epoch), and a way to wait until it has seen enough."""
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.seen: list[int] = []
+        super().__init__(TIMEOUT)
 
     def __call__(self, exp, vi, epoch) -> None:
-        with self.cond:
-            self.seen.append(epoch)
-            self.cond.notify_all()
+        self.add(epoch)
 
-    def wait_for(self, pred, what: str) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: pred(self.seen), TIMEOUT), f"timed out waiting for {what}"
+    @property
+    def seen(self) -> list[int]:
+        return self.items
 
 
 def codes(notes) -> list[str]:

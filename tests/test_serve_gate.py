@@ -6,33 +6,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from waiting import Rerun, Seen
 
 from core.serve import gate as gate_mod
 from core.serve.errors import Cancelled, QueueFull
 from core.serve.gate import TrainingGate, VisitorBusy, get_gate, waiting_message
 
 TIMEOUT = 10.0  # only a guard against a hang: every wait below ends on an event
-
-
-class Rerun(BaseException):
-    """Stands in for Streamlit's RerunException / StopException (BaseException subclasses)."""
-
-
-class Seen:
-    """What threads report, and a way to wait until it says something."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.items: list = []
-
-    def add(self, item) -> None:
-        with self.cond:
-            self.items.append(item)
-            self.cond.notify_all()
-
-    def wait_for(self, pred, what: str) -> None:
-        with self.cond:
-            assert self.cond.wait_for(lambda: pred(self.items), TIMEOUT), f"timed out waiting for {what}"
 
 
 def _start(target) -> threading.Thread:
@@ -43,7 +23,7 @@ def _start(target) -> threading.Thread:
 
 def test_gate_never_lets_more_than_max_concurrent_in():
     g, lock, inside, peak = TrainingGate(2, 50, poll=0.01), threading.Lock(), [0], [0]
-    seen, release = Seen(), threading.Event()
+    seen, release = Seen(TIMEOUT), threading.Event()
 
     def work(i):
         with g.slot(on_wait=lambda p, w, *_: seen.add(("queued", i))):
@@ -68,7 +48,7 @@ def test_gate_never_lets_more_than_max_concurrent_in():
 
 def test_gate_is_strict_fifo_and_reports_decreasing_positions():
     g, n = TrainingGate(1, 50, poll=0.01), 6
-    order, positions, seen = [], [Seen() for _ in range(n)], Seen()
+    order, positions, seen = [], [Seen(TIMEOUT) for _ in range(n)], Seen(TIMEOUT)
     go = [threading.Event() for _ in range(n)]
     holder = g.slot()
     holder.__enter__()
@@ -107,7 +87,7 @@ def test_waiting_message():
 def test_gate_cancelled_leaves_the_queue_without_a_slot():
     g = TrainingGate(1, 50, poll=0.01)
     gone, result, entered = threading.Event(), {}, []
-    a_seen, b_seen = Seen(), Seen()
+    a_seen, b_seen = Seen(TIMEOUT), Seen(TIMEOUT)
     holder = g.slot()
     holder.__enter__()
 
@@ -157,7 +137,7 @@ def test_gate_on_wait_raising_leaves_the_queue():
 
 
 def test_gate_full_queue_raises_at_once():
-    g, done, in_line = TrainingGate(1, 1, poll=0.01), threading.Event(), Seen()
+    g, done, in_line = TrainingGate(1, 1, poll=0.01), threading.Event(), Seen(TIMEOUT)
 
     def waiter():
         with g.slot(on_wait=lambda p, w, *_: in_line.add(p)):
@@ -207,7 +187,7 @@ class Queued:
     until the test releases it."""
 
     def __init__(self, g: TrainingGate, name: str, got: list, **kw) -> None:
-        self.name, self.places, self.release, self.error = name, Seen(), threading.Event(), None
+        self.name, self.places, self.release, self.error = name, Seen(TIMEOUT), threading.Event(), None
         self.entered = threading.Event()
 
         def run():
