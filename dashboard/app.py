@@ -42,4 +42,7 @@ def _in_streamlit() -> bool:
 
 
 if _in_streamlit():  # `import dashboard.app` (tests, tools) must not build a page
+    from dashboard.st_workarounds import create_layout_stack
+
+    create_layout_stack()  # before any element: the first sessions of a fresh server race on it
     run()
