@@ -45,6 +45,7 @@ from bench.harness import (
     demote_tree,
     lab_server,
     niced_pid,
+    tracebacks,
 )
 from bench.load import FOREGROUND_ARGS, SERVER, MemorySampler
 
@@ -280,8 +281,8 @@ def run_fair(heavy: int = 6, seconds: float | None = None, phases: tuple[str, ..
                 out["phases"][name] = {"tabs": tabs, "lines": _trainings(log)[n_before:],
                                        "peak_mb": sampler.peak / 2**20, "wall_s": time.perf_counter() - t0}
         server_log = (Path(tmp) / "server.log").read_text(errors="replace")
-    if verbose and "Traceback" in server_log:
-        print("--- tracebacks in the server log:\n" + server_log[server_log.index("Traceback") - 200:][-4000:])
+    if verbose and tracebacks(server_log):
+        print(tracebacks(server_log))
     out["checks"] = _checks(out, limits)
     if verbose:
         report(out, heavy)

@@ -237,3 +237,13 @@ def checks_exit(run: Callable[[], list], fail: str) -> int:
         print(f"{fail}  {e}", file=sys.stderr)
         return 2
     return 0 if checks and all(ok for _, ok, _ in checks) else 1
+
+
+def tracebacks(log: str, chars: int = 4000) -> str | None:
+    """What a failed run prints of its server's log: the first traceback whole (its cause; the
+    tail of a long log had cut it to its last line in CI), and how many there were. None if none."""
+    n = log.count("Traceback (most recent call last)")
+    if not n:
+        return None
+    start = log.index("Traceback (most recent call last)")
+    return f"--- {n} traceback(s) in the server log; the first:\n" + log[start:start + chars]

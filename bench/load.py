@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import ALL_CHARTS, browser_missing, checks_exit, chromium, lab_server
+from bench.harness import ALL_CHARTS, browser_missing, checks_exit, chromium, lab_server, tracebacks
 
 # On top of the harness's flags: each simulated visitor has its page in the foreground, as real
 # visitors on their own machines do (Chromium otherwise throttles the timers of hidden pages).
@@ -235,8 +235,8 @@ def run_load(sessions: int = 20, same: int = 10, epochs: int | None = None, time
                 wall = time.perf_counter() - t0
                 sampler.stop()
         server_log = (Path(tmp) / "server.log").read_text(errors="replace")
-        if verbose and "Traceback" in server_log:  # the page showed one line; the details are here
-            print("--- tracebacks in the server log:\n" + server_log[server_log.index("Traceback") - 200:][-6000:])
+        if verbose and tracebacks(server_log):  # the page showed one line; the details are here
+            print(tracebacks(server_log))
         lines = [ln.split() for ln in train_log.read_text().splitlines()] if train_log.exists() else []
         trained = [ln[1] for ln in lines if ln[0] == "start"]
         ends = [ln for ln in lines if ln[0] == "end"]

@@ -75,3 +75,13 @@ def test_a_benchmarks_exit_code_comes_from_its_checks(capsys):
 
     assert checks_exit(broken, "NOT MET") == 2
     assert capsys.readouterr().err == "NOT MET  the server did not start\n"
+
+
+def test_tracebacks_give_the_first_whole_and_the_count():
+    from bench.harness import tracebacks
+
+    first = "Traceback (most recent call last):\n  File \"a.py\", line 1\nValueError: first\n"
+    log = "start\n" + first + "x" * 9000 + "\nTraceback (most recent call last):\nIndexError: last\n"
+    out = tracebacks(log, chars=len(first))
+    assert out.startswith("--- 2 traceback(s)") and out.endswith(first)  # the cause, not the tail
+    assert tracebacks("all well\n") is None
