@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from core import cost
-from core.atomic import write_bytes
 from core.config import FIELD, FIELDS, GROUPS, VARIANT_NAME_MAX, Config, ConfigError, validate, variant_name
 from core.presets import PRESETS
 from core.safetext import shown
@@ -196,17 +195,8 @@ def _one(v: Any) -> str:
 
 
 def upload_path(digest: str) -> str:
+    """Where the upload a link names by its digest is (core.serve.uploads.Uploads keeps it there)."""
     return os.path.join(UPLOAD_DIR, f"{digest}.csv")
-
-
-def save_upload(data: bytes) -> tuple[str, str]:
-    """Write an upload under a content-hash name; returns (digest, path)."""
-    digest = hashlib.sha256(data).hexdigest()[:32]
-    path = upload_path(digest)
-    if not os.path.exists(path):
-        os.makedirs(UPLOAD_DIR, exist_ok=True)
-        write_bytes(path, data, perms=0o600)  # whole or not at all; readable by this server only
-    return digest, path
 
 
 def digest_of(path: str) -> str:

@@ -288,9 +288,10 @@ def test_history_is_capped():
 
 def test_uploaded_csv_is_found_by_hash(tmp_path, monkeypatch):
     from core.csvdata import example_csv
+    from core.serve.uploads import Uploads
 
     monkeypatch.setattr(controls, "UPLOAD_DIR", str(tmp_path))
-    digest, path = controls.save_upload(example_csv().encode())
+    digest, path = Uploads(controls.UPLOAD_DIR).save(example_csv().encode(), owner="someone")
     spec, warnings = spec_from_query({"dataset": "csv", "data": digest, "preset": "none"})
     assert not warnings and spec.base.data_path == path
     assert spec_to_query(spec)["data"] == digest

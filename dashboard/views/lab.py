@@ -38,7 +38,6 @@ from dashboard.controls import (
     grouped_fields,
     has_settings,
     preset_spec,
-    save_upload,
     spec_from_query,
     spec_from_widgets,
     spec_to_query,
@@ -153,12 +152,10 @@ def _on_submit() -> None:
             except DataError as e:
                 ss[FORM_ERROR] = f"{up.name}: {e}"
                 return
-            if hosted.private_uploads():  # this session's, shared by link if ticked; old ones go
-                uploads = hosted.uploads()
-                _, data_path = uploads.save(raw, hosted.owner(), shared=bool(ss.get(UPLOAD_SHARE)))
+            uploads = hosted.uploads()  # hosted: this session's, shared by link if ticked
+            _, data_path = uploads.save(raw, hosted.owner(), shared=bool(ss.get(UPLOAD_SHARE)))
+            if hosted.private_uploads():  # old ones go (locally they are kept)
                 uploads.sweep(hosted.run_store())
-            else:
-                _, data_path = save_upload(raw)
         else:
             data_path = ss[SPEC].base.data_path
             if data_path and hosted.private_uploads():  # the share box may have changed
