@@ -127,6 +127,17 @@ def test_seminar_mode_title_buttons_and_navigation(local_server, browser):
             page.locator('[data-testid="stAppDeployButton"]').is_hidden()
         _shot(page, "seminar-lab-1366.png")
 
+        # The buttons sit below the evidence; a press shows the new experiment from its top.
+        pick = PRESETS["dying-relu"]
+        page.locator('[class*="st-key-sem_dying-relu"] button').scroll_into_view_if_needed()
+        main_top = "() => document.querySelector('[data-testid=\"stMain\"]').scrollTop"
+        assert page.evaluate(main_top) > 0
+        page.locator('[class*="st-key-sem_dying-relu"] button').click()
+        page.wait_for_function("t => document.querySelector('h1').innerText.includes(t)", arg=pick.title[:20],
+                               timeout=60_000)
+        page.wait_for_function(f"() => ({main_top})() === 0", timeout=30_000)
+        _shot(page, "seminar-picked-1366.png")
+
         page.get_by_role("link", name="About").click()
         page.wait_for_url("**/about?*mode=seminar*", timeout=30_000)
         _shot(page, "seminar-about-1366.png")

@@ -79,6 +79,19 @@ def long_link_probe() -> None:
     st.html(LONG_LINK_PROBE, unsafe_allow_javascript=True)
 
 
+# Streamlit keeps the page's scroll position across reruns. Where a press changes the whole
+# experiment (a preset picked below the evidence, as the seminar buttons are), the new evidence
+# is at the top and the page stayed at the button: scroll its main area (or, where Streamlit has
+# none, the document) back up. The nonce makes each call a new element, so its script runs again.
+SCROLL_TOP = """<script>/* NONCE */ (document.querySelector('[data-testid="stMain"]') ||
+  document.scrollingElement).scrollTo({top: 0});</script>"""
+
+
+def scroll_to_top(nonce: int) -> None:
+    """Show the top of the page (see SCROLL_TOP); nonce: a number new to this session."""
+    st.html(SCROLL_TOP.replace("NONCE", str(int(nonce))), unsafe_allow_javascript=True)
+
+
 def is_seminar() -> bool:
     """Seminar mode: `mode=seminar` in the link, kept for this session. Streamlit's navigation
     clears the query string when it changes page (st.navigation, st.switch_page without

@@ -54,6 +54,7 @@ from dashboard.views.common import (
     md_escape,
     open_server,
     render_field,
+    scroll_to_top,
 )
 from dashboard.views.pacing import error_line, redraw_interval, watching
 from dashboard.views.results import downloads, results
@@ -65,6 +66,8 @@ LINK_PROBE = "_link_probe"  # the page opened with no query: Streamlit may have 
 TRAIN_NOW = "_train_now"
 FORM_ERROR = "_form_error"
 RETRAIN = "_retrain"
+PICKS = "_picks"  # how many presets this session picked (a new element each time: scroll_to_top)
+SCROLL_UP = "_scroll_up"  # a preset was just picked: the next run shows the page's top
 UPLOAD_SHARE = "upload_share"
 STOP_PICTURES_S = 5.0  # after Stop, how long the page waits for the run to end with its pictures
 TRAIN_HELP = ("Train these settings. The same settings and seeds always give the same result, so an "
@@ -133,6 +136,8 @@ def _pick_preset(name: str | None = None) -> None:
     _set_spec(spec)
     ss[URL_WARNINGS], ss[LINK_PROBE] = [], False
     ss[TRAIN_NOW] = True
+    ss[PICKS] = ss.get(PICKS, 0) + 1
+    ss[SCROLL_UP] = ss[PICKS]
 
 
 def _on_submit() -> None:
@@ -352,6 +357,8 @@ def page() -> None:
     _write_url(spec)
 
     preset = PRESETS.get(spec.preset)
+    if nonce := ss.pop(SCROLL_UP, None):  # a preset was just picked: its evidence is at the top
+        scroll_to_top(nonce)
     st.title(spec.title)
     if preset is not None and not seminar:  # seminar: the large title says it; the first screen is short
         st.markdown(f"**{preset.question}**")
