@@ -81,7 +81,7 @@ def test_stop_keeps_the_points_measured_so_far(server, browser):
     page = browser.new_page(viewport={"width": 1366, "height": 768})
     try:
         page.goto(f"{server}/sweep?{long}", wait_until="domcontentloaded")
-        page.wait_for_selector("text=points done", timeout=120_000)  # the live progress bar
+        page.wait_for_selector("text=epochs over", timeout=120_000)  # the live progress bar
         page.wait_for_selector(CHART, timeout=120_000)                 # and its live chart
         page.get_by_role("button", name="■ Stop").click()
         page.wait_for_selector("text=Stopped early", timeout=60_000)

@@ -50,3 +50,14 @@ def test_the_shown_holder_pickles_without_its_event_and_comes_back_idle():
     shown.idle.clear()  # a training in flight
     back = pickle.loads(pickle.dumps(shown))
     assert back.key == "k" and back.sweep == SMALL and back.idle.is_set()
+
+
+def test_the_progress_text_says_what_the_bar_shows():
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(epochs=3)  # 4 epochs to measure per point (epoch 0 included)
+    runs = [SimpleNamespace(config=cfg, epochs_done=d) for d in (4, 2, 0)]
+    frac, text = sweep_run.progress(runs, 12)
+    assert frac == 0.5  # 6 of 12
+    assert text == "Training: 6 of 12 epochs over 3 points; 1 point done"
+    assert sweep_run.progress(runs, 0)[0] == 0.0

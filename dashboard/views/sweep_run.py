@@ -80,6 +80,17 @@ def refusal(sweep: Sweep, limits: serve.Limits, e: Exception) -> str:
     return f"Not trained: {md_escape(str(e))}"
 
 
+def progress(runs, total: int) -> tuple[float, str]:
+    """The progress bar's fraction and its text, which say the same thing: the epochs measured of
+    all the points' `total` (the points train together, so they tend to finish together), and
+    how many points are done."""
+    done = sum(r.epochs_done for r in runs)
+    finished = sum(r.epochs_done == r.config.epochs + 1 for r in runs)
+    return (min(1.0, done / total) if total else 0.0,
+            f"Training: {done:,} of {total:,} epochs over {len(runs)} points; "
+            f"{finished} point{'' if finished == 1 else 's'} done")
+
+
 def train_live(sweep: Sweep, shown: Shown) -> bool:
     """Train (or serve) the sweep with a progress bar and a live chart; records it in `shown`.
     False after one st.error line if it was refused or failed before measuring anything."""
@@ -106,9 +117,7 @@ def train_live(sweep: Sweep, shown: Shown) -> bool:
         if now - last[0] < redraw_interval():
             return
         last[0] = now
-        done = sum(r.epochs_done for r in exp.runs)
-        finished = sum(r.epochs_done == r.config.epochs + 1 for r in exp.runs)
-        bar.progress(min(1.0, done / total), text=f"Training: {finished} of {len(exp.runs)} points done")
+        bar.progress(*progress(exp.runs, total))
         status.caption("Training… press Stop to end early and keep the points measured so far.")
         try:
             summ = SweepResult(sweep, exp).summary(first_metric[:1])
