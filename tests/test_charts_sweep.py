@@ -11,7 +11,7 @@ import pytest
 from core.config import validate
 from core.sweep import MAIN_METRICS, Sweep, parse_grid, run_sweep
 from dashboard.charts import sweep as sc
-from dashboard.charts.style import color, rgba
+from dashboard.charts.style import FIXED_COLORS, PALETTE, color, rgba
 
 TINY = dict(dataset="moons", n_samples=100, epochs=3, seeds=3, width=8, depth=2, batch_size=32)
 
@@ -40,14 +40,15 @@ def test_band_is_the_summarys_interval_and_one_line_per_second_value(dropout_swe
     means, bands = _traces(fig, "mean"), _traces(fig, "band")
     assert [t.name for t in means] == ["activation relu", "activation linear"]
     assert len(bands) == 2
-    for i, (act, mean, band) in enumerate(zip(("relu", "linear"), means, bands, strict=True)):
+    for act, mean, band in zip(("relu", "linear"), means, bands, strict=True):
         rows = summ[(summ.metric == "gap_loss") & (summ.activation == act)]
         assert list(mean.x) == [0.0, 0.5] and np.allclose(mean.y, rows["mean"])
         # The band is drawn along hi, then back along lo: exactly the summary's 95% interval.
         assert list(band.x) == [0.0, 0.5, 0.5, 0.0]
         assert np.allclose(band.y, [*rows["hi"], *rows["lo"][::-1]])
         assert all(lo < m < hi for lo, m, hi in zip(rows["lo"], rows["mean"], rows["hi"], strict=True))
-        assert mean.line.color == color(i) and band.fillcolor == rgba(color(i), 0.18)  # the charts' palette
+        lab = FIXED_COLORS[{"relu": "ReLU", "linear": "linear"}[act]]  # as the Lab draws these networks
+        assert mean.line.color == lab and band.fillcolor == rgba(lab, 0.18)
     assert fig.layout.xaxis.type == "linear" and fig.layout.xaxis.title.text == "dropout"
     assert fig.layout.title.text == MAIN_METRICS["gap_loss"]
 
@@ -105,3 +106,12 @@ def test_a_third_swept_setting_is_fixed_at_its_first_value():
 def test_pretty_values_read_back_as_the_same_grid(grid):
     ((name, values),) = parse_grid([grid]).items()
     assert parse_grid([f"{name}={sc.pretty(values)}"]) == {name: values}
+
+
+def test_line_colours_are_the_labs_where_a_value_is_a_lab_variant_and_never_alike():
+    assert sc.line_colors("activation", ["relu", "linear"]) == [FIXED_COLORS["ReLU"], FIXED_COLORS["linear"]]
+    assert sc.line_colors("dropout", [0.0, 0.5, 0.9]) == list(PALETTE[:3])  # the palette, in order
+    mixed = sc.line_colors("activation", ["tanh", "relu", "gelu", "linear"])
+    assert mixed[1] == FIXED_COLORS["ReLU"] and mixed[3] == FIXED_COLORS["linear"]
+    assert len(set(mixed)) == 4  # tanh and gelu take palette colours neither fixed line holds
+    assert sc.line_colors(None, [None]) == [color(0)]

@@ -6,7 +6,9 @@ Figures out; no Streamlit.
 The x axis is the first swept field: a category axis for words (activation, optimizer, …), a
 log axis for a log grid (lr, weight decay, width in powers of two; a 0 in such a grid, "off",
 is drawn a decade below the smallest other value and labelled 0), else linear. Colours follow
-the rest of the charts (style.color), in the order of the second field's values.
+the rest of the charts (style.color), in the order of the second field's values, except where a
+value is by itself one of the Lab's variants (activation relu is the Lab's "ReLU", linear its
+"linear"): that line takes the Lab's colour, so the same network has the same colour on both pages.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.config import FIELD
-from dashboard.charts.style import color, empty, frame, gaps, plain, rgba
+from dashboard.charts.style import FIXED_COLORS, PALETTE, color, empty, frame, gaps, plain, rgba
 
 # Fields whose grids are drawn on a log axis whatever their spread (the schema's log fields and
 # the ones the page offers log grids for); other numeric grids go log when they span 50× or more.
@@ -78,6 +80,19 @@ def field_label(field: str) -> str:
     return field.replace("_", " ")
 
 
+# Second-field values that are, alone, a variant of the Lab's presets: (field, value) -> its name.
+LAB_NAMES = {("activation", "relu"): "ReLU", ("activation", "linear"): "linear"}
+
+
+def line_colors(line_field: str | None, values: Sequence) -> list[str]:
+    """A colour per line: the Lab's colour for a value that is one of its variants (LAB_NAMES),
+    the palette in order for the rest, skipping colours those already hold (no two lines alike
+    while the palette lasts)."""
+    fixed = [FIXED_COLORS.get(LAB_NAMES.get((line_field, v), "")) for v in values]
+    free = iter([c for c in PALETTE if c not in fixed] or PALETTE)
+    return [f or next(free, color(i)) for i, f in enumerate(fixed)]
+
+
 def metric_chart(summary: pd.DataFrame, metric: str, x_field: str, line_field: str | None = None, *,
                  title: str = "", y_label: str = "", font_size: int = 13) -> go.Figure:
     """One metric against the swept value `x_field`: per value of `line_field` (None: one line)
@@ -90,12 +105,11 @@ def metric_chart(summary: pd.DataFrame, metric: str, x_field: str, line_field: s
     where, axis = x_positions(x_field, rows[x_field].tolist())
     groups = list(dict.fromkeys(rows[line_field])) if line_field else [None]
     fig = go.Figure()
-    for i, g in enumerate(groups):
+    for g, c in zip(groups, line_colors(line_field, groups), strict=True):
         part = rows if g is None else rows[rows[line_field] == g]
         x = [where[v] for v in part[x_field]]
-        mean, lo, hi = (part[c].to_numpy(float) for c in ("mean", "lo", "hi"))
+        mean, lo, hi = (part[k].to_numpy(float) for k in ("mean", "lo", "hi"))
         n = part["n"].to_numpy(float) if "n" in part else np.full(len(part), np.nan)
-        c = color(i)
         name = plain(f"{field_label(line_field)} {_label(g)}") if line_field else plain(title)
         ok = np.isfinite(lo) & np.isfinite(hi)
         if ok.any():
