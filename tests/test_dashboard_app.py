@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import validate
 from core.presets import PRESETS
-from dashboard import charts, controls, state
+from dashboard import charts, controls, state, text
 from dashboard.controls import Spec, spec_from_query, spec_to_query
 from dashboard.views import firstscreen
 
@@ -74,9 +74,24 @@ def test_the_presets_claims_show_with_this_runs_evidence(query):
     exp, shown = _store(at).current().exp, _look_for(at)
     verdicts = [(c, c.verdict(exp)) for c in PRESETS["relu-vs-dropout"].claims]
     for c, v in verdicts:
+        if v.evidence.startswith(text.NOT_CHECKED):
+            assert f"– Not checked on this run: {c.text}" in shown, (c.text, shown)
+            continue
         assert v.evidence and f"({v.evidence})" in shown, (c.text, shown)
         assert (f"✓ {c.text}" in shown) == v.holds and (f"✗ Not borne out by this run: {c.text}" in shown) != v.holds
     assert all(v.holds for _, v in verdicts) == (query == {}), shown  # the preset as it is bears out every claim
+
+
+def test_claims_a_link_leaves_no_variant_for_are_not_checked_rather_than_failed():
+    """`?vA=...` alone replaces the preset's variants: its claims name variants the run does not
+    have. The walk of 2026-11-30 saw each as "✗ Not borne out by this run ... (not measured in this
+    run (StopIteration))": a Python exception's name, and a failure where nothing was measured."""
+    at = _app({"vA": "lr 0.01|lr:0.01", **TINY})
+    _no_exception(at)
+    shown = _look_for(at)
+    claims = PRESETS["relu-vs-dropout"].claims
+    assert all(f"– Not checked on this run: {c.text}" in shown for c in claims), shown
+    assert "StopIteration" not in shown and "Not borne out" not in shown
 
 
 @pytest.mark.parametrize("preset", [p for p in PRESETS if p != "relu-vs-dropout"])
