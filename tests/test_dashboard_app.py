@@ -363,3 +363,25 @@ def test_a_link_with_markup_in_a_variant_name_warns_and_trains_a_plain_name():
     assert [r.name for r in _store(at).current().exp.runs] == ["lr 0.01", "ReLU"]
     assert at.query_params.get("vA") == "lr 0.01|lr:0.01"  # the rewritten link carries the plain name
     _all_charts_drawn(at)
+
+
+def test_the_network_picker_is_a_new_widget_for_new_variants():
+    """Switching preset in seminar mode: under one key the browser kept showing "dropout 0.5"
+    (tiny-data-overfit's pick) above relu-vs-dropout's network of "ReLU + dropout 0.5" (walk of
+    2026-11-30, /tmp/shots/walk2/06_1920_0_p0.png). A key of its own per list of variant names."""
+    at = _app({"preset": "tiny-data-overfit", "mode": "seminar", **TINY})
+
+    def picker():
+        (sb,) = [s for s in at.selectbox if s.label == "Network of"]
+        return sb
+
+    before = picker()
+    assert before.options == list(PRESETS["tiny-data-overfit"].variants)
+    at.button(key="sem_relu-vs-dropout").click().run()
+    _no_exception(at)
+    after = picker()
+    assert after.options == list(PRESETS["relu-vs-dropout"].variants)
+    assert after.key != before.key and after.proto.id != before.proto.id
+    assert after.key == firstscreen.net_pick_key(list(PRESETS["relu-vs-dropout"].variants))
+    at.run()  # the same experiment again: the same widget, so a pick is kept
+    assert picker().key == after.key
