@@ -200,9 +200,12 @@ def shown_text(where: str) -> str:
     return CAPTIONS[where.removeprefix("caption:")]
 
 
+# A touch screen has no hover, so plotly shows every chart's modebar at once, and on a phone its
+# icons sat on the chart titles ("Boundaries, seed #1, epoch 80/80"): hidden on small touch screens.
 PAGE_CSS = """
 <style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+@media (hover: none) and (max-width: 700px) { .js-plotly-plot .modebar-container { display: none !important; } }
 </style>
 """
 
