@@ -246,8 +246,9 @@ def spec_from_query(q: Mapping[str, Any], may_use: Callable[[str], bool] | None 
             base_vals["data_path"] = upload_path(digest)
         else:  # one message whether it is missing or someone else's: a link learns nothing
             warnings.append(f"data: {shown(digest, 40)} is not an uploaded file on this server that you can use; "
-                            "upload the CSV again (allowed: the hash this page wrote; an upload is seen only "
-                            "by the session that uploaded it, and by those it shares its link with)")
+                            "upload the CSV again (allowed: the hash this page wrote; on a hosted demo a file is "
+                            "usable only in the browser tab that uploaded it, and by its link if that tab ticked "
+                            "Share by link)")
     if base_vals.get("dataset") == "csv" and not base_vals.get("data_path"):
         fallback = FIELD["dataset"].default if preset == NO_PRESET else PRESETS[preset].base.get("dataset", "moons")
         fallback = fallback if fallback != "csv" else "moons"

@@ -9,6 +9,7 @@ about what holds on one preset only names the preset, or is hedged ("often") wit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from core import claims as C
 from core.claims import Claim, Universal
@@ -161,6 +162,35 @@ STATEMENTS: tuple[Statement, ...] = (
 NO_RESULT = ("confusion",)
 
 
+# Caption sentences about one kind of experiment ("On the moons a linear network ..."): left out
+# beside runs none of which they apply to (the digits, a run without a linear variant), where a
+# student would look for what they describe and find nothing.
+ONLY_WHERE_IT_APPLIES: tuple[Universal, ...] = (C.LINEAR_BELOW_RELU,)
+
+
+def caption(name: str, obj) -> str:
+    """The caption of chart `name` beside `obj` (an Experiment, or a list of runs in History)."""
+    out = CAPTIONS[name]
+    exp = SimpleNamespace(runs=list(getattr(obj, "runs", obj)))  # what Universal.applies reads
+    for u in ONLY_WHERE_IT_APPLIES:
+        if u.text in out and not any(u.applies(exp, r) for r in exp.runs):
+            out = out.replace(" " + u.text, "")
+    return out
+
+
+NOT_CHECKED = "not measured in this run ("  # core.claims: the run lacks a variant or a measurement
+
+
+def claim_line(claim: Claim, verdict) -> tuple[str, str]:
+    """A preset's claim as the Lab's "What to look for" lists it, and its evidence in brackets.
+    A claim the run cannot check (it lacks a variant the claim names, or a measurement) is said to
+    be unchecked, in words, not "not borne out" with a Python exception's name (StopIteration)."""
+    if verdict.evidence.startswith(NOT_CHECKED):
+        return (f"– Not checked on this run: {claim.text}",
+                "(this run lacks a variant or a measurement the claim needs: open the preset's own link to check it)")
+    return C.describe(claim, verdict), f"({verdict.evidence})"
+
+
 def shown_text(where: str) -> str:
     """The text a Statement's `where` names."""
     if where == "short-answer":
@@ -170,9 +200,12 @@ def shown_text(where: str) -> str:
     return CAPTIONS[where.removeprefix("caption:")]
 
 
+# A touch screen has no hover, so plotly shows every chart's modebar at once, and on a phone its
+# icons sat on the chart titles ("Boundaries, seed #1, epoch 80/80"): hidden on small touch screens.
 PAGE_CSS = """
 <style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+@media (hover: none) and (max-width: 700px) { .js-plotly-plot .modebar-container { display: none !important; } }
 </style>
 """
 

@@ -127,3 +127,35 @@ def test_seminar_charts_at_the_projector_font_do_not_overlap(server, browser):
     finally:
         page.close()
     assert not found, "\n".join(found)
+
+
+# Each chart's modebar icons (when shown) against its title: the boxes that overlap.
+MODEBAR_JS = """() => {
+  const out = [];
+  const box = (e) => e.getBoundingClientRect();
+  document.querySelectorAll('.js-plotly-plot').forEach((plot) => {
+    const bar = plot.querySelector('.modebar'), title = plot.querySelector('.gtitle');
+    if (!bar || !title || !bar.offsetParent || getComputedStyle(bar).opacity === '0') return;
+    const a = box(bar), b = box(title);
+    const w = Math.min(a.right, b.right) - Math.max(a.left, b.left), h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    if (w > 1 && h > 1) out.push(title.textContent.trim().slice(0, 60));
+  });
+  return out;
+}"""
+
+
+def test_on_a_touch_phone_no_modebar_sits_on_a_chart_title(server, browser):
+    """A touch screen has no hover: plotly showed every modebar at once, on the titles of a 390 px
+    page (walk of 2026-11-30, /tmp/shots/walk2/15_phone_top.png)."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = ctx.new_page()
+    try:
+        page.goto(server + "/?preset=linear-is-not-enough", wait_until="domcontentloaded")
+        wait_charts(page, 4, timeout=300)
+        close_sidebar(page)
+        wait_drawn(page)
+        covered = page.evaluate(MODEBAR_JS)
+        _shot(page, "touch-390")
+    finally:
+        ctx.close()
+    assert not covered, f"modebar icons on the titles of: {covered}"

@@ -58,6 +58,9 @@ def test_confusion_for_digits(tiny_digits_experiment):
     hm = [t for t in fig.data if t.type == "heatmap"]
     assert len(hm) == 1 and np.asarray(hm[0].z).shape == (10, 10)
     assert "Confusion" in fig.layout.title.text
+    # every digit has its tick on both axes (the walk of 2026-11-30 saw 0, 5 and 0, 2, 4, 6, 8 only)
+    axes = [fig.layout[k] for k in fig.layout if k.startswith(("xaxis", "yaxis"))]
+    assert axes and all((a.tick0, a.dtick) == (0, 1) for a in axes)
 
 
 def test_figure_passes_only_the_picks_a_chart_reads(tiny_experiment):

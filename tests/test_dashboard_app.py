@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import validate
 from core.presets import PRESETS
-from dashboard import charts, controls, state
+from dashboard import charts, controls, state, text
 from dashboard.controls import Spec, spec_from_query, spec_to_query
 from dashboard.views import firstscreen
 
@@ -74,9 +74,24 @@ def test_the_presets_claims_show_with_this_runs_evidence(query):
     exp, shown = _store(at).current().exp, _look_for(at)
     verdicts = [(c, c.verdict(exp)) for c in PRESETS["relu-vs-dropout"].claims]
     for c, v in verdicts:
+        if v.evidence.startswith(text.NOT_CHECKED):
+            assert f"– Not checked on this run: {c.text}" in shown, (c.text, shown)
+            continue
         assert v.evidence and f"({v.evidence})" in shown, (c.text, shown)
         assert (f"✓ {c.text}" in shown) == v.holds and (f"✗ Not borne out by this run: {c.text}" in shown) != v.holds
     assert all(v.holds for _, v in verdicts) == (query == {}), shown  # the preset as it is bears out every claim
+
+
+def test_claims_a_link_leaves_no_variant_for_are_not_checked_rather_than_failed():
+    """`?vA=...` alone replaces the preset's variants: its claims name variants the run does not
+    have. The walk of 2026-11-30 saw each as "✗ Not borne out by this run ... (not measured in this
+    run (StopIteration))": a Python exception's name, and a failure where nothing was measured."""
+    at = _app({"vA": "lr 0.01|lr:0.01", **TINY})
+    _no_exception(at)
+    shown = _look_for(at)
+    claims = PRESETS["relu-vs-dropout"].claims
+    assert all(f"– Not checked on this run: {c.text}" in shown for c in claims), shown
+    assert "StopIteration" not in shown and "Not borne out" not in shown
 
 
 @pytest.mark.parametrize("preset", [p for p in PRESETS if p != "relu-vs-dropout"])
@@ -348,3 +363,25 @@ def test_a_link_with_markup_in_a_variant_name_warns_and_trains_a_plain_name():
     assert [r.name for r in _store(at).current().exp.runs] == ["lr 0.01", "ReLU"]
     assert at.query_params.get("vA") == "lr 0.01|lr:0.01"  # the rewritten link carries the plain name
     _all_charts_drawn(at)
+
+
+def test_the_network_picker_is_a_new_widget_for_new_variants():
+    """Switching preset in seminar mode: under one key the browser kept showing "dropout 0.5"
+    (tiny-data-overfit's pick) above relu-vs-dropout's network of "ReLU + dropout 0.5" (walk of
+    2026-11-30, /tmp/shots/walk2/06_1920_0_p0.png). A key of its own per list of variant names."""
+    at = _app({"preset": "tiny-data-overfit", "mode": "seminar", **TINY})
+
+    def picker():
+        (sb,) = [s for s in at.selectbox if s.label == "Network of"]
+        return sb
+
+    before = picker()
+    assert before.options == list(PRESETS["tiny-data-overfit"].variants)
+    at.button(key="sem_relu-vs-dropout").click().run()
+    _no_exception(at)
+    after = picker()
+    assert after.options == list(PRESETS["relu-vs-dropout"].variants)
+    assert after.key != before.key and after.proto.id != before.proto.id
+    assert after.key == firstscreen.net_pick_key(list(PRESETS["relu-vs-dropout"].variants))
+    at.run()  # the same experiment again: the same widget, so a pick is kept
+    assert picker().key == after.key

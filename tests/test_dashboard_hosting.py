@@ -292,3 +292,25 @@ def test_the_page_trains_and_serves_on_a_postgresql_store(store_path, postgres_u
     _no_exception(second)
     assert _entry(second).from_store and "Served from the store" in _text(second.info)
     assert len(second.get("plotly_chart")) == ALL_CHARTS
+
+
+def test_about_says_who_sees_runs_and_uploads_on_a_hosted_demo(store_path, monkeypatch, keep_threads):
+    """About said "Every finished experiment is ... served at once to anyone who asks" on the hosted
+    demo too, where an upload's runs are its browser tab's only (README, Hosting)."""
+    monkeypatch.setenv("RELU_LAB_HOSTED", "1")
+    at = open_page(APP, TINY, 60)
+    at.switch_page("views/about_page.py").run()
+    _no_exception(at)
+    said = _text(at.caption)
+    assert "on the built-in data sets is kept" in said and "listed in everyone's History" in said
+    assert "seen only in the browser tab that uploaded it" in said and "deleted 24 h after the upload" in said
+    assert "at most 512 MB" in said
+    assert "Share by link" in " ".join(m.value for m in at.markdown)  # Sharing a link: an upload's link
+
+
+def test_about_locally_says_every_run_is_served_to_anyone(store_path):
+    at = open_page(APP, TINY, 60)
+    at.switch_page("views/about_page.py").run()
+    _no_exception(at)
+    said = _text(at.caption)
+    assert "Every finished experiment is kept" in said and "browser tab" not in said

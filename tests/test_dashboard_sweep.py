@@ -95,6 +95,9 @@ def test_a_stored_sweep_is_served_whatever_its_size(monkeypatch):
     _no_exception(at)
     assert not at.error and "Served from the store" in _text(at.info)
     assert len(at.get("plotly_chart")) == len(MAIN_METRICS) + 1
+    # the command is code, not escaped backticks shown as they are ("with \\`python -m core sweep\\`")
+    served = next(i.value for i in at.info if "Served from the store" in i.value)
+    assert "`python -m core sweep`" in served and "\\`" not in served
 
 
 def test_a_preset_pick_loads_its_sweep(monkeypatch):

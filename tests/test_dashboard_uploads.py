@@ -56,6 +56,8 @@ def test_another_sessions_upload_is_not_usable_by_its_link_unless_shared(hosted)
     at = _app(link)
     warn = _text(at.warning)
     assert "is not an uploaded file on this server that you can use" in warn, warn
+    # in the upload widget's words (a browser tab, Share by link), not the server's ("session")
+    assert "the browser tab that uploaded it" in warn and "Share by link" in warn and "session" not in warn
     entry = at.session_state[state.STORE].current()
     assert entry.exp.base.dataset == "moons" and entry.exp.base.data_path == ""  # not trained on their file
     assert any("Only you (this browser tab) can see your file" in c.value for c in at.caption)

@@ -33,6 +33,9 @@ def test_budget_message_names_work_budget_and_biggest_factors_first():
     msg = str(e.value)
     assert msg.startswith("This run is 6.1e11 units of work (epochs × samples × width × depth × seeds)")
     assert "the hosted demo allows 5.0e8" in msg and "\n" not in msg
+    # by how much: "Reduce epochs, n_samples or width" alone left a student guessing how far (the
+    # walk of 2026-11-30 halved epochs and was refused again)
+    assert f"5.0e8, {work([big]) / 5e8:,.1f} times less. Reduce" in msg and "1,228.8 times less" in msg
     assert msg.index("epochs (5000") < msg.index("n_samples (20000)") < msg.index("width (1024)")
     assert "depth" not in msg.split("Reduce")[1] and "seeds" not in msg.split("Reduce")[1]  # at their defaults
 
@@ -63,7 +66,7 @@ def test_budget_memory_check_catches_huge_networks_of_little_work():
 
 
 def test_a_local_limit_says_the_limit_not_the_demo():
-    with pytest.raises(BudgetError, match="; the limit is 1000. Reduce") as e:
+    with pytest.raises(BudgetError, match="; the limit is 1000, 384.0 times less. Reduce") as e:
         check_budget([validate(epochs=10, n_samples=100)], Limits(max_work=1000))
     assert isinstance(e.value, ServeError) and isinstance(e.value, ValueError)  # shown as it is
 

@@ -160,7 +160,7 @@ def _check(configs: list[Config], limits: Limits) -> None:
                     fit = str(best)
             raise BudgetError(
                 f"This run is {sci(total)} units of work (epochs × samples × width × depth × seeds{over}); "
-                f"{where} {sci(limits.max_work)}. "
+                f"{where} {sci(limits.max_work)}, {total / limits.max_work:,.1f} times less. "
                 f"Reduce {_reduce_list(biggest, _WORK_FACTORS, len(configs), fit)}.")
     _check_memory(configs, limits)
     _check_pieces(configs, limits)

@@ -120,8 +120,9 @@ def confusion(obj, seed_index: int = 0, font_size: int = 13) -> go.Figure:
                                  text=m.tolist(), texttemplate="%{text}",
                                  hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
                                  name=plain(r.name)), row=row, col=col)
-        fig.update_xaxes(title_text="predicted", row=row, col=col)
-        fig.update_yaxes(title_text="true", autorange="reversed", row=row, col=col)
+        # every digit named: plotly reads "0".."9" as numbers and ticked only 0, 5 (x) and 0, 2, 4 (y)
+        fig.update_xaxes(title_text="predicted", tick0=0, dtick=1, row=row, col=col)
+        fig.update_yaxes(title_text="true", autorange="reversed", tick0=0, dtick=1, row=row, col=col)
     return frame(fig, title, 400 if one_row else 720, font_size, unified=False, panel_titles=True)
 
 

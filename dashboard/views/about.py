@@ -10,7 +10,9 @@ from dashboard.views.common import guarded
 SHARING = """
 Everything that defines an experiment is in the address bar: the preset, every setting you changed
 and the variants being compared. Copy the link and send it: whoever opens it sees the same experiment,
-and if it was trained on this server before, it is shown at once instead of being trained again.
+and if it was trained on this server before, it is shown at once instead of being trained again. (On a
+hosted demo a link to your uploaded CSV works for others only if you tick *Share by link* under the
+upload.)
 
 - **`preset=`** picks a starting point, e.g. `?preset=dying-relu`; without it the page opens
   *Does ReLU do what dropout does?*.
@@ -45,8 +47,26 @@ def page() -> None:
     try:
         from dashboard import hosted
 
-        st.markdown(hosted.limits().describe())
+        limits = hosted.limits()
+        st.markdown(limits.describe())
     except Exception as e:  # noqa: BLE001
         st.error(f"The server's limits are misconfigured: {e}")
-    st.caption("Every finished experiment is kept in the server's run store and served at once to anyone who "
-               "asks for the same settings again; identical requests in flight are trained once.")
+        return
+    st.caption(who_sees_what(limits))
+
+
+def who_sees_what(limits) -> str:
+    """What a visitor's runs and uploads are seen by (README, Hosting: "What a visitor can and
+    cannot see"): hosted, "served to anyone" is true of the built-in data sets only."""
+    kept = "identical requests in flight are trained once."
+    if not limits.hosted:
+        return ("Every finished experiment is kept in the server's run store and served at once to anyone who "
+                "asks for the same settings again; " + kept)
+    out = ("Every finished experiment on the built-in data sets is kept in the server's run store, listed in "
+           "everyone's History and served at once to anyone who asks for the same settings again; " + kept
+           + " An uploaded CSV and the runs trained on it are seen only in the browser tab that uploaded it (and "
+           "by whoever has its link, if that tab ticks Share by link)")
+    out += f", and are deleted {limits.upload_ttl_h:g} h after the upload." if limits.upload_ttl_h else "."
+    if limits.store_max_mb:
+        out += f" The store keeps at most {limits.store_max_mb} MB: the runs opened least recently make room."
+    return out

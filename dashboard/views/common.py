@@ -144,7 +144,7 @@ def draw_charts(shown: list[charts.Chart], obj, title: str = "", prefix: str = "
 def _chart(c: charts.Chart, obj, title: str, prefix: str, fs: int, picks: dict[str, int]) -> None:
     fig = c.figure(obj, font_size=fs, **picks)
     st.plotly_chart(fig, width="stretch", config=charts.chart_config(prefix + c.name, title), alt=c.alt)
-    st.caption(text.CAPTIONS[c.name])
+    st.caption(text.caption(c.name, obj))
 
 
 def label(f: Field) -> str:

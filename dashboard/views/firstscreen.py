@@ -7,6 +7,7 @@ The Lab page (lab.py) decides where these go; this module draws them.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 
@@ -119,11 +120,19 @@ def live(slot, exp: Experiment, key: str) -> None:
     draw_stage(slot, view, 0, f"live, epoch {_last_epoch(exp)}", key)
 
 
+def net_pick_key(names: list[str]) -> str:
+    """The picker's key, one per list of variant names: under one key for every experiment the
+    browser kept showing the last pick's name ("dropout 0.5" of tiny-data-overfit) after a switch
+    to relu-vs-dropout, whose network of "ReLU + dropout 0.5" was drawn (Streamlit 1.67 keys a
+    widget's identity on its key, and its frontend kept the old label)."""
+    return "net_variant_" + hashlib.sha256("\x1f".join(names).encode()).hexdigest()[:12]
+
+
 def _variant_pick(exp: Experiment) -> int:
     names = [r.name for r in exp.runs]
     default = default_variant(exp)
     pick = st.selectbox("Network of", range(len(names)), index=default, format_func=lambda i: names[i],
-                        key="net_variant", help="Which variant's network to draw unit by unit.")
+                        key=net_pick_key(names), help="Which variant's network to draw unit by unit.")
     return pick if pick is not None and pick < len(names) else default
 
 

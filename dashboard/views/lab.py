@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from core import serve
-from core.claims import describe, verdicts
+from core.claims import verdicts
 from core.config import ConfigError
 from core.csvdata import DataError, example_csv, load_points
 from core.presets import PRESETS, Preset
@@ -337,8 +337,8 @@ def look_for(preset: Preset, exp: Experiment, as_preset: bool) -> str:
     """The preset's claims, each with this run's numbers (core.claims): a claim this run does not
     bear out (other settings, stopped early) is said to be so, never stated as a fact."""
     head = "**What to look for**, checked on this run" + ("" if as_preset else " (with your settings)")
-    return "\n".join([f"{head}:", ""] + [f"- {md_escape(describe(c, v))} :gray[{md_escape(f'({v.evidence})')}]"
-                                        for c, v in verdicts(preset.claims, exp)])
+    lines = [text.claim_line(c, v) for c, v in verdicts(preset.claims, exp)]
+    return "\n".join([f"{head}:", ""] + [f"- {md_escape(said)} :gray[{md_escape(why)}]" for said, why in lines])
 
 
 @guarded

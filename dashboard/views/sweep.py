@@ -299,8 +299,8 @@ def page() -> None:
         st.info("Stopped early: showing the points measured so far. Press Train sweep to run it again.",
                 icon=":material/stop_circle:")
     for n in shown.notes:
-        said = SWEEP_NOTES.get(n.code, n.text)
-        (st.info if n.level == "info" else st.warning)(md_escape(said))
+        said = SWEEP_NOTES.get(n.code) or md_escape(n.text)  # our own words keep their `code`
+        (st.info if n.level == "info" else st.warning)(said)
     if all(r.epochs_done == 0 for r in shown.result.experiment.runs):
         st.info("Nothing was measured before the sweep was stopped. Press Train sweep to start again.")
         return
