@@ -28,6 +28,12 @@ class Verdict:
     # the same as (what was measured, (each variant's figure, ...)), ...: `both` merges the figures
     # of several checks under one label, so a variant is named once per quantity
     parts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    checked: bool = True  # False: the run lacks a variant, an epoch or a picture the check needs
+
+
+def unchecked(e: Exception) -> Verdict:
+    """The verdict of a check this run cannot make (it lacks what the check reads)."""
+    return Verdict(False, f"not measured in this run ({type(e).__name__})", checked=False)
 
 
 def said(holds: bool, label: str, *items: str) -> Verdict:
@@ -52,7 +58,7 @@ class Claim:
         try:
             return self.check(exp)
         except _MISSING as e:
-            return Verdict(False, f"not measured in this run ({type(e).__name__})")
+            return unchecked(e)
 
 
 def describe(claim: Claim, verdict: Verdict) -> str:
@@ -336,7 +342,7 @@ class Universal:
             try:
                 out.append((run.name, self.check(exp, run)))
             except _MISSING as e:
-                out.append((run.name, Verdict(False, f"not measured in this run ({type(e).__name__})")))
+                out.append((run.name, unchecked(e)))
         return out
 
 

@@ -178,14 +178,11 @@ def caption(name: str, obj) -> str:
     return out
 
 
-NOT_CHECKED = "not measured in this run ("  # core.claims: the run lacks a variant or a measurement
-
-
 def claim_line(claim: Claim, verdict) -> tuple[str, str]:
     """A preset's claim as the Lab's "What to look for" lists it, and its evidence in brackets.
     A claim the run cannot check (it lacks a variant the claim names, or a measurement) is said to
     be unchecked, in words, not "not borne out" with a Python exception's name (StopIteration)."""
-    if verdict.evidence.startswith(NOT_CHECKED):
+    if not verdict.checked:
         return (f"– Not checked on this run: {claim.text}",
                 "(this run lacks a variant or a measurement the claim needs: open the preset's own link to check it)")
     return C.describe(claim, verdict), f"({verdict.evidence})"

@@ -38,11 +38,14 @@ def test_the_moons_sentence_is_shown_only_beside_a_linear_and_a_relu_run_on_the_
 def test_a_claim_the_run_cannot_check_is_said_to_be_unchecked_without_an_exception_name():
     exp = Experiment(_run("a").config, [_run("a")])
     missing = Claim("B is good.", C.within("val_acc", "b", 0.8, 1.0))
-    said, why = text.claim_line(missing, missing.verdict(exp))
+    v = missing.verdict(exp)
+    assert not v.checked and not v.holds
+    said, why = text.claim_line(missing, v)
     assert said == "– Not checked on this run: B is good."
     assert "StopIteration" not in why and "lacks a variant" in why
     fails = Claim("A is perfect.", C.within("val_acc", "a", 0.99, 1.0))
     assert text.claim_line(fails, fails.verdict(exp)) == ("✗ Not borne out by this run: A is perfect.",
                                                           f"({fails.verdict(exp).evidence})")
+    assert fails.verdict(exp).checked  # measured, and not borne out: a failure, not "unchecked"
     holds = Claim("A is good.", C.within("val_acc", "a", 0.8, 1.0))
     assert text.claim_line(holds, holds.verdict(exp))[0] == "✓ A is good."
