@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import chromium, lab_server, wait_charts
+from bench.harness import chromium, lab_server, wait_charts, wait_drawn
 from bench.procstat import proc_status
 from core.presets import PRESETS
 from core.serve.limits import ENV_VARS
@@ -115,6 +115,11 @@ def test_seminar_mode_title_buttons_and_navigation(local_server, browser):
         wait_charts(page, 1, timeout=120)
         buttons = '[class*="st-key-sem_"] button'
         page.wait_for_selector(buttons, timeout=60_000)
+        # Measured once the run has ended, its fonts are in and the page is painted: a full suite
+        # on two shared cores once saw every button "truncated" while the layout was still moving.
+        _idle(page)
+        page.evaluate("() => document.fonts.ready.then(() => true)")
+        wait_drawn(page)
         sizes = page.evaluate("""() => { const h = document.querySelector('h1');
             return [h, ...h.querySelectorAll('*')].filter(e => e.innerText && e.innerText.trim())
                    .map(e => parseFloat(getComputedStyle(e).fontSize)); }""")
