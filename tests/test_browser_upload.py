@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import stat
+import time
 
 import pytest
 
@@ -42,6 +43,31 @@ def _upload_and_train(page, url: str, csv) -> None:
     side.get_by_role("button", name="▶ Train").first.click()
 
 
+def _idle(page) -> None:
+    """Until this session's script run has ended (Streamlit's status widget is gone)."""
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+
+
+def _exported(page, dataset: str, timeout: float = 120.0) -> dict:
+    """The page's JSON export once it is of a run on `dataset`. Until Train's run is drawn the
+    page still shows the run before it, whose download button that run replaces (a click on it
+    may then fetch nothing): each try waits for the page's run to end, bounded by `timeout`."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout
+    while True:
+        _idle(page)
+        try:
+            with page.expect_download(timeout=10_000) as download:
+                page.get_by_role("button", name="Everything as JSON").click(timeout=10_000)
+            exported = json.loads(download.value.path().read_text())
+            if exported["config"]["dataset"] == dataset:
+                return exported
+        except PlaywrightTimeout:
+            exported = None
+        assert time.monotonic() < deadline, f"no export of a {dataset} run within {timeout:g} s: {exported}"
+
+
 @pytest.fixture
 def points(tmp_path):
     data = example_csv().encode()
@@ -64,10 +90,7 @@ def _trains_and_reopens(browser, url, folder, csv, digest) -> None:
     page.wait_for_url(re.compile(rf"data={digest}"), timeout=60_000)
     wait_charts(page)
     assert "every row of the CSV" in side.inner_text()  # the data caption counts the file's rows
-    with page.expect_download(timeout=30_000) as download:
-        page.get_by_role("button", name="Everything as JSON").click()
-    exported = json.loads(download.value.path().read_text())
-    base = exported["config"]
+    base = _exported(page, "csv")["config"]
     assert base["dataset"] == "csv" and base["data_path"] == f"{digest}.csv"  # no server folder
     assert page.locator('[data-testid="stException"]').count() == 0
     kept = folder / f"{digest}.csv"
