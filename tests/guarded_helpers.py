@@ -27,6 +27,20 @@ class Epochs(Seen):
         return self.items
 
 
+class Interrupting(Epochs):
+    """A watcher whose page is interrupted: it records its epochs and raises `exc` (Streamlit's
+    rerun or stop signal) once it has seen `after` of them."""
+
+    def __init__(self, exc: type[BaseException], after: int) -> None:
+        super().__init__()
+        self.exc, self.after = exc, after
+
+    def __call__(self, exp, vi, epoch) -> None:
+        super().__call__(exp, vi, epoch)
+        if len(self.seen) >= self.after:
+            raise self.exc()
+
+
 def codes(notes) -> list[str]:
     return [n.code for n in notes]
 

@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from guarded_helpers import HOSTED, LONG, TIMEOUT, TINY, Epochs, Rerun
+from guarded_helpers import HOSTED, LONG, TIMEOUT, TINY, Epochs, Interrupting, Rerun
 from guarded_helpers import codes as _codes
 
 from core.config import ConfigError, validate
@@ -338,15 +338,8 @@ def test_stop_and_collect_gives_the_stopped_run_with_its_final_pictures(guard, s
     from core.serve.guarded import stop_and_collect
 
     base, variants = validate(**LONG), {"ReLU": {}, "dropout": {"dropout": 0.5}}
-    seen = Epochs()
-
-    def on_epoch(exp, vi, epoch):
-        seen(exp, vi, epoch)
-        if len(seen.seen) >= 6:
-            raise Rerun()
-
     with pytest.raises(Rerun):
-        guard(base, variants, on_epoch=on_epoch)
+        guard(base, variants, on_epoch=Interrupting(Rerun, after=6))
     ended = stop_and_collect(base, variants, store=store, jobs=jobs, wait_s=TIMEOUT)
     assert ended is not None and [r.name for r in ended.runs] == ["ReLU", "dropout"]
     assert {r.status for r in ended.runs} == {"stopped"}
@@ -368,15 +361,8 @@ def test_a_run_streamlit_stopped_is_collected_by_the_next_rerun(guard, store, ga
         pass
 
     base = validate(**LONG)
-    seen = Epochs()
-
-    def on_epoch(exp, vi, epoch):
-        seen(exp, vi, epoch)
-        if len(seen.seen) >= 3:
-            raise HostStop()
-
     with pytest.raises(HostStop):
-        guard(base, on_epoch=on_epoch, stop_on=(HostStop,))
+        guard(base, on_epoch=Interrupting(HostStop, after=3), stop_on=(HostStop,))
     ended = stop_and_collect(base, None, store=store, jobs=jobs, wait_s=TIMEOUT)
     assert ended is not None and ended.runs[0].status == "stopped" and 2 <= ended.runs[0].last_epoch < LONG["epochs"]
     assert {"boundary", "raster"} <= set(ended.runs[0].artifacts)

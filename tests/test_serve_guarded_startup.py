@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from guarded_helpers import LONG, TIMEOUT, TINY, Epochs, Rerun
+from guarded_helpers import LONG, TIMEOUT, TINY, Interrupting, Rerun
 from guarded_helpers import codes as _codes
 
 import core.train as train_mod
@@ -113,12 +113,6 @@ def test_a_host_stop_signal_stops_the_run_at_once(guard, store, gate, jobs, call
     class HostStop(BaseException):
         pass
 
-    seen = Epochs()
-
-    def on_epoch(exp, vi, epoch):
-        seen(exp, vi, epoch)
-        raise HostStop()
-
     with pytest.raises(HostStop):
-        guard(validate(**LONG), on_epoch=on_epoch, stop_on=(HostStop,))
+        guard(validate(**LONG), on_epoch=Interrupting(HostStop, after=1), stop_on=(HostStop,))
     assert jobs.wait_idle(TIMEOUT) and gate.stats() == (0, 0) and store.list() == [] and len(calls) == 1
