@@ -215,6 +215,11 @@ def wait_drawn(page, timeout: float = 30.0) -> None:
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
+def wait_idle(page, timeout: float = 120.0) -> None:
+    """Until this session's script run has ended (Streamlit's status widget is gone)."""
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout * 1000)
+
+
 def close_sidebar(page, timeout: float = 30.0) -> None:
     """On a phone-sized window the sidebar opens over the page: close it, as a visitor would, then
     wait until it is gone and the charts are drawn again."""

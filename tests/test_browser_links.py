@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import chromium, lab_server, wait_charts, wait_drawn
+from bench.harness import chromium, lab_server, wait_charts, wait_drawn, wait_idle
 from bench.procstat import proc_status
 from core.presets import PRESETS
 from core.serve.limits import ENV_VARS
@@ -46,11 +46,6 @@ def local_server(need_browser, tmp_path_factory):
 def browser(need_browser):
     with chromium() as b:
         yield b
-
-
-def _idle(page) -> None:
-    """Until this session's script run has ended (Streamlit's status widget is gone)."""
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
 
 
 def _shot(page, name: str) -> None:
@@ -85,7 +80,7 @@ def test_the_huge_link_asks_first_and_the_server_stays_under_1_gb(local_server, 
         panel.scroll_into_view_if_needed()
         _shot(page, "huge-link-1366.png")
         # The page is done (Streamlit's status widget idle): the script ended without training.
-        page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+        wait_idle(page, 60)
         assert page.locator('[data-testid="stException"]').count() == 0
     finally:
         page.close()
@@ -117,7 +112,7 @@ def test_seminar_mode_title_buttons_and_navigation(local_server, browser):
         page.wait_for_selector(buttons, timeout=60_000)
         # Measured once the run has ended, its fonts are in and the page is painted: a full suite
         # on two shared cores once saw every button "truncated" while the layout was still moving.
-        _idle(page)
+        wait_idle(page)
         page.evaluate("() => document.fonts.ready.then(() => true)")
         wait_drawn(page)
         sizes = page.evaluate("""() => { const h = document.querySelector('h1');
@@ -173,7 +168,7 @@ def test_an_edit_in_the_variants_table_reaches_the_link(local_server, browser):
     try:
         page.goto(local_server.url + "/?epochs=3&seeds=1", wait_until="domcontentloaded")
         wait_charts(page, 1, timeout=120)
-        _idle(page)  # trained and drawn: the layout holds still
+        wait_idle(page)  # trained and drawn: the layout holds still
         page.get_by_text("Variants: ReLU").click()
         selector = '.st-key-variants_table [data-testid="stDataFrameResizable"]'
         grid = page.locator(selector)
@@ -221,7 +216,7 @@ def test_streamlits_header_stop_ends_the_run_and_the_next_run_shows_its_part(loc
         stop = page.locator('[data-testid="stStatusWidget"] button', has_text="Stop")
         stop.click()
         _shot(page, "header-stop-pressed-1366.png")
-        page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+        wait_idle(page, 30)
         page.get_by_role("link", name="About").click()  # any next run of this session
         page.wait_for_url("**/about*", timeout=30_000)
         page.get_by_role("heading", name="Does ReLU produce the same effect as dropout?").wait_for(timeout=30_000)

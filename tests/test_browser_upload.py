@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from bench.harness import CHART, wait_charts
+from bench.harness import CHART, wait_charts, wait_idle
 from core.csvdata import example_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -43,11 +43,6 @@ def _upload_and_train(page, url: str, csv) -> None:
     side.get_by_role("button", name="▶ Train").first.click()
 
 
-def _idle(page) -> None:
-    """Until this session's script run has ended (Streamlit's status widget is gone)."""
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
-
-
 def _exported(page, dataset: str, timeout: float = 120.0) -> dict:
     """The page's JSON export once it is of a run on `dataset`. Until Train's run is drawn the
     page still shows the run before it, whose download button that run replaces (a click on it
@@ -56,7 +51,7 @@ def _exported(page, dataset: str, timeout: float = 120.0) -> dict:
 
     deadline = time.monotonic() + timeout
     while True:
-        _idle(page)
+        wait_idle(page)
         try:
             with page.expect_download(timeout=10_000) as download:
                 page.get_by_role("button", name="Everything as JSON").click(timeout=10_000)
