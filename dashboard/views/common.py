@@ -88,7 +88,7 @@ SCROLL_TOP = """<script>/* NONCE */ (document.querySelector('[data-testid="stMai
 
 
 def scroll_to_top(nonce: int) -> None:
-    """Show the top of the page (see SCROLL_TOP); nonce: a number new to this session."""
+    """Show the top of the page (see SCROLL_TOP); nonce: a number new to this session (a time)."""
     st.html(SCROLL_TOP.replace("NONCE", str(int(nonce))), unsafe_allow_javascript=True)
 
 

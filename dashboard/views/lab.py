@@ -66,8 +66,7 @@ LINK_PROBE = "_link_probe"  # the page opened with no query: Streamlit may have 
 TRAIN_NOW = "_train_now"
 FORM_ERROR = "_form_error"
 RETRAIN = "_retrain"
-PICKS = "_picks"  # how many presets this session picked (a new element each time: scroll_to_top)
-SCROLL_UP = "_scroll_up"  # a preset was just picked: the next run shows the page's top
+SCROLL_UP = "_scroll_up"  # a preset was just picked (when: a new element each time): show the page's top
 UPLOAD_SHARE = "upload_share"
 STOP_PICTURES_S = 5.0  # after Stop, how long the page waits for the run to end with its pictures
 TRAIN_HELP = ("Train these settings. The same settings and seeds always give the same result, so an "
@@ -136,8 +135,7 @@ def _pick_preset(name: str | None = None) -> None:
     _set_spec(spec)
     ss[URL_WARNINGS], ss[LINK_PROBE] = [], False
     ss[TRAIN_NOW] = True
-    ss[PICKS] = ss.get(PICKS, 0) + 1
-    ss[SCROLL_UP] = ss[PICKS]
+    ss[SCROLL_UP] = time.monotonic_ns()
 
 
 def _on_submit() -> None:
