@@ -78,8 +78,7 @@ def run_guarded(base: Config, variants: dict[str, dict[str, Any]] | None = None,
     own stop signal): the run stops at once unless others watch it. Any other exception leaves
     it running for the grace period (a rerun may rejoin it).
     """
-    variants = dict(variants or {"run": {}})
-    configs = [base.replace(**ov) for ov in variants.values()]  # ConfigError before anything
+    variants, configs = _variant_configs(base, variants)  # ConfigError before anything
     names = list(variants)
     exp_key = store_key(configs)  # DataError for an unusable CSV
     key = key or exp_key
@@ -207,9 +206,15 @@ def stop_and_collect(base: Config, variants: dict[str, dict[str, Any]] | None, *
     return view(thin(job.result), stopped=True)
 
 
-def _job_key(base: Config, variants: dict[str, dict[str, Any]] | None, store):
+def _variant_configs(base: Config, variants: dict[str, dict[str, Any]] | None
+                     ) -> tuple[dict[str, dict[str, Any]], list[Config]]:
+    """The variants of a request (one "run" when it names none) and the configs they train."""
     variants = dict(variants or {"run": {}})
+    return variants, [base.replace(**ov) for ov in variants.values()]
+
+
+def _job_key(base: Config, variants: dict[str, dict[str, Any]] | None, store):
     try:
-        return job_key(store, store_key([base.replace(**ov) for ov in variants.values()]))
+        return job_key(store, store_key(_variant_configs(base, variants)[1]))
     except (ValueError, OSError):
         return None
