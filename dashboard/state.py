@@ -84,7 +84,7 @@ class Store:
         its run was interrupted: the stopped run as it ended (core.serve.stop_and_collect), with
         every variant's pictures of its last measured epoch. Its notes are kept."""
         with self._lock:
-            cur = next((e for e in self.entries if e.id == self.current_id), None)
+            cur = self.current()
             if cur is None or cur.spec.key() != spec.key():
                 return None
             done = replace(cur, exp=with_last_pictures(exp))
